@@ -1,0 +1,39 @@
+"""The typer application object. Command modules in :mod:`clca.commands` register on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from clca import settings
+
+app = typer.Typer(
+    name="clca",
+    help="Cultural learning-based culture adaptation of language models (CLCA): generate, train, evaluate.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(help="List and pull the models clca knows by name.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+#: set by ``--debug``; the entry point shows tracebacks when True
+STATE: dict[str, bool] = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            envvar=settings.DATA_ENV,
+            help="The clca data bundle (default: ../shared/data beside the project when it exists).",
+        ),
+    ] = None,
+) -> None:
+    STATE["debug"] = debug
+    settings.set_data_dir(data_dir)
