@@ -1,0 +1,443 @@
+"""Sotopia seed scenarios and their culture adaptation by an LLM (CLCA's scenario step).
+
+Seeds: every (environment, character pair) combination of Sotopia (``sotopia/``: 90 environments × 5 pairs
+= 450 seeds) becomes a generic :class:`~clca.records.Scenario` (culture ``"generic"``). Sotopia's inline tags
+(``<extra_info>``, ``<strategy_hint>``, ``<clarification_hint>``, possibly nested) are turned into plain
+sentences appended to the goal ("... fairly. Extra information: Books give you 5 points each ...").
+
+Adaptation (paper: GPT-4 rewrote SOTOPIA-π tasks per culture): the model gets the culture profile in words
+and the scenario as JSON, and must return the same JSON with names (diverse names of the culture),
+occupations, setting, backgrounds, goals and secrets adapted so that the scenario is believable in that
+culture and the goals/secrets still drive or resolve a conflict. The reply is parsed robustly
+(:func:`clca.jsontext.extract_json`), validated with pydantic and checked (every field filled, no source
+name left anywhere); an invalid reply gets a repair prompt quoting the problem, up to ``max_retries`` times.
+Seeds that still fail are written to ``scenario_failures.jsonl`` with the reason and every raw reply.
+
+Batching and resume: per round, all pending prompts (of a chunk of ``batch_size`` seeds) go to the backend
+as one ``generate`` batch; the retry round batches all repairs. Records are appended after each chunk, ids
+are ``{culture_slug}-{seed_id}``, and ids already in ``scenarios.jsonl`` or ``scenario_failures.jsonl`` are
+skipped, so an interrupted run continues where it stopped and never duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from clca.culture import CultureProfile, get_profile, slug
+from clca.errors import DataError
+from clca.jsontext import JsonTextError, extract_json
+from clca.llm.base import Backend, Chat, GenerationParams
+from clca.records import Character, Scenario, ScenarioFailure
+from clca.runs import JsonlStore
+from clca.settings import data_file
+
+PROMPT_VERSION = "adapt-v1"
+SCENARIOS_FILE = "scenarios.jsonl"
+FAILURES_FILE = "scenario_failures.jsonl"
+
+RELATIONSHIPS = {
+    "0": "stranger",
+    "1": "know by name",
+    "2": "acquaintance",
+    "3": "friend",
+    "4": "romantic relationship",
+    "5": "family member",
+}
+_TAG_LABELS = {"extra_info": "Extra information", "strategy_hint": "Hint", "clarification_hint": "Hint"}
+_INNER_TAG = re.compile(r"<(\w+)>((?:(?!<\w+>)[\s\S])*?)</\1>")
+_LABEL_START = re.compile(r"^\s*(Extra information|Hint|Clarification|Note)\s*:", re.I)
+
+
+# --------------------------------------------------------------------------------------------- seeds
+
+
+def strip_tags(goal: str) -> str:
+    """Turn Sotopia's ``(<extra_info>...</extra_info>)``-style tags into plain trailing sentences."""
+    text = goal
+    while True:
+        m = _INNER_TAG.search(text)
+        if m is None:
+            break
+        content = m.group(2).strip()
+        label = _TAG_LABELS.get(m.group(1), m.group(1).replace("_", " ").capitalize())
+        if content and not _LABEL_START.match(content):
+            content = f"{label}: {content}"
+        text = text[: m.start()] + "\x00" + content + "\x01" + text[m.end() :]
+    text = re.sub(r"</?\w+>", "", text)
+    main_parts: list[str] = []
+    extras: list[str] = []
+    # split top-level marked segments out of the main text; drop the parentheses that wrapped them
+    depth = 0
+    buf = ""
+    for ch in text:
+        if ch == "\x00":
+            if depth == 0:
+                main_parts.append(buf)
+                buf = ""
+            else:  # a nested tag starts a new sentence inside the outer one
+                buf = buf.rstrip()
+                if buf and buf[-1] not in ".!?":
+                    buf += "."
+                buf += " "
+            depth += 1
+            continue
+        if ch == "\x01":
+            depth -= 1
+            if depth == 0:
+                extras.append(buf)
+                buf = ""
+            else:
+                buf += " "
+            continue
+        buf += ch
+    main_parts.append(buf)
+    main = " ".join(p for p in main_parts)
+    main = re.sub(r"\(\s*\)", "", main)
+    main = re.sub(r"\s+", " ", main).strip()
+    sentences = [main] if main else []
+    for e in extras:
+        e = re.sub(r"\s+", " ", e).strip()
+        if e:
+            sentences.append(e)
+    out = ""
+    for s in sentences:
+        if out and out[-1] not in ".!?":
+            out += "."
+        out = f"{out} {s}".strip()
+    return out
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise DataError(
+                    f"{path}, line {lineno}: not valid JSON.",
+                    fix="restore the file from the clca data bundle.",
+                ) from None
+    return rows
+
+
+def load_seeds(data_dir: str | Path | None = None) -> list[Scenario]:
+    """All Sotopia (environment, character pair) combinations as generic scenarios, in a stable order.
+
+    ``seed_id`` is ``{env_id}-{k}`` with ``k`` the pair's rank among that environment's combos (by combo id).
+    """
+    envs = _read_jsonl(data_file("sotopia/environment_profiles.jsonl", data_dir))
+    agents = {a["agent_id"]: a for a in _read_jsonl(data_file("sotopia/agent_profiles.jsonl", data_dir))}
+    combos_path = data_file("sotopia/env_agent_combo_storages.jsonl", data_dir)
+    by_env: dict[str, list[dict[str, Any]]] = {}
+    for c in _read_jsonl(combos_path):
+        by_env.setdefault(c["env_id"], []).append(c)
+    seeds: list[Scenario] = []
+    for env in envs:
+        goals = [strip_tags(g) for g in env["agent_goals"]]
+        for k, combo in enumerate(sorted(by_env.get(env["env_id"], []), key=lambda c: c["combo_id"])):
+            chars: list[Character] = []
+            for i, aid in enumerate(combo["agent_ids"][:2]):
+                a = agents.get(aid)
+                if a is None:
+                    raise DataError(
+                        f"{combos_path}: combo {combo['combo_id']} names agent {aid}, not in agent_profiles.jsonl.",
+                        fix="restore the sotopia files from the clca data bundle.",
+                    )
+                chars.append(
+                    Character(
+                        first_name=a["first_name"],
+                        last_name=a.get("last_name", ""),
+                        age=a.get("age"),
+                        gender=a.get("gender", ""),
+                        pronoun=a.get("gender_pronoun", ""),
+                        occupation=a.get("occupation", ""),
+                        background=a.get("public_info", ""),
+                        personality=a.get("personality_and_values", ""),
+                        secret=a.get("secret", ""),
+                        goal=goals[i] if i < len(goals) else "",
+                    )
+                )
+            sid = f"{env['env_id']}-{k}"
+            seeds.append(
+                Scenario(
+                    id=sid,
+                    seed_id=sid,
+                    culture="generic",
+                    setting=env["scenario"].strip(),
+                    relationship=RELATIONSHIPS.get(str(env.get("relationship", "")), ""),
+                    characters=chars,
+                )
+            )
+    return seeds
+
+
+def pick_seeds(seeds: Sequence[Scenario], n: int, seed: int = 0) -> list[Scenario]:
+    """``n`` seeds chosen deterministically and spread over environments.
+
+    Environments are shuffled with ``seed``; one character pair (also seeded) is taken from each environment
+    in turn, then a second pair from each, and so on. Every culture gets the same selection, so cultures are
+    adapted from the same situations (as in the paper).
+    """
+    rng = random.Random(seed)
+    by_env: dict[str, list[Scenario]] = {}
+    for s in seeds:
+        by_env.setdefault(s.seed_id.rsplit("-", 1)[0], []).append(s)
+    envs = sorted(by_env)
+    rng.shuffle(envs)
+    pools = {e: rng.sample(by_env[e], len(by_env[e])) for e in envs}
+    out: list[Scenario] = []
+    depth = 0
+    while len(out) < n and any(len(p) > depth for p in pools.values()):
+        for e in envs:
+            if len(out) >= n:
+                break
+            if len(pools[e]) > depth:
+                out.append(pools[e][depth])
+        depth += 1
+    return out
+
+
+# ----------------------------------------------------------------------------------------- adaptation
+
+
+class AdaptedCharacter(BaseModel):
+    """One character as the model must return it (all text fields filled)."""
+
+    model_config = ConfigDict(extra="ignore")
+    first_name: str
+    last_name: str
+    age: int | None = None
+    gender: str
+    pronoun: str
+    occupation: str
+    background: str
+    personality: str
+    secret: str
+    goal: str
+
+
+class AdaptedScenario(BaseModel):
+    """The JSON schema of an adapted scenario (what the model must return)."""
+
+    model_config = ConfigDict(extra="ignore")
+    setting: str
+    characters: list[AdaptedCharacter] = Field(min_length=2, max_length=2)
+
+
+def scenario_payload(s: Scenario) -> dict[str, Any]:
+    """The part of a scenario that is shown to (and returned by) the adapting model."""
+    return {
+        "setting": s.setting,
+        "characters": [c.model_dump(mode="json") for c in s.characters],
+    }
+
+
+def source_names(s: Scenario) -> list[str]:
+    """First and last names of the seed's characters (words of at least 3 letters)."""
+    names: list[str] = []
+    for c in s.characters:
+        for part in (c.first_name, c.last_name):
+            for w in re.findall(r"[^\W\d_][\w'-]*", part):
+                if len(w) >= 3 and w not in names:
+                    names.append(w)
+    return names
+
+
+def adaptation_chat(seed: Scenario, profile: CultureProfile) -> Chat:
+    """The adaptation prompt for one seed and culture."""
+    names = ", ".join(source_names(seed))
+    user = (
+        f"Adapt the following social scenario to {profile.demonym} culture ({profile.country}).\n\n"
+        f"Culture profile: {profile.describe()}\n\n"
+        f"Rewrite the scenario so that it is believable in {profile.country}:\n"
+        f"- give both people new first and last names that are typical of {profile.demonym} people "
+        f"(diverse, not famous); do not keep the original names ({names});\n"
+        f"- adapt the occupations, the setting (places, institutions, customs, money) and the backgrounds "
+        f"to {profile.country};\n"
+        f"- adapt the goals and secrets so that they still drive or resolve a conflict between the two people, "
+        f"in a way that fits {profile.demonym} social expectations;\n"
+        "- keep the ages, genders and pronouns; fill every field; keep exactly the same JSON keys.\n\n"
+        f"Scenario (JSON):\n{json.dumps(scenario_payload(seed), ensure_ascii=False, indent=1)}\n\n"
+        "Reply with only the adapted scenario as one JSON object."
+    )
+    return [
+        {
+            "role": "system",
+            "content": f"You are an expert in {profile.demonym} culture who writes realistic social role-play scenarios.",
+        },
+        {"role": "user", "content": user},
+    ]
+
+
+def repair_chat(chat: Chat, raw: str, error: str, seed: Scenario) -> Chat:
+    """The follow-up turn asking the model to fix its previous reply."""
+    return [
+        *chat,
+        {"role": "assistant", "content": raw},
+        {
+            "role": "user",
+            "content": (
+                f"That reply cannot be used: {error}. Reply again with only the corrected JSON object: keys "
+                '"setting" and "characters" (two objects with first_name, last_name, age, gender, pronoun, '
+                "occupation, background, personality, secret, goal), every field filled, none of the original "
+                f"names ({', '.join(source_names(seed))})."
+            ),
+        },
+    ]
+
+
+def validate_adaptation(raw: str, seed: Scenario) -> AdaptedScenario:
+    """Parse and check a model reply; raise ``ValueError`` with a one-line reason when it is unusable."""
+    try:
+        obj = extract_json(raw)
+    except JsonTextError as exc:
+        raise ValueError(str(exc)) from None
+    try:
+        adapted = AdaptedScenario.model_validate(obj)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(object)"
+        raise ValueError(f"schema error at {loc}: {err.get('msg', 'invalid')}") from None
+    if not adapted.setting.strip():
+        raise ValueError("the field 'setting' is empty")
+    for i, c in enumerate(adapted.characters):
+        for field, value in c.model_dump().items():
+            if field == "age":
+                continue
+            src = getattr(seed.characters[i], field, "x")
+            if isinstance(value, str) and not value.strip() and str(src).strip():
+                raise ValueError(f"the field characters[{i}].{field} is empty")
+    texts = [adapted.setting] + [str(v) for c in adapted.characters for v in c.model_dump().values()]
+    blob = "\n".join(texts)
+    for name in source_names(seed):
+        if re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", blob, flags=re.I):
+            raise ValueError(f"the original name {name!r} is still in the scenario")
+    return adapted
+
+
+class ScenarioSummary(BaseModel):
+    """Counts of one ``adapt_scenarios`` call."""
+
+    requested: int = 0  # (culture, seed) pairs asked for
+    skipped: int = 0  # already in scenarios.jsonl or scenario_failures.jsonl
+    written: int = 0
+    failed: int = 0
+    llm_calls: int = 0
+    retries: int = 0
+
+
+def adapt_scenarios(
+    backend: Backend,
+    run_dir: str | Path,
+    cultures: Sequence[str],
+    per_culture: int,
+    *,
+    seed: int = 0,
+    max_retries: int = 2,
+    progress: bool = True,
+    batch_size: int = 64,
+    temperature: float = 0.7,
+    max_new_tokens: int = 1024,
+    data_dir: str | Path | None = None,
+) -> ScenarioSummary:
+    """Adapt ``per_culture`` Sotopia seeds to each culture; append to ``run_dir/scenarios.jsonl``.
+
+    Returns a :class:`ScenarioSummary`. Failures go to ``scenario_failures.jsonl``. Resumable.
+    """
+    run = Path(run_dir)
+    store = JsonlStore(run / SCENARIOS_FILE, Scenario)
+    fails = JsonlStore(run / FAILURES_FILE, ScenarioFailure)
+    done = store.ids() | fails.ids()
+    profiles = [get_profile(c, data_dir) for c in cultures]
+    chosen = pick_seeds(load_seeds(data_dir), per_culture, seed)
+    summary = ScenarioSummary(requested=len(profiles) * len(chosen))
+    todo: list[tuple[CultureProfile, Scenario]] = []
+    for p in profiles:
+        for s in chosen:
+            if f"{slug(p.country)}-{s.seed_id}" in done:
+                summary.skipped += 1
+            else:
+                todo.append((p, s))
+    schema = AdaptedScenario.model_json_schema()
+    params = GenerationParams(
+        temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, json_schema=schema
+    )
+    from clca.progress import stage_progress
+
+    with stage_progress("Adapting scenarios", total=len(todo), enabled=progress) as advance:
+        for start in range(0, len(todo), max(1, batch_size)):
+            chunk = todo[start : start + batch_size]
+            chats = [adaptation_chat(s, p) for p, s in chunk]
+            raws: list[list[str]] = [[] for _ in chunk]
+            results: list[AdaptedScenario | None] = [None] * len(chunk)
+            errors: list[str] = [""] * len(chunk)
+            pending = list(range(len(chunk)))
+            for attempt in range(max_retries + 1):
+                if not pending:
+                    break
+                outs = backend.generate(
+                    [chats[i] for i in pending], params, seeds=[seed + attempt] * len(pending)
+                )
+                summary.llm_calls += len(pending)
+                if attempt:
+                    summary.retries += len(pending)
+                still: list[int] = []
+                for i, out in zip(pending, outs, strict=True):
+                    raws[i].append(out)
+                    try:
+                        results[i] = validate_adaptation(out, chunk[i][1])
+                    except ValueError as exc:
+                        errors[i] = str(exc)
+                        chats[i] = repair_chat(chats[i], out, errors[i], chunk[i][1])
+                        still.append(i)
+                pending = still
+            good: list[Scenario] = []
+            bad: list[ScenarioFailure] = []
+            for i, (p, s) in enumerate(chunk):
+                rid = f"{slug(p.country)}-{s.seed_id}"
+                res = results[i]
+                if res is None:
+                    bad.append(
+                        ScenarioFailure(
+                            id=rid,
+                            seed_id=s.seed_id,
+                            culture=p.country,
+                            model=backend.spec,
+                            reason=f"no valid scenario after {max_retries + 1} attempts: {errors[i]}",
+                            raw=raws[i],
+                        )
+                    )
+                    continue
+                chars = [
+                    Character(
+                        **{**c.model_dump(), "age": c.age if c.age is not None else s.characters[j].age}
+                    )
+                    for j, c in enumerate(res.characters)
+                ]
+                good.append(
+                    Scenario(
+                        id=rid,
+                        seed_id=s.seed_id,
+                        culture=p.country,
+                        setting=res.setting.strip(),
+                        relationship=s.relationship,
+                        characters=chars,
+                        model=backend.spec,
+                        prompt_version=PROMPT_VERSION,
+                        source=s.source,
+                    )
+                )
+            summary.written += store.extend(good)
+            summary.failed += fails.extend(bad)
+            advance(len(chunk))
+    return summary
