@@ -1,0 +1,74 @@
+"""Render a survey question in a prompt style as chat messages, and parse free-text answers.
+
+The model is always asked for an option *number* (the WVS answer code), and in log-prob mode the backend
+scores exactly those numbers ("1".."10") as the assistant's whole reply, so "1" and "10" are distinct.
+"""
+
+from __future__ import annotations
+
+import re
+
+from clca.data.survey import SurveyItem
+from clca.data.wvb import Respondent
+from clca.evaluation.styles import Style
+from clca.llm.base import Message
+
+
+def render_options(item: SurveyItem) -> str:
+    """One line per option: ``<code>. <label>``."""
+    return "\n".join(f"{c}. {lab}" for c, lab in zip(item.codes, item.options, strict=True))
+
+
+def render_persona(respondent: Respondent) -> str:
+    """The respondent's demographics, one ``Attribute: value`` line each (CLCA/WorldValuesBench attributes)."""
+    return "\n".join(f"{k[0].upper()}{k[1:]}: {v}" for k, v in respondent.demographics.items())
+
+
+def render_messages(
+    style: Style, item: SurveyItem, country: str, respondent: Respondent | None = None
+) -> list[Message]:
+    """The chat for one (style, question, country[, respondent]): optional system message, then the user turn."""
+    fields = {
+        "country": country,
+        "question": item.text,
+        "options": render_options(item),
+        "answer_instruction": style.answer_instruction,
+        "persona": render_persona(respondent) if respondent is not None else "",
+    }
+    msgs: list[Message] = []
+    if style.system:
+        msgs.append({"role": "system", "content": style.system.format(**fields)})
+    msgs.append({"role": "user", "content": style.user.format(**fields)})
+    return msgs
+
+
+_ANSWER_RE = re.compile(r"answer\s*(?:is|:)?\s*[:\-]?\s*\**\s*\(?(\d+)", re.IGNORECASE)
+_INT_RE = re.compile(r"(?<![\d.])(\d+)(?![\d.]\d)")
+
+
+def parse_answer(text: str, codes: list[int], *, reasoning: bool = False) -> int | None:
+    """The option code a free-text answer names, or None (the "invalid" bucket).
+
+    With ``reasoning`` the last "Answer: N" wins (the rationale may mention other numbers); otherwise the
+    first integer of the reply is taken, like the CLCA paper's integer parsing. A number that is not an
+    option code counts as invalid.
+    """
+    valid = set(codes)
+    tagged = _ANSWER_RE.findall(text)
+    if tagged:
+        cand = int(tagged[-1] if reasoning else tagged[0])
+        return cand if cand in valid else None
+    if reasoning:
+        nums = _INT_RE.findall(text.strip().splitlines()[-1]) if text.strip() else []
+        return int(nums[-1]) if nums and int(nums[-1]) in valid else None
+    nums = _INT_RE.findall(text)
+    if not nums:
+        return None
+    cand = int(nums[0])
+    return cand if cand in valid else None
+
+
+def split_reasoning(text: str) -> str:
+    """The rationale part of a generated reasoning answer (text before the last "Answer"), trimmed."""
+    idx = text.lower().rfind("answer")
+    return (text[:idx] if idx >= 0 else text).rstrip()

@@ -1,0 +1,402 @@
+"""Run a survey evaluation: render prompts, score or generate answers, compute and aggregate metrics.
+
+``evaluate(backend, EvalConfig)`` appends one :class:`QuestionResult` per (model_tag, country, style,
+question) to ``<out>/per_question.jsonl`` (skipping ids already there, so a rerun resumes), then rewrites
+``<out>/metrics.json`` with aggregates over *every* record in the file (several models may share one out
+directory, told apart by ``model_tag``) and, unless disabled, ``report.html`` with its PNGs.
+
+Log-prob mode: one :class:`ScoreRequest` per prompt whose options are the answer codes ("1".."10"); the
+distribution is the softmax of the option log-probs (renormalised over the options). Requests are ordered so
+that prompts sharing a system message (same country and style) are adjacent, which lets a backend reuse the
+shared prefix. Reasoning styles first generate the rationale greedily, then score the options after
+"<rationale>\nAnswer: ". Persona mode averages the per-respondent distributions (a mixture).
+
+Generation mode: ``samples`` answers per prompt (greedy when temperature is 0), parsed to a code; unparseable
+answers form the "invalid" bucket (share ``invalid_share``), as in the CLCA paper.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from clca.data.goqa import load_goqa
+from clca.data.survey import Survey, SurveyItem, resolve_countries
+from clca.data.wvb import Respondent, load_respondents, sample_respondents
+from clca.data.wvs import load_wvs7
+from clca.errors import DataError
+from clca.evaluation import metrics as M
+from clca.evaluation.prompts import parse_answer, render_messages, split_reasoning
+from clca.evaluation.records import PromptResult, QuestionResult, result_id
+from clca.evaluation.styles import Style, resolve_styles
+from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest
+from clca.runs import JsonlStore, write_json_atomic
+
+METRIC_NAMES = ("kl", "jsd", "emd", "acc_majority", "clca_kl", "acc_individual", "invalid_share")
+METRIC_DOC = {
+    "kl": f"KL(human || model) in nats; model smoothed with eps={M.KL_EPS} then renormalised",
+    "jsd": "Jensen-Shannon distance, base 2 (scipy), in [0, 1]",
+    "emd": "Wasserstein-1 on the ordinal scale divided by (K-1), in [0, 1]; ordinal questions only",
+    "acc_majority": "1 if the model's most likely option is the human majority option",
+    "clca_kl": "clca_kl (paper code variant; not a true divergence): kl_div(log_softmax(model_ext), human_ext, "
+    "batchmean) on 1x(K+1) vectors, last entry = invalid bucket (0 in log-prob mode)",
+    "acc_individual": "persona mode: share of respondents whose own answer equals the model's answer for them",
+    "invalid_share": "share of unparseable generated answers (0 in log-prob mode)",
+    "spearman_expected": "Spearman correlation, across questions, of model vs human expected answer (positions 1..K)",
+    "ci": f"95% percentile bootstrap over questions, {M.N_BOOTSTRAP} resamples, seed 0",
+}
+
+
+class EvalConfig(BaseModel):
+    """What to evaluate. ``survey`` is ``wvs7`` (the bundle) or the path of a GlobalOpinionQA CSV."""
+
+    model_config = ConfigDict(extra="forbid")
+    out_dir: Path
+    model_tag: str = "model"
+    countries: list[str] = Field(default_factory=lambda: ["Great Britain", "China", "Germany", "Japan"])
+    questions: str | None = "Q1-Q45"
+    styles: list[str] = Field(default_factory=lambda: ["plain", "cultural"])
+    style_files: list[str] = Field(default_factory=list)
+    survey: str = "wvs7"
+    respondents: str | None = None
+    personas: int = Field(default=20, ge=1)
+    persona_seed: int = 0
+    mode: Literal["logprob", "generate"] = "logprob"
+    samples: int = Field(default=1, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    max_new_tokens: int = Field(default=16, ge=1)
+    batch_size: int = Field(default=16, ge=1)
+    seed: int = 0
+    n_bootstrap: int = Field(default=M.N_BOOTSTRAP, ge=10)
+    report: bool = True
+
+
+@dataclass
+class EvalResult:
+    """The records of this config (new and resumed), the aggregates of the whole out dir, output paths."""
+
+    records: list[QuestionResult]
+    metrics: dict[str, Any]
+    out_dir: Path
+    n_new: int = 0
+    n_skipped: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def per_question_path(self) -> Path:
+        return self.out_dir / "per_question.jsonl"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.out_dir / "metrics.json"
+
+
+def load_survey(spec: str) -> Survey:
+    """``wvs7`` (the data bundle), or a path: ``.jsonl`` in the bundle's WVS format, else GlobalOpinionQA CSV."""
+    if spec.strip().lower() in ("wvs7", "wvs", "wvs-7"):
+        return load_wvs7()
+    p = Path(spec).expanduser()
+    if not p.exists():
+        raise DataError(
+            f"survey {spec!r} is neither 'wvs7' nor an existing file.",
+            fix="pass --survey wvs7 or a CSV path.",
+        )
+    return load_wvs7(p) if p.suffix == ".jsonl" else load_goqa(p)
+
+
+@dataclass
+class _Unit:
+    """One (country, style, question) still to evaluate."""
+
+    country: str
+    style: Style
+    item: SurveyItem
+    human: list[float]
+    prompts: list[tuple[Chat, Respondent | None]]
+
+
+def _batches(units: list[_Unit], batch_size: int) -> list[list[_Unit]]:
+    out: list[list[_Unit]] = []
+    cur: list[_Unit] = []
+    n = 0
+    for u in units:
+        if cur and n + len(u.prompts) > batch_size:
+            out.append(cur)
+            cur, n = [], 0
+        cur.append(u)
+        n += len(u.prompts)
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _model_answer(dist: Sequence[float]) -> int:
+    return max(range(len(dist)), key=lambda i: dist[i])
+
+
+def _finish(
+    unit: _Unit, cfg: EvalConfig, backend: Backend, survey: Survey, prompts: list[PromptResult]
+) -> QuestionResult:
+    item = unit.item
+    k = item.k
+    if cfg.mode == "logprob":
+        dist = [sum(p.distribution[i] for p in prompts) / len(prompts) for i in range(k)]
+        invalid = 0.0
+    else:
+        counts = [0] * k
+        n_inv = 0
+        total = 0
+        for p in prompts:
+            for code in p.parsed:
+                total += 1
+                if code is None:
+                    n_inv += 1
+                else:
+                    counts[item.codes.index(code)] += 1
+        dist = [c / total for c in counts]
+        invalid = n_inv / total
+    mets = M.question_metrics(unit.human, dist, ordinal=item.ordinal, invalid_share=invalid)
+    indiv: list[float] = []
+    for p in prompts:
+        if p.respondent_answer is None or p.respondent_answer not in item.codes:
+            continue
+        if cfg.mode == "logprob":
+            indiv.append(float(item.codes[_model_answer(p.distribution)] == p.respondent_answer))
+        else:
+            indiv.extend(float(c == p.respondent_answer) for c in p.parsed)
+    mets["acc_individual"] = sum(indiv) / len(indiv) if indiv else None
+    return QuestionResult(
+        id=result_id(cfg.model_tag, unit.country, unit.style.name, item.qid),
+        model_tag=cfg.model_tag,
+        model_spec=getattr(backend, "spec", ""),
+        model_fingerprint=backend.fingerprint,
+        survey=survey.name,
+        country=unit.country,
+        style=unit.style.name,
+        qid=item.qid,
+        question=item.text,
+        options=item.options,
+        codes=item.codes,
+        ordinal=item.ordinal,
+        mode=cfg.mode,
+        prompts=prompts,
+        model_dist=dist,
+        invalid_share=invalid,
+        human_dist=unit.human,
+        metrics=mets,
+    )
+
+
+def _run_batch(batch: list[_Unit], cfg: EvalConfig, backend: Backend) -> list[list[PromptResult]]:
+    """Score or generate every prompt of the batch in (at most) two backend calls."""
+    flat = [(u, chat, resp) for u in batch for chat, resp in u.prompts]
+    prefixes = ["" for _ in flat]
+    rationales: list[list[str]] = [[] for _ in flat]
+    reasoning_idx = [i for i, (u, _, _) in enumerate(flat) if u.style.reasoning]
+    if cfg.mode == "logprob" and reasoning_idx:
+        max_tok = max(flat[i][0].style.max_reasoning_tokens for i in reasoning_idx)
+        texts = backend.generate(
+            [flat[i][1] for i in reasoning_idx],
+            GenerationParams(max_new_tokens=max_tok, temperature=0.0, seed=cfg.seed),
+        )
+        for i, t in zip(reasoning_idx, texts, strict=True):
+            rationales[i] = [t]
+            prefixes[i] = (split_reasoning(t) + "\nAnswer: ").lstrip()
+    results: list[PromptResult] = []
+    if cfg.mode == "logprob":
+        reqs = [
+            ScoreRequest(messages=chat, options=[str(c) for c in u.item.codes], answer_prefix=prefixes[i])
+            for i, (u, chat, _) in enumerate(flat)
+        ]
+        scored = backend.score(reqs)
+        for i, ((u, chat, resp), res) in enumerate(zip(flat, scored, strict=True)):
+            results.append(
+                PromptResult(
+                    messages=[{"role": m["role"], "content": m["content"]} for m in chat],
+                    persona_id=resp.id if resp else None,
+                    answer_prefix=prefixes[i],
+                    option_logprobs=[float(x) if math.isfinite(x) else -1e30 for x in res.logprobs],
+                    distribution=M.softmax_logprobs(res.logprobs),
+                    generations=rationales[i],
+                    respondent_answer=resp.answers.get(u.item.qid) if resp else None,
+                )
+            )
+    else:
+        any_reasoning = any(u.style.reasoning for u, _, _ in flat)
+        max_tok = cfg.max_new_tokens + (
+            max(u.style.max_reasoning_tokens for u, _, _ in flat) if any_reasoning else 0
+        )
+        chats = [chat for _, chat, _ in flat for _s in range(cfg.samples)]
+        seeds = [cfg.seed + s for _ in flat for s in range(cfg.samples)]
+        texts = backend.generate(
+            chats,
+            GenerationParams(max_new_tokens=max_tok, temperature=cfg.temperature, seed=cfg.seed),
+            seeds=seeds,
+        )
+        for i, (u, chat, resp) in enumerate(flat):
+            gens = texts[i * cfg.samples : (i + 1) * cfg.samples]
+            parsed = [parse_answer(t, u.item.codes, reasoning=u.style.reasoning) for t in gens]
+            valid = [c for c in parsed if c is not None]
+            dist = [sum(1 for c in valid if c == code) / len(gens) for code in u.item.codes]
+            results.append(
+                PromptResult(
+                    messages=[{"role": m["role"], "content": m["content"]} for m in chat],
+                    persona_id=resp.id if resp else None,
+                    distribution=dist,
+                    generations=gens,
+                    parsed=parsed,
+                    respondent_answer=resp.answers.get(u.item.qid) if resp else None,
+                )
+            )
+    out: list[list[PromptResult]] = []
+    pos = 0
+    for u in batch:
+        out.append(results[pos : pos + len(u.prompts)])
+        pos += len(u.prompts)
+    return out
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+def evaluate(backend: Backend, config: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
+    """Evaluate ``backend`` on the survey per ``config``; resumable (see module docstring).
+
+    ``progress(done, total)`` is called after each batch with counts of (country, style, question) units.
+    """
+    cfg = config
+    survey = load_survey(cfg.survey)
+    countries = resolve_countries(cfg.countries, survey.countries(), survey=survey.name)
+    items = survey.select(cfg.questions)
+    styles = resolve_styles(cfg.styles, cfg.style_files)
+    notes = list(survey.notes)
+    personas: dict[str, list[Respondent]] = {}
+    if any(s.needs_persona for s in styles):
+        if not cfg.respondents:
+            raise DataError(
+                "the persona style needs respondent-level data.",
+                fix="pass --respondents <WorldValuesBench dir with full_value_qa.tsv and full_demographic_qa.tsv>.",
+            )
+        by_country = load_respondents(cfg.respondents, countries=countries)
+        lower = {k.lower(): v for k, v in by_country.items()}
+        personas = {
+            c: sample_respondents(lower[c.lower()], cfg.personas, cfg.persona_seed) for c in countries
+        }
+    store: JsonlStore[QuestionResult] = JsonlStore(cfg.out_dir / "per_question.jsonl", QuestionResult)
+    done = store.ids()
+    units: list[_Unit] = []
+    wanted_ids: list[str] = []
+    for country in countries:
+        for style in styles:
+            for item in items:
+                human = item.human.get(country)
+                if human is None:
+                    notes.append(f"{item.qid}: no human distribution for {country}; skipped")
+                    continue
+                rid = result_id(cfg.model_tag, country, style.name, item.qid)
+                wanted_ids.append(rid)
+                if rid in done:
+                    continue
+                prompts: list[tuple[Chat, Respondent | None]]
+                if style.needs_persona:
+                    prompts = [(render_messages(style, item, country, r), r) for r in personas[country]]
+                else:
+                    prompts = [(render_messages(style, item, country), None)]
+                units.append(_Unit(country, style, item, human, prompts))
+    n_skipped = len(wanted_ids) - len(units)
+    total = len(units)
+    if progress:
+        progress(0, total)
+    n_done = 0
+    for batch in _batches(units, cfg.batch_size):
+        prompt_results = _run_batch(batch, cfg, backend)
+        store.extend(
+            _finish(u, cfg, backend, survey, pr) for u, pr in zip(batch, prompt_results, strict=True)
+        )
+        n_done += len(batch)
+        if progress:
+            progress(n_done, total)
+    all_records = store.all()
+    wanted = set(wanted_ids)
+    records = [r for r in all_records if r.id in wanted]
+    metrics = write_metrics(
+        cfg.out_dir, all_records, {cfg.model_tag: cfg.model_dump(mode="json")}, notes, cfg.n_bootstrap
+    )
+    if cfg.report:
+        from clca.report.eval_report import write_eval_report
+
+        write_eval_report(cfg.out_dir)
+    return EvalResult(
+        records=records, metrics=metrics, out_dir=cfg.out_dir, n_new=total, n_skipped=n_skipped, notes=notes
+    )
+
+
+def _summ(values: list[float | None], n_bootstrap: int, seed: int) -> dict[str, float | int | None]:
+    v = [float(x) for x in values if x is not None and not math.isnan(x)]
+    if not v:
+        return {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
+    ci = M.bootstrap_ci(v, n_resamples=n_bootstrap, seed=seed)
+    return {
+        "mean": sum(v) / len(v),
+        "ci_low": ci[0] if ci else None,
+        "ci_high": ci[1] if ci else None,
+        "n": len(v),
+    }
+
+
+def aggregate(
+    records: Sequence[QuestionResult], n_bootstrap: int = M.N_BOOTSTRAP, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Means with bootstrap CIs per (model_tag, country, style), plus per (model_tag, style) over all countries
+    (country "ALL"), and Spearman of expected answers across the group's questions."""
+    groups: dict[tuple[str, str, str], list[QuestionResult]] = {}
+    for r in records:
+        groups.setdefault((r.model_tag, r.country, r.style), []).append(r)
+        groups.setdefault((r.model_tag, "ALL", r.style), []).append(r)
+    out: list[dict[str, Any]] = []
+    for (tag, country, style), recs in sorted(
+        groups.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1] == "ALL", kv[0][1])
+    ):
+        row: dict[str, Any] = {"model_tag": tag, "country": country, "style": style, "n_questions": len(recs)}
+        row["metrics"] = {
+            name: _summ([r.metrics.get(name) for r in recs], n_bootstrap, seed) for name in METRIC_NAMES
+        }
+        row["spearman_expected"] = M.spearman(
+            [float(r.metrics["expected_model"] or 0.0) for r in recs],
+            [float(r.metrics["expected_human"] or 0.0) for r in recs],
+        )
+        out.append(row)
+    return out
+
+
+def write_metrics(
+    out_dir: Path,
+    records: Sequence[QuestionResult],
+    configs: dict[str, Any],
+    notes: list[str],
+    n_bootstrap: int = M.N_BOOTSTRAP,
+) -> dict[str, Any]:
+    """Write ``metrics.json`` (aggregates of all records in the dir; configs merged by model_tag)."""
+    import json
+
+    path = out_dir / "metrics.json"
+    old_configs: dict[str, Any] = {}
+    if path.exists():
+        try:
+            old_configs = dict(json.loads(path.read_text(encoding="utf-8")).get("configs", {}))
+        except (json.JSONDecodeError, AttributeError):
+            old_configs = {}
+    doc = {
+        "metric_definitions": METRIC_DOC,
+        "configs": {**old_configs, **configs},
+        "groups": aggregate(records, n_bootstrap),
+        "n_records": len(records),
+        "notes": sorted(set(notes)),
+    }
+    write_json_atomic(path, doc)
+    return doc

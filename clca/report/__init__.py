@@ -1,0 +1,1 @@
+"""Static reports (HTML + PNG): generic figure and page helpers, and the evaluation report."""
