@@ -1,0 +1,161 @@
+"""``run_dir/manifest.json``: what produced a run directory and how far it got.
+
+The manifest records the software (clca, torch, transformers, peft, trl, datasets versions, Python,
+platform), the models (spec and fingerprint per role), the sha256 of every data file used, the seeds, and
+per stage its status (``pending``/``running``/``done``/``failed``), start/end time, duration, record counts,
+the error message of a failure, and ``inputs``: a hash of the settings the stage depends on. The pipeline
+uses ``inputs`` to refuse to mix settings in one run directory. Every write is atomic (tmp file + rename).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from clca.errors import DataError
+from clca.runs import write_json_atomic
+
+MANIFEST_NAME = "manifest.json"
+PACKAGES = ("clca", "torch", "transformers", "peft", "trl", "datasets", "accelerate", "numpy")
+Status = Literal["pending", "running", "done", "failed"]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` ("not installed" where absent)."""
+    out: dict[str, str] = {}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            out[n] = "not installed"
+    return out
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def hash_inputs(obj: object) -> str:
+    """Stable short hash of a JSON-able object (the settings a stage depends on)."""
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+class StageRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Status = "pending"
+    inputs: str | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)  # what ``inputs`` hashes (to name a change)
+    started: str | None = None
+    ended: str | None = None
+    duration_s: float | None = None
+    counts: dict[str, int] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    created: str = Field(default_factory=now_iso)
+    updated: str = Field(default_factory=now_iso)
+    python: str = Field(default_factory=lambda: sys.version.split()[0])
+    platform: str = Field(default_factory=platform.platform)
+    packages: dict[str, str] = Field(default_factory=package_versions)
+    models: dict[str, dict[str, str]] = Field(default_factory=dict)  # role -> {spec, fingerprint}
+    data_files: dict[str, str] = Field(default_factory=dict)  # path -> sha256
+    seeds: dict[str, int] = Field(default_factory=dict)
+    stages: dict[str, StageRecord] = Field(default_factory=dict)
+
+
+class RunManifest:
+    """The manifest of one run directory, saved after every change."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / MANIFEST_NAME
+        if self.path.exists():
+            try:
+                self.data = Manifest.model_validate_json(self.path.read_text(encoding="utf-8"))
+            except ValidationError as exc:
+                raise DataError(
+                    f"{self.path} is not a valid clca manifest ({exc.errors()[0].get('msg')}).",
+                    fix="restore it, or delete it to rerun every stage's bookkeeping (outputs are kept).",
+                ) from None
+            self.data.packages = package_versions()
+            self.data.python = sys.version.split()[0]
+            self.data.platform = platform.platform()
+        else:
+            self.data = Manifest()
+
+    def save(self) -> None:
+        self.data.updated = now_iso()
+        write_json_atomic(self.path, self.data.model_dump(mode="json"))
+
+    def stage(self, name: str) -> StageRecord:
+        return self.data.stages.setdefault(name, StageRecord())
+
+    def is_done(self, name: str, inputs: str | None = None) -> bool:
+        rec = self.data.stages.get(name)
+        return rec is not None and rec.status == "done" and (inputs is None or rec.inputs == inputs)
+
+    def record_model(self, role: str, spec: str, fingerprint: str) -> None:
+        self.data.models[role] = {"spec": spec, "fingerprint": fingerprint}
+        self.save()
+
+    def record_data_file(self, path: Path) -> None:
+        key = str(path)
+        if key not in self.data.data_files and path.is_file():
+            self.data.data_files[key] = sha256_file(path)
+            self.save()
+
+    def reset(self, name: str) -> None:
+        self.data.stages[name] = StageRecord()
+        self.save()
+
+    @contextmanager
+    def running(
+        self, name: str, inputs: str | None = None, settings: dict[str, Any] | None = None
+    ) -> Iterator[StageRecord]:
+        """Mark ``name`` running; done on normal exit (with the counts the body set), failed on an error."""
+        rec = self.stage(name)
+        rec.status, rec.inputs, rec.error = "running", inputs, None
+        rec.settings = dict(settings or {})
+        rec.started, rec.ended, rec.duration_s = now_iso(), None, None
+        self.save()
+        t0 = time.perf_counter()
+        try:
+            yield rec
+        except BaseException as exc:
+            rec.status = "failed"
+            rec.error = f"{type(exc).__name__}: {exc}".strip()[:2000]
+            raise
+        else:
+            rec.status = "done"
+        finally:
+            rec.ended = now_iso()
+            rec.duration_s = round(time.perf_counter() - t0, 3)
+            self.save()
+
+    def summary(self) -> list[dict[str, Any]]:
+        return [
+            {"stage": k, "status": v.status, "duration_s": v.duration_s, "counts": v.counts, "error": v.error}
+            for k, v in self.data.stages.items()
+        ]

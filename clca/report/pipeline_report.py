@@ -1,0 +1,393 @@
+"""The before/after report of a pipeline run: ``run_dir/report/index.html`` plus PNG files.
+
+Sections:
+
+1. **Before/after table** (like Table 2 of the CLCA paper): per culture and on average, the base student
+   under each prompting style and the adapted student (``clca-<culture>``) under the same styles, with KL
+   (proper ``KL(human‖model)``) and the paper code's KL variant (``clca_kl``), and the change adapted − base
+   per style with a **paired bootstrap 95% CI over questions** (the per-question differences are resampled;
+   the average row pools the (culture, question) pairs). Lower KL is better.
+2. JSD / EMD / accuracy (majority option) for every (culture, model, style).
+3. Per-question changes of KL (adapted − base) per culture and style (figure).
+4. The Inglehart–Welzel cultural map (:mod:`clca.report.culture_map`).
+5. Data statistics (``stats.json``), the manifest's stage table, and example conversations with their
+   intents and judge verdicts.
+
+Everything from data or models is HTML-escaped; figures are embedded as base64 (the page opens offline).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from clca.evaluation import metrics as M
+from clca.evaluation.records import QuestionResult
+from clca.records import Episode, Intent, Judgement
+from clca.report.culture_map import CultureMap, Placement, fit_culture_map, plot_culture_map
+from clca.report.figures import esc, html_page, html_table, img_tag
+from clca.runs import JsonlStore, write_json_atomic
+
+TABLE_METRICS = ("kl", "clca_kl")
+EXTRA_METRICS = ("jsd", "emd", "acc_majority")
+N_EXAMPLES = 2  # example conversations per culture
+
+
+def load_eval_records(run_dir: Path) -> list[QuestionResult]:
+    """Every evaluation record of the run (``eval/<model_tag>/per_question.jsonl``)."""
+    out: list[QuestionResult] = []
+    for path in sorted((run_dir / "eval").glob("*/per_question.jsonl")):
+        out.extend(JsonlStore(path, QuestionResult).read())
+    return out
+
+
+def _metric(r: QuestionResult, name: str) -> float | None:
+    v = r.metrics.get(name)
+    return None if v is None else float(v)
+
+
+def _index(records: Sequence[QuestionResult]) -> dict[tuple[str, str, str], dict[str, QuestionResult]]:
+    idx: dict[tuple[str, str, str], dict[str, QuestionResult]] = defaultdict(dict)
+    for r in records:
+        idx[(r.model_tag, r.country, r.style)][r.qid] = r
+    return idx
+
+
+def adapted_tags(records: Sequence[QuestionResult]) -> dict[str, str]:
+    """culture -> model_tag of its adapted model (tags starting with ``clca-``)."""
+    out: dict[str, str] = {}
+    for r in records:
+        if r.model_tag.startswith("clca-"):
+            out.setdefault(r.country, r.model_tag)
+    return out
+
+
+def paired_change(
+    base: dict[str, QuestionResult], adapted: dict[str, QuestionResult], metric: str, seed: int = 0
+) -> dict[str, Any]:
+    """Mean of adapted − base over the questions both have, with a paired bootstrap 95% CI."""
+    diffs = []
+    for qid in sorted(set(base) & set(adapted)):
+        a, b = _metric(adapted[qid], metric), _metric(base[qid], metric)
+        if a is not None and b is not None:
+            diffs.append(a - b)
+    return _summarise_diffs(diffs, seed)
+
+
+def _summarise_diffs(diffs: list[float], seed: int = 0) -> dict[str, Any]:
+    if not diffs:
+        return {"mean": None, "ci": None, "n": 0}
+    ci = M.bootstrap_ci(diffs, seed=seed)
+    return {"mean": float(np.mean(diffs)), "ci": list(ci) if ci else None, "n": len(diffs)}
+
+
+def _mean(recs: dict[str, QuestionResult], metric: str) -> float | None:
+    vals = [v for v in (_metric(r, metric) for r in recs.values()) if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def before_after(records: Sequence[QuestionResult], styles: Sequence[str]) -> dict[str, Any]:
+    """The numbers of the before/after table (also written to ``report/before_after.json``)."""
+    idx = _index(records)
+    tags = adapted_tags(records)
+    cultures = sorted({r.country for r in records if r.model_tag == "base"} | set(tags))
+    rows: list[dict[str, Any]] = []
+    pooled: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for c in cultures:
+        row: dict[str, Any] = {"culture": c, "adapted_tag": tags.get(c), "cells": {}, "change": {}}
+        for style in styles:
+            base = idx.get(("base", c, style), {})
+            adapted = idx.get((tags[c], c, style), {}) if c in tags else {}
+            for metric in (*TABLE_METRICS, *EXTRA_METRICS):
+                row["cells"][f"base|{style}|{metric}"] = _mean(base, metric)
+                row["cells"][f"adapted|{style}|{metric}"] = _mean(adapted, metric)
+                row["change"][f"{style}|{metric}"] = paired_change(base, adapted, metric)
+                for qid in sorted(set(base) & set(adapted)):
+                    a, b = _metric(adapted[qid], metric), _metric(base[qid], metric)
+                    if a is not None and b is not None:
+                        pooled[(style, metric)].append(a - b)
+        rows.append(row)
+    avg: dict[str, Any] = {"culture": "Average", "cells": {}, "change": {}}
+    if rows:
+        for key in rows[0]["cells"]:
+            vals = [r["cells"][key] for r in rows if r["cells"].get(key) is not None]
+            avg["cells"][key] = float(np.mean(vals)) if vals else None
+        for style in styles:
+            for metric in (*TABLE_METRICS, *EXTRA_METRICS):
+                avg["change"][f"{style}|{metric}"] = _summarise_diffs(pooled[(style, metric)])
+    return {"styles": list(styles), "cultures": cultures, "rows": rows, "average": avg}
+
+
+def _fmt(v: float | None, digits: int = 4) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _fmt_change(ch: dict[str, Any]) -> str:
+    if ch.get("mean") is None:
+        return "–"
+    ci = ch.get("ci")
+    return f"{ch['mean']:+.4f}" + (f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "")
+
+
+def _table2_html(ba: dict[str, Any], metric: str) -> str:
+    header = ["culture"]
+    for style in ba["styles"]:
+        header += [f"base · {style}", f"CLCA · {style}", f"Δ {style} [95% CI]"]
+    rows = []
+    for row in [*ba["rows"], ba["average"]]:
+        cells: list[object] = [row["culture"]]
+        for style in ba["styles"]:
+            cells += [
+                _fmt(row["cells"].get(f"base|{style}|{metric}")),
+                _fmt(row["cells"].get(f"adapted|{style}|{metric}")),
+                _fmt_change(row["change"].get(f"{style}|{metric}", {})),
+            ]
+        rows.append(cells)
+    return html_table(header, rows)
+
+
+def _extra_html(ba: dict[str, Any]) -> str:
+    header = ["culture", "model", "style", "JSD", "EMD", "accuracy", "Δ JSD", "Δ EMD", "Δ accuracy"]
+    rows: list[list[object]] = []
+    for row in [*ba["rows"], ba["average"]]:
+        for style in ba["styles"]:
+            for model in ("base", "adapted"):
+                cells: list[object] = [row["culture"], "base" if model == "base" else "CLCA", style]
+                cells += [_fmt(row["cells"].get(f"{model}|{style}|{m}")) for m in EXTRA_METRICS]
+                if model == "adapted":
+                    cells += [_fmt_change(row["change"].get(f"{style}|{m}", {})) for m in EXTRA_METRICS]
+                else:
+                    cells += ["", "", ""]
+                rows.append(cells)
+    return html_table(header, rows)
+
+
+def per_question_figure(records: Sequence[QuestionResult], styles: Sequence[str], path: Path) -> Path | None:
+    """Bars of KL(adapted) − KL(base) per question, one panel per culture, one bar colour per style."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    idx = _index(records)
+    tags = adapted_tags(records)
+    cultures = sorted(tags)
+    if not cultures:
+        return None
+    fig, axes = plt.subplots(len(cultures), 1, figsize=(11, 2.6 * len(cultures)), squeeze=False)
+    for ax, c in zip(axes[:, 0], cultures, strict=True):
+        width = 0.8 / max(1, len(styles))
+        qids: list[str] = []
+        for si, style in enumerate(styles):
+            base = idx.get(("base", c, style), {})
+            adapted = idx.get((tags[c], c, style), {})
+            common = sorted(set(base) & set(adapted), key=lambda q: (len(q), q))
+            qids = qids or common
+            diffs = [
+                (_metric(adapted[q], "kl") or 0.0) - (_metric(base[q], "kl") or 0.0) if q in common else 0.0
+                for q in qids
+            ]
+            ax.bar(np.arange(len(qids)) + si * width, diffs, width=width, label=style)
+        ax.axhline(0, color="black", lw=0.6)
+        ax.set_xticks(np.arange(len(qids)) + 0.4 - width / 2)
+        ax.set_xticklabels(qids, rotation=90, fontsize=7)
+        ax.set_ylabel("Δ KL (adapted − base)", fontsize=8)
+        ax.set_title(f"{c}: per-question change of KL (below 0 = closer to the survey)", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def culture_map_placements(cmap: CultureMap, records: Sequence[QuestionResult]) -> list[Placement]:
+    """Place base (each style, per culture) and adapted models (each style, own culture) on the map."""
+    tags = adapted_tags(records)
+    groups: dict[tuple[str, str, str], dict[str, list[float]]] = defaultdict(dict)
+    for r in records:
+        groups[(r.model_tag, r.country, r.style)][r.qid] = list(r.model_dist)
+    out: list[Placement] = []
+    for (tag, country, style), dists in sorted(groups.items()):
+        if tag == "base":
+            model = "base"
+        elif tags.get(country) == tag:
+            model = "adapted"
+        else:
+            continue
+        if not any(q in dists for q in cmap.qids):
+            continue
+        out.append(Placement(f"{tag} · {style}", country, cmap.place(dists), model, style))
+    return out
+
+
+def _stats_html(run_dir: Path) -> str:
+    path = run_dir / "stats.json"
+    if not path.exists():
+        return "<p class='note'>No stats.json in this run directory.</p>"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return f"<p class='note'>{esc(path)} is not valid JSON.</p>"
+    rows: list[list[object]] = []
+
+    def walk(prefix: str, obj: Any) -> None:
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(obj, list) and len(obj) > 12:
+            rows.append([prefix, f"[{len(obj)} items]"])
+        else:
+            rows.append(
+                [prefix, obj if isinstance(obj, (int, float, str)) or obj is None else json.dumps(obj)]
+            )
+
+    walk("", data)
+    return html_table(["statistic", "value"], rows[:300])
+
+
+def _examples_html(run_dir: Path, cultures: Sequence[str], n: int = N_EXAMPLES) -> str:
+    episodes = JsonlStore(run_dir / "episodes.jsonl", Episode).all()
+    if not episodes:
+        return "<p class='note'>No episodes in this run directory.</p>"
+    judgements = {j.episode_id: j for j in JsonlStore(run_dir / "judgements.jsonl", Judgement).read()}
+    intents: dict[str, dict[int, Intent]] = defaultdict(dict)
+    for it in JsonlStore(run_dir / "intents.jsonl", Intent).read():
+        intents[it.episode_id][it.turn_index] = it
+    parts: list[str] = []
+    for c in sorted(set(cultures) | {e.culture for e in episodes}):
+        mine = [e for e in episodes if e.culture == c and e.stop_reason != "running"]
+        mine.sort(key=lambda e: (not (judgements.get(e.id) and judgements[e.id].keep), e.id))
+        for ep in mine[:n]:
+            j = judgements.get(ep.id)
+            verdict = (
+                "not judged"
+                if j is None
+                else f"{'kept' if j.keep else 'dropped'} — quality {j.quality} ({j.quality_confidence}), "
+                f"alignment {j.alignment} ({j.alignment_confidence}), meta {j.meta} ({j.meta_confidence})"
+                + (f", error: {j.error}" if j.error else "")
+            )
+            lines = []
+            for ti, t in enumerate(ep.turns):
+                lab = intents.get(ep.id, {}).get(ti)
+                intent = ""
+                if lab is not None and lab.intent:
+                    intent = f"<div class='note'>intent{' (cultural)' if lab.cultural else ''}: {esc(lab.intent)}</div>"
+                lines.append(f"<li><b>{esc(t.name)}</b> [{esc(t.action)}]: {esc(t.text)}{intent}</li>")
+            parts.append(
+                f"<h3>{esc(c)} — {esc(ep.id)}</h3><p class='note'>stop: {esc(ep.stop_reason)}; judge: "
+                f"{esc(verdict)}</p><ol start='0'>{''.join(lines)}</ol>"
+            )
+    return "".join(parts)
+
+
+def _manifest_html(run_dir: Path) -> str:
+    path = run_dir / "manifest.json"
+    if not path.exists():
+        return "<p class='note'>No manifest.json.</p>"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rows = [
+        [k, v.get("status"), v.get("duration_s"), json.dumps(v.get("counts", {})), v.get("error") or ""]
+        for k, v in data.get("stages", {}).items()
+    ]
+    models = [[role, m.get("spec"), m.get("fingerprint")] for role, m in data.get("models", {}).items()]
+    pk = ", ".join(f"{k} {v}" for k, v in data.get("packages", {}).items())
+    return (
+        html_table(["stage", "status", "seconds", "counts", "error"], rows)
+        + html_table(["role", "spec", "fingerprint"], models)
+        + f"<p class='note'>Python {esc(data.get('python'))}; {esc(pk)}</p>"
+    )
+
+
+def build_report(run_dir: str | Path, *, data_dir: Path | None = None, seed: int = 0) -> Path:
+    """Write ``run_dir/report/index.html`` (+ PNGs, ``before_after.json``, ``culture_map.json``)."""
+    run_dir = Path(run_dir)
+    out = run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    records = load_eval_records(run_dir)
+    styles = list(dict.fromkeys(r.style for r in records))
+    body: list[str] = []
+    body.append(
+        f"<p class='note'>Run directory: {esc(run_dir)}. Lower KL/JSD/EMD is better, higher accuracy is "
+        "better. Δ = adapted − base on the same questions and prompting style; the 95% CI is a paired "
+        "percentile bootstrap over questions (the average row pools all (culture, question) pairs).</p>"
+    )
+    if not records:
+        body.append("<p class='note'>No evaluation records yet (eval/*/per_question.jsonl).</p>")
+        ba: dict[str, Any] = {"rows": []}
+    else:
+        ba = before_after(records, styles)
+        write_json_atomic(out / "before_after.json", ba)
+        body.append("<h2>Before / after: KL(human ‖ model)</h2>")
+        body.append(_table2_html(ba, "kl"))
+        body.append(
+            "<h2>Before / after: the CLCA paper code's KL variant</h2><p class='note'>"
+            + esc(
+                "kl_div(log_softmax(model_ext), human_ext) on K+1 vectors, as in the paper's released code: "
+                "not a true divergence (an exact match scores > 0); shown to compare with the paper's Table 2."
+            )
+            + "</p>"
+        )
+        body.append(_table2_html(ba, "clca_kl"))
+        body.append("<h2>Jensen–Shannon distance, EMD and accuracy</h2>")
+        body.append(_extra_html(ba))
+        fig = per_question_figure(records, styles, out / "per_question_change.png")
+        if fig is not None:
+            body.append("<h2>Per-question changes</h2>" + img_tag(fig, "per-question change of KL"))
+        body.append(_culture_map_section(records, out, data_dir, seed))
+    cultures = sorted({r.country for r in records})
+    body.append("<h2>Data statistics</h2>" + _stats_html(run_dir))
+    body.append("<h2>Example conversations</h2>" + _examples_html(run_dir, cultures))
+    body.append("<h2>Run</h2>" + _manifest_html(run_dir))
+    page = out / "index.html"
+    page.write_text(html_page("CLCA run report", "".join(body)), encoding="utf-8")
+    return page
+
+
+def _culture_map_section(
+    records: Sequence[QuestionResult], out: Path, data_dir: Path | None, seed: int
+) -> str:
+    qids = list(dict.fromkeys(r.qid for r in records))
+    cmap = fit_culture_map(qids, data_dir=data_dir)
+    placements = culture_map_placements(cmap, records)
+    png = plot_culture_map(cmap, placements, out / "culture_map.png")
+    official = dict(zip(cmap.countries, (tuple(map(float, xy)) for xy in cmap.official), strict=True))
+    rows: list[list[object]] = []
+    for p in placements:
+        own = official.get(p.culture)
+        dist = None if own is None else float(np.hypot(p.xy[0] - own[0], p.xy[1] - own[1]))
+        rows.append([p.culture, p.label, p.xy[0], p.xy[1], dist])
+    data = cmap.to_json()
+    data["placements"] = [
+        {"culture": p.culture, "label": p.label, "model": p.model, "style": p.style, "xy": list(p.xy)}
+        for p in placements
+    ]
+    write_json_atomic(out / "culture_map.json", data)
+    method = (
+        f"Method: each country's expected answer position (scaled to [0,1]) on the {len(cmap.qids)} evaluated "
+        f"questions is mapped to its official 2022 Inglehart–Welzel coordinates by ridge regression "
+        f"(strength {cmap.alpha:.3g} chosen by leave-one-out) fitted on {len(cmap.countries)} WVS countries. "
+        f"Nested leave-one-out error of a held-out country: {cmap.cv_error:.3f} map units "
+        f"(predict-the-mean baseline: {cmap.baseline_error:.3f}). Models are placed by applying the same map "
+        "to their own answer distributions; distances below that error are not meaningful."
+    )
+    return (
+        "<h2>Inglehart–Welzel cultural map</h2>"
+        + img_tag(png, "Inglehart-Welzel cultural map with models")
+        + f"<p class='note'>{esc(method)}</p>"
+        + html_table(
+            [
+                "culture",
+                "model · style",
+                "traditional/secular",
+                "survival/self-expression",
+                "distance to the culture's official point",
+            ],
+            rows,
+        )
+    )
