@@ -166,7 +166,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 def _describe(exc: ValidationError, source: str, overridden: set[str]) -> ClcaError:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
-    origin = f"--set {loc}" if any(loc == o or loc.startswith(o + ".") for o in overridden) else source
+    hits = [o for o in overridden if loc == o or loc.startswith(o + ".") or o.startswith(loc + ".")]
+    origin = f"--set {hits[0]}" if hits else source
     msg = str(err.get("msg", "invalid"))
     if err.get("type") == "extra_forbidden":
         fix = f"remove or rename '{loc}' (see configs/demo.yaml for every key)."

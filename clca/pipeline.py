@@ -45,9 +45,8 @@ INTENTS_FILE = "intents.jsonl"
 
 
 def slug(culture: str) -> str:
-    """File-name form of a culture: ``Great Britain`` → ``great-britain``."""
-    s = re.sub(r"[^a-z0-9]+", "-", culture.lower()).strip("-")
-    return s or "culture"
+    """File-name form of a culture: ``Great Britain`` → ``great-britain`` (as :func:`clca.culture.slug`)."""
+    return re.sub(r"[^0-9a-z]+", "-", culture.casefold()).strip("-") or "culture"
 
 
 def adapter_tag(culture: str) -> str:
@@ -137,6 +136,8 @@ def _stage_scenarios(ctx: PipelineContext, rec: StageRecord) -> None:
             seed=cfg.seed,
             max_retries=cfg.scenarios.max_retries,
             progress=ctx.progress,
+            batch_size=cfg.models.batch_size,
+            data_dir=cfg.data_dir,
         )
     per = _count_by_culture(ctx.run_dir / SCENARIOS_FILE, Scenario)
     rec.counts = {f"scenarios[{c}]": per.get(c, 0) for c in cfg.cultures}
@@ -173,19 +174,28 @@ def _stage_simulate(ctx: PipelineContext, rec: StageRecord) -> None:
 
 
 def _filter_rule(cfg: RunConfig) -> Any:
+    """``judge.rule``: ``paper`` (the default FilterRule), ``none`` (keep every episode), or FilterRule fields."""
+    from pydantic import ValidationError
+
     from clca import judge
 
     rule = cfg.judge.rule
     if isinstance(rule, dict):
-        return judge.FilterRule(**rule)
-    presets = getattr(judge, "FILTER_RULES", None)
-    if isinstance(presets, dict) and rule in presets:
-        return presets[rule]
-    maker = getattr(judge.FilterRule, rule, None)
-    if callable(maker):
-        return maker()
+        try:
+            return judge.FilterRule(**rule)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            raise ClcaError(
+                f"config key 'judge.rule.{loc}': {err.get('msg', 'invalid')}.",
+                fix="use FilterRule fields: drop_quality_bad, drop_meta_bad, drop_not_aligned, keep_on_error.",
+            ) from None
+    if rule == "paper":
+        return judge.FilterRule()
+    if rule == "none":
+        return judge.FilterRule(drop_quality_bad=frozenset(), drop_meta_bad=frozenset(), keep_on_error=True)
     raise ClcaError(
-        f"judge.rule: unknown filter rule {rule!r}.",
+        f"config key 'judge.rule': unknown filter rule {rule!r}.",
         fix="use 'paper', 'none', or a mapping of FilterRule fields.",
     )
 
@@ -196,7 +206,14 @@ def _stage_judge(ctx: PipelineContext, rec: StageRecord) -> None:
     cfg = ctx.cfg
     rule = _filter_rule(cfg)
     with ctx.model("judge", cfg.models.judge_spec) as backend:
-        judge.judge_episodes(backend, ctx.run_dir, rule=rule, progress=ctx.progress)
+        judge.judge_episodes(
+            backend,
+            ctx.run_dir,
+            rule=rule,
+            progress=ctx.progress,
+            batch_size=cfg.models.batch_size,
+            data_dir=cfg.data_dir,
+        )
     judged = _count_by_culture(ctx.run_dir / JUDGEMENTS_FILE, Judgement)
     kept = kept_by_culture(ctx.run_dir)
     for c in cfg.cultures:
@@ -213,7 +230,13 @@ def _stage_intents(ctx: PipelineContext, rec: StageRecord) -> None:
     from clca import intents
 
     with ctx.model("intents", ctx.cfg.models.intents_spec) as backend:
-        intents.label_intents(backend, ctx.run_dir, progress=ctx.progress)
+        intents.label_intents(
+            backend,
+            ctx.run_dir,
+            progress=ctx.progress,
+            batch_size=ctx.cfg.models.batch_size,
+            data_dir=ctx.cfg.data_dir,
+        )
     rec.counts["intents"] = len(JsonlStore(ctx.run_dir / INTENTS_FILE, _AnyRecord).ids())
 
 
@@ -272,21 +295,27 @@ def _stage_mix(culture: str) -> Callable[[PipelineContext, StageRecord], None]:
     return body
 
 
-def adapter_dir(run_dir: Path, culture: str) -> Path:
-    return run_dir / "adapters" / slug(culture)
+def adapter_dir(cfg: RunConfig, culture: str) -> Path:
+    from clca.training import train
+
+    return Path(train.adapter_dir(cfg.run_dir, culture, cfg.mix.get("ablation")))
 
 
 def _train_config(cfg: RunConfig) -> Any:
-    from clca.training import train
+    from pydantic import ValidationError
+
+    from clca.training import presets
 
     try:
-        return train.TrainConfig.preset(cfg.train.preset, model=cfg.models.student, **cfg.train.overrides)
-    except ClcaError:
-        raise
-    except Exception as exc:
+        return presets.preset(
+            cfg.train.preset, **{"model": cfg.models.student, "seed": cfg.seed, **cfg.train.overrides}
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err.get("loc", ()))
         raise ClcaError(
-            f"train: invalid settings ({exc}).".replace("\n", " "),
-            fix="use preset 'cpu' or 'paper' and TrainConfig field names in train.overrides.",
+            f"config key 'train.overrides.{loc}': {err.get('msg', 'invalid')}.",
+            fix="use TrainConfig field names (see clca/training/presets.py) in train.overrides.",
         ) from None
 
 
@@ -296,11 +325,11 @@ def _stage_train(culture: str) -> Callable[[PipelineContext, StageRecord], None]
 
         result = train.train_adapter(
             mix_dir(ctx.cfg, culture),
-            adapter_dir(ctx.run_dir, culture),
+            adapter_dir(ctx.cfg, culture),
             _train_config(ctx.cfg),
             progress=ctx.progress,
         )
-        for key in ("steps", "train_loss", "eval_loss"):
+        for key in ("steps", "train_examples", "train_tokens"):
             val = getattr(result, key, None)
             if isinstance(val, int):
                 rec.counts[key] = val
@@ -358,7 +387,7 @@ def _stage_eval_base(ctx: PipelineContext, rec: StageRecord) -> None:
 
 def _stage_eval_adapted(culture: str) -> Callable[[PipelineContext, StageRecord], None]:
     def body(ctx: PipelineContext, rec: StageRecord) -> None:
-        spec = f"{ctx.cfg.models.student}+adapter={adapter_dir(ctx.run_dir, culture)}"
+        spec = f"{ctx.cfg.models.student}+adapter={adapter_dir(ctx.cfg, culture)}"
         with ctx.model(adapter_tag(culture), spec) as backend:
             _evaluate(ctx, backend, adapter_tag(culture), [culture])
         rec.counts["countries"] = 1
@@ -441,7 +470,7 @@ def plan_stages(cfg: RunConfig) -> list[Stage]:
         tr = add(
             f"train:{c}",
             {"student": m.student, **cfg.train.model_dump()},
-            [f"adapters/{slug(c)}"],
+            [f"adapters/{slug(c)}" + (f"--{abl}" if abl else "")],
             _stage_train(c),
             [mx],
         )
@@ -522,6 +551,8 @@ def run_pipeline(
 
     if cfg.data_dir is not None:
         clca_settings.set_data_dir(cfg.data_dir)
+    cfg = canonical_config(cfg)
+    preflight(cfg)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     manifest = RunManifest(cfg.run_dir)
     stages = plan_stages(cfg)
@@ -559,6 +590,38 @@ def run_pipeline(
         report=Path(report) if report is not None else None,
         elapsed_s=time.perf_counter() - t0,
     )
+
+
+def canonical_config(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with culture names in their canonical spelling ("UK" → "Great Britain"); unknown → DataError."""
+    from clca.culture import resolve_country
+
+    canon = [resolve_country(c, cfg.data_dir) for c in cfg.cultures]
+    if len(set(canon)) != len(canon):
+        raise ClcaError(
+            f"cultures {cfg.cultures} name the same culture twice ({canon}).", fix="list each culture once."
+        )
+    return cfg.model_copy(update={"cultures": canon})
+
+
+def preflight(cfg: RunConfig) -> None:
+    """Checks that would otherwise fail hours into a run: the eval survey must cover every culture."""
+    from clca.evaluation import load_survey
+
+    spec = str(cfg.eval.survey) if cfg.eval.survey is not None else "wvs7"
+    survey = load_survey(spec)
+    have = {c.lower() for c in survey.countries()}
+    missing = [c for c in cfg.cultures if c.lower() not in have]
+    if missing:
+        raise ClcaError(
+            f"the evaluation survey ({spec}) has no answers for {', '.join(missing)}, so the run could not "
+            "measure the adaptation.",
+            fix="set eval.survey to a survey file that covers them (e.g. a WVS wave-7 country file with "
+            "Mexico), or remove them from cultures.",
+        )
+    from clca.data.survey import parse_question_spec
+
+    parse_question_spec(cfg.eval.questions, survey.question_ids(), survey=survey.name)
 
 
 def _record_data_files(manifest: RunManifest, cfg: RunConfig) -> None:

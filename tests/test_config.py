@@ -1,0 +1,148 @@
+"""Run config: parsing, the one precedence rule (file < --set), one-line errors, shipped configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from clca.config import RESOLVED_NAME, apply_overrides, load_config, parse_override, write_resolved
+from clca.errors import ClcaError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "run.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+MINIMAL = "run_dir: runs/x\ncultures: [China]\nsimulate:\n  samples: 3\n"
+
+
+def test_defaults_and_file_values(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, MINIMAL))
+    assert cfg.run_dir == Path("runs/x")
+    assert cfg.cultures == ["China"]
+    assert cfg.simulate.samples == 3
+    assert cfg.simulate.max_turns == 12  # default
+    assert cfg.models.judge_spec == cfg.models.teacher  # judge defaults to the teacher
+    assert cfg.eval.styles == ["plain", "cultural"]
+
+
+def test_overrides_beat_the_file(tmp_path: Path) -> None:
+    cfg = load_config(
+        _write(tmp_path, MINIMAL),
+        [
+            "simulate.samples=1",
+            "cultures=[Japan, Germany]",
+            "models.judge=openai:gpt-4o@https://x/v1",
+            "train.overrides.max_steps=5",
+            "eval.survey=null",
+        ],
+    )
+    assert cfg.simulate.samples == 1
+    assert cfg.cultures == ["Japan", "Germany"]
+    assert cfg.models.judge_spec == "openai:gpt-4o@https://x/v1"
+    assert cfg.train.overrides == {"max_steps": 5}
+    assert cfg.eval.survey is None
+
+
+def test_later_override_wins_and_input_is_not_mutated() -> None:
+    data = {"simulate": {"samples": 2}}
+    out = apply_overrides(data, ["simulate.samples=4", "simulate.samples=5"])
+    assert out["simulate"]["samples"] == 5
+    assert data["simulate"]["samples"] == 2
+
+
+def test_override_values_are_yaml_typed() -> None:
+    assert parse_override("a.b=3") == (["a", "b"], 3)
+    assert parse_override("a=0.5") == (["a"], 0.5)
+    assert parse_override("a=true") == (["a"], True)
+    assert parse_override("a=Great Britain") == (["a"], "Great Britain")
+    assert parse_override("a=x=y") == (["a"], "x=y")
+
+
+@pytest.mark.parametrize("bad", ["nokey", "=3", "a..b=1"])
+def test_malformed_override(bad: str) -> None:
+    with pytest.raises(ClcaError, match=r"key\.sub=value"):
+        parse_override(bad)
+
+
+def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL + "  sampels: 2\n")
+    with pytest.raises(ClcaError) as ei:
+        load_config(path)
+    msg = str(ei.value)
+    assert str(path) in msg and "simulate.sampels" in msg and "unknown key" in msg and "Fix:" in msg
+    assert "\n" not in msg
+
+
+def test_bad_override_value_names_the_override(tmp_path: Path) -> None:
+    with pytest.raises(ClcaError) as ei:
+        load_config(_write(tmp_path, MINIMAL), ["simulate.samples=zero"])
+    assert "--set simulate.samples" in str(ei.value)
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    with pytest.raises(ClcaError, match=r"'run_dir'.*required"):
+        load_config(_write(tmp_path, "cultures: [China]\n"))
+
+
+def test_override_into_a_value_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ClcaError, match="is a value, not a section"):
+        load_config(_write(tmp_path, MINIMAL), ["simulate.samples.x=1"])
+    with pytest.raises(ClcaError, match=r"--set seed\.x"):
+        load_config(_write(tmp_path, MINIMAL), ["seed.x=1"])
+
+
+def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ClcaError, match=r"line [23].*not valid YAML"):
+        load_config(_write(tmp_path, "run_dir: x\ncultures: [China\n"))
+    with pytest.raises(ClcaError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ClcaError, match="top level must be a mapping"):
+        load_config(_write(tmp_path, "- a\n- b\n"))
+
+
+def test_duplicate_culture_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ClcaError, match="listed twice"):
+        load_config(_write(tmp_path, "run_dir: x\ncultures: [China, China]\n"))
+
+
+def test_resolved_config_round_trips(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, MINIMAL), [f"run_dir={tmp_path / 'run'}", "seed=7"])
+    out = write_resolved(cfg)
+    assert out == tmp_path / "run" / RESOLVED_NAME
+    again = load_config(out)
+    assert again == cfg
+    assert yaml.safe_load(out.read_text())["simulate"]["max_turns"] == 12
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "paper.yaml"])
+def test_shipped_configs_validate(name: str) -> None:
+    """Both shipped configs parse, and their mix/train/judge sections are valid for the stage modules."""
+    from clca.pipeline import _filter_rule, _mix_config, _train_config, plan_stages
+
+    cfg = load_config(ROOT / "configs" / name)
+    _mix_config(cfg)
+    tc = _train_config(cfg)
+    assert tc.model == cfg.models.student
+    _filter_rule(cfg)
+    names = [s.name for s in plan_stages(cfg)]
+    assert names[:4] == ["scenarios", "simulate", "judge", "intents"] and names[-1] == "report"
+    for c in cfg.cultures:
+        assert f"train:{c}" in names
+
+
+def test_paper_config_is_the_paper() -> None:
+    cfg = load_config(ROOT / "configs" / "paper.yaml")
+    assert cfg.cultures == ["Great Britain", "China", "Germany", "Mexico", "Japan"]
+    assert cfg.simulate.samples == 2
+    assert cfg.models.teacher.startswith("openai:meta-llama/Llama-3.1-70B-Instruct@")
+    assert cfg.models.judge_spec.startswith("openai:gpt-4o@")
+    assert cfg.train.preset == "paper"
+    assert cfg.eval.questions == "Q1-Q41,Q43-Q45"
+    assert cfg.judge.rule == "paper"

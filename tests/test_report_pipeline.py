@@ -1,0 +1,192 @@
+"""The before/after report on a hand-built run directory (no model needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clca.cli import main
+from clca.evaluation.metrics import question_metrics
+from clca.evaluation.records import QuestionResult, result_id
+from clca.manifest import RunManifest
+from clca.records import Character, Episode, Intent, Judgement, Turn
+from clca.report.pipeline_report import before_after, build_report, load_eval_records, paired_change
+from clca.runs import JsonlStore
+
+QIDS = ["Q1", "Q2", "Q3", "Q4", "Q5", "Q6"]
+EVIL = "<script>alert('x')</script>"
+
+
+def _human(data_dir: Path, country: str) -> dict[str, tuple[list[str], list[float]]]:
+    out = {}
+    for line in (data_dir / "wvs7/country_distributions.jsonl").open(encoding="utf-8"):
+        r = json.loads(line)
+        if r["country"] == country and r["qid"] in QIDS:
+            out[r["qid"]] = (r["options"], r["probs"])
+    return out
+
+
+def _record(
+    tag: str, country: str, style: str, qid: str, opts: list[str], human: list[float], model: list[float]
+) -> QuestionResult:
+    return QuestionResult(
+        id=result_id(tag, country, style, qid),
+        model_tag=tag,
+        model_spec="scripted",
+        survey="wvs7",
+        country=country,
+        style=style,
+        qid=qid,
+        question=f"question {qid}",
+        options=opts,
+        codes=list(range(1, len(opts) + 1)),
+        ordinal=True,
+        mode="logprob",
+        prompts=[],
+        model_dist=model,
+        human_dist=human,
+        metrics=question_metrics(human, model, ordinal=True),
+    )
+
+
+def _mix(h: list[float], w: float) -> list[float]:
+    k = len(h)
+    return [w * x + (1 - w) / k for x in h]
+
+
+@pytest.fixture()
+def run_dir(tmp_path: Path, data_dir: Path) -> Path:
+    """Base = uniform (plain) / 30% human (cultural); adapted = 70% human: adaptation lowers KL everywhere."""
+    run = tmp_path / "run"
+    for country, tag in (("China", "clca-china"), ("Japan", "clca-japan")):
+        human = _human(data_dir, country)
+        base_recs, ad_recs = [], []
+        for qid, (opts, h) in human.items():
+            base_recs.append(_record("base", country, "plain", qid, opts, h, _mix(h, 0.0)))
+            base_recs.append(_record("base", country, "cultural", qid, opts, h, _mix(h, 0.3)))
+            ad_recs.append(_record(tag, country, "plain", qid, opts, h, _mix(h, 0.7)))
+            ad_recs.append(_record(tag, country, "cultural", qid, opts, h, _mix(h, 0.7)))
+        JsonlStore(run / "eval/base/per_question.jsonl", QuestionResult).extend(base_recs)
+        JsonlStore(run / f"eval/{tag}/per_question.jsonl", QuestionResult).extend(ad_recs)
+    ep = Episode(
+        id="sc1#s0",
+        scenario_id="sc1",
+        culture="China",
+        sample=0,
+        seed=0,
+        model="scripted",
+        turns=[
+            Turn(speaker=0, name="Li Wei", action="speak", text=f"Hello {EVIL}"),
+            Turn(speaker=1, name="Wang <b>Fang</b>", action="leave", text="Bye"),
+        ],
+        stop_reason="leave",
+    )
+    JsonlStore(run / "episodes.jsonl", Episode).append(ep)
+    JsonlStore(run / "judgements.jsonl", Judgement).append(
+        Judgement(
+            id=ep.id,
+            episode_id=ep.id,
+            culture="China",
+            model="j",
+            quality="good",
+            quality_confidence="confident",
+            meta="good",
+            meta_confidence="very confident",
+            keep=True,
+        )
+    )
+    JsonlStore(run / "intents.jsonl", Intent).append(
+        Intent(
+            id=f"{ep.id}:0",
+            episode_id=ep.id,
+            culture="China",
+            turn_index=0,
+            speaker=0,
+            name="Li Wei",
+            intent=f"greet politely {EVIL}",
+            cultural=True,
+        )
+    )
+    (run / "stats.json").write_text(json.dumps({"China": {"avg_turns": 2.0, "note": EVIL}}))
+    m = RunManifest(run)
+    with m.running("scenarios", "abc") as rec:
+        rec.counts["scenarios[China]"] = 1
+    _ = Character  # records used above share this module
+    return run
+
+
+def test_before_after_numbers(run_dir: Path) -> None:
+    recs = load_eval_records(run_dir)
+    assert len(recs) == 2 * 2 * 2 * len(QIDS)
+    ba = before_after(recs, ["plain", "cultural"])
+    assert ba["cultures"] == ["China", "Japan"]
+    china = ba["rows"][0]
+    base = [r for r in recs if r.model_tag == "base" and r.country == "China" and r.style == "plain"]
+    ad = {r.qid: r for r in recs if r.model_tag == "clca-china" and r.style == "plain"}
+    want_base = float(np.mean([r.metrics["kl"] for r in base]))
+    assert china["cells"]["base|plain|kl"] == pytest.approx(want_base)
+    diffs = [ad[r.qid].metrics["kl"] - r.metrics["kl"] for r in base]  # type: ignore[operator]
+    ch = china["change"]["plain|kl"]
+    assert ch["mean"] == pytest.approx(float(np.mean(diffs)))
+    assert ch["n"] == len(QIDS)
+    lo, hi = ch["ci"]
+    assert lo <= ch["mean"] <= hi < 0  # adaptation lowered KL on every question
+    avg = ba["average"]
+    assert avg["cells"]["base|plain|kl"] == pytest.approx(
+        np.mean([r["cells"]["base|plain|kl"] for r in ba["rows"]])
+    )
+    assert avg["change"]["plain|kl"]["n"] == 2 * len(QIDS)  # pooled (culture, question) pairs
+    # accuracy change is reported too (may be 0: the mixtures keep the argmax)
+    assert "plain|acc_majority" in china["change"]
+
+
+def test_paired_change_only_uses_common_questions(run_dir: Path) -> None:
+    recs = load_eval_records(run_dir)
+    base = {r.qid: r for r in recs if r.model_tag == "base" and r.country == "China" and r.style == "plain"}
+    ad = {r.qid: r for r in recs if r.model_tag == "clca-china" and r.style == "plain"}
+    del ad["Q1"]
+    assert paired_change(base, ad, "kl")["n"] == len(QIDS) - 1
+    assert paired_change(base, {}, "kl") == {"mean": None, "ci": None, "n": 0}
+
+
+def test_report_page(run_dir: Path) -> None:
+    page = build_report(run_dir)
+    html = page.read_text(encoding="utf-8")
+    assert EVIL not in html and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    assert "Wang &lt;b&gt;Fang&lt;/b&gt;" in html
+    assert "<script" not in html.lower()
+    for needle in (
+        "Before / after",
+        "paper code",
+        "Inglehart",
+        "leave-one-out",
+        "Example conversations",
+        "greet politely",
+        "kept",
+        "avg_turns",
+        "clca-china",
+        "Average",
+    ):
+        assert needle in html, needle
+    out = run_dir / "report"
+    assert (out / "culture_map.png").stat().st_size > 10_000
+    assert (out / "per_question_change.png").stat().st_size > 5_000
+    cm = json.loads((out / "culture_map.json").read_text())
+    assert cm["cv_mean_euclidean_error"] < cm["baseline_mean_euclidean_error"]
+    kinds = {(p["culture"], p["model"], p["style"]) for p in cm["placements"]}
+    assert ("China", "adapted", "cultural") in kinds and ("Japan", "base", "plain") in kinds
+    assert json.loads((out / "before_after.json").read_text())["cultures"] == ["China", "Japan"]
+
+
+def test_report_cli(run_dir: Path, tmp_path: Path) -> None:
+    assert main(["report", "--run", str(run_dir)]) == 0
+    assert (run_dir / "report/index.html").exists()
+    assert main(["report", "--run", str(tmp_path / "missing")]) == 2
+
+
+def test_report_on_an_empty_run(tmp_path: Path) -> None:
+    page = build_report(tmp_path)
+    assert "No evaluation records yet" in page.read_text()
