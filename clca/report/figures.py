@@ -83,7 +83,9 @@ def heatmap(
         for i in range(rows):
             for j in range(cols):
                 if not np.isnan(arr[i, j]):
-                    ax.text(j, i, f"{arr[i, j]:.2f}", ha="center", va="center", fontsize=6, color="white")
+                    dark = (arr[i, j] - vmin) / ((vmax - vmin) or 1.0) > 0.5
+                    colour = "white" if dark == cmap.endswith("_r") else "black"
+                    ax.text(j, i, f"{arr[i, j]:.2f}", ha="center", va="center", fontsize=6, color=colour)
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04)
     fig.tight_layout()

@@ -1,0 +1,205 @@
+"""The evaluation runner with a scripted Backend (canned answers): records, resume, modes, personas, CLI errors."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from clca.cli import main
+from clca.evaluation import EvalConfig, evaluate
+from clca.evaluation import metrics as M
+from clca.evaluation.records import QuestionResult
+from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult
+from clca.runs import JsonlStore
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+class Scripted(Backend):
+    """Prefers option "2" in scoring; generation cycles through canned texts."""
+
+    spec = "scripted:test"
+
+    def __init__(self, texts: Sequence[str] = ("2",)) -> None:
+        self.texts = list(texts)
+        self.score_calls: list[list[ScoreRequest]] = []
+        self.gen_calls: list[list[Chat]] = []
+        self._i = 0
+
+    @property
+    def fingerprint(self) -> str:
+        return "scripted-v1"
+
+    def generate(
+        self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None
+    ) -> list[str]:
+        self.gen_calls.append(list(chats))
+        out = []
+        for _ in chats:
+            out.append(self.texts[self._i % len(self.texts)])
+            self._i += 1
+        return out
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        self.score_calls.append(list(requests))
+        return [ScoreResult(logprobs=[-abs(int(o) - 2) - 1.0 for o in r.options]) for r in requests]
+
+
+def _cfg(tmp_path: Path, **kw: object) -> EvalConfig:
+    base: dict[str, object] = {
+        "out_dir": tmp_path / "ev",
+        "model_tag": "m1",
+        "countries": ["China", "Germany"],
+        "questions": "Q1,Q7,Q45",
+        "styles": ["plain", "cultural"],
+        "batch_size": 5,
+        "report": False,
+    }
+    base.update(kw)
+    return EvalConfig.model_validate(base)
+
+
+def test_logprob_records_metrics_and_resume(tmp_path: Path, data_dir: Path) -> None:
+    be = Scripted()
+    res = evaluate(be, _cfg(tmp_path))
+    assert res.n_new == 12 and len(res.records) == 12
+    assert sum(len(c) for c in be.score_calls) == 12 and all(len(c) <= 5 for c in be.score_calls)
+    rec = next(r for r in res.records if r.id == "m1|China|cultural|Q1")
+    assert rec.prompts[0].messages[0]["content"].startswith("You are an average human being born in China")
+    assert rec.prompts[0].option_logprobs == [-2.0, -1.0, -2.0, -3.0]
+    assert rec.model_dist == pytest.approx(M.softmax_logprobs([-2.0, -1.0, -2.0, -3.0]))
+    # every number is recomputable from the record alone
+    assert rec.metrics["jsd"] == pytest.approx(M.js_distance(rec.human_dist, rec.model_dist))
+    assert rec.metrics["kl"] == pytest.approx(M.kl_divergence(rec.human_dist, rec.model_dist))
+    assert rec.metrics["clca_kl"] == pytest.approx(M.clca_kl(rec.human_dist, rec.model_dist))
+    q7 = next(r for r in res.records if r.qid == "Q7")
+    assert q7.codes == [1, 2]
+    # shared prefix order: prompts with the same system message are adjacent in the flattened requests
+    systems = [
+        r.messages[0]["content"] if r.messages[0]["role"] == "system" else ""
+        for c in be.score_calls
+        for r in c
+    ]
+    changes = sum(1 for a, b in itertools.pairwise(systems) if a != b)
+    assert changes == 3  # China/plain, China/cultural, Germany/plain, Germany/cultural
+    doc = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    groups = {(g["model_tag"], g["country"], g["style"]): g for g in doc["groups"]}
+    g = groups[("m1", "China", "plain")]
+    jsds = [
+        float(r.metrics["jsd"] or 0.0) for r in res.records if r.country == "China" and r.style == "plain"
+    ]
+    assert g["metrics"]["jsd"]["mean"] == pytest.approx(sum(jsds) / 3)
+    assert g["metrics"]["jsd"]["ci_low"] <= g["metrics"]["jsd"]["mean"] <= g["metrics"]["jsd"]["ci_high"]
+    assert groups[("m1", "ALL", "plain")]["n_questions"] == 6
+    assert "clca_kl" in doc["metric_definitions"] and doc["configs"]["m1"]["questions"] == "Q1,Q7,Q45"
+    # resume: nothing is recomputed
+    be2 = Scripted()
+    res2 = evaluate(be2, _cfg(tmp_path))
+    assert be2.score_calls == [] and res2.n_new == 0 and res2.n_skipped == 12 and len(res2.records) == 12
+    # extending the selection computes only the new questions
+    be3 = Scripted()
+    res3 = evaluate(be3, _cfg(tmp_path, questions="Q1-Q2,Q7,Q45"))
+    assert res3.n_new == 4 and sum(len(c) for c in be3.score_calls) == 4
+    # a second model in the same out dir
+    evaluate(Scripted(), _cfg(tmp_path, model_tag="m2"))
+    doc = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert set(doc["configs"]) == {"m1", "m2"} and {g["model_tag"] for g in doc["groups"]} == {"m1", "m2"}
+    assert len(JsonlStore(tmp_path / "ev" / "per_question.jsonl", QuestionResult).all()) == 28
+
+
+def test_generation_mode_invalid_bucket(tmp_path: Path, data_dir: Path) -> None:
+    be = Scripted(["2", "I cannot answer that", "3", "2"])
+    res = evaluate(
+        be, _cfg(tmp_path, mode="generate", samples=4, styles=["plain"], countries=["Japan"], questions="Q1")
+    )
+    (rec,) = res.records
+    assert rec.prompts[0].parsed == [2, None, 3, 2]
+    assert rec.model_dist == pytest.approx([0.0, 0.5, 0.25, 0.0]) and rec.invalid_share == pytest.approx(0.25)
+    assert rec.metrics["clca_kl"] == pytest.approx(M.clca_kl(rec.human_dist, rec.model_dist, 0.25))
+    assert rec.metrics["jsd"] == pytest.approx(M.js_distance(rec.human_dist, [0, 2 / 3, 1 / 3, 0]))
+
+
+def test_persona_mode_with_respondent_fixture(tmp_path: Path, data_dir: Path) -> None:
+    be = Scripted()
+    res = evaluate(
+        be, _cfg(tmp_path, styles=["persona"], respondents=str(FIX / "wvb"), personas=2, questions="Q1,Q45")
+    )
+    rec = next(r for r in res.records if r.id == "m1|China|persona|Q1")
+    assert len(rec.prompts) == 2 and {p.persona_id for p in rec.prompts} == {"156070001", "156070002"}
+    assert (
+        "Region: Beijing Shi"
+        in next(p for p in rec.prompts if p.persona_id == "156070001").messages[0]["content"]
+    )
+    # model always says 2; respondents answered Q1 with 1 and 2
+    assert rec.metrics["acc_individual"] == pytest.approx(0.5)
+    with pytest.raises(Exception, match="--respondents"):
+        evaluate(be, _cfg(tmp_path, styles=["persona"], model_tag="x"))
+
+
+def test_reasoning_style_generates_then_scores(tmp_path: Path, data_dir: Path) -> None:
+    be = Scripted(["People there value family highly.\nAnswer: 1"])
+    res = evaluate(be, _cfg(tmp_path, styles=["anthropological"], countries=["Japan"], questions="Q1"))
+    (rec,) = res.records
+    assert len(be.gen_calls) == 1
+    (req,) = be.score_calls[0]
+    assert req.answer_prefix == "People there value family highly.\nAnswer: "
+    assert rec.prompts[0].generations == ["People there value family highly.\nAnswer: 1"]
+
+
+def test_goqa_survey_and_report_escapes(tmp_path: Path, data_dir: Path) -> None:
+    cfg = _cfg(
+        tmp_path,
+        survey=str(FIX / "goqa_3rows.csv"),
+        countries=["Britain", "Japan"],
+        questions="all",
+        report=True,
+    )
+    res = evaluate(Scripted(), cfg)
+    assert {r.qid for r in res.records} == {"Q1", "Q2", "Q3"}
+    assert all(r.metrics["emd"] is None for r in res.records)
+    assert any("no human distribution for Japan" in n for n in res.notes)
+    html = (tmp_path / "ev" / "report.html").read_text()
+    assert "&lt;b&gt;good&lt;/b&gt;" in html and "<b>good" not in html
+    assert "<script" not in html and "http://" not in html and "https://" not in html
+    assert "data:image/png;base64," in html
+    assert list((tmp_path / "ev").glob("fig_heatmap_jsd_*.png")) and list(
+        (tmp_path / "ev").glob("fig_bar_*.png")
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--countries", "Atlantis"], "country 'Atlantis'"),
+        (["--questions", "Q999"], "question id 'Q999'"),
+        (["--styles", "plain,fancy"], "unknown prompt style 'fancy'"),
+        (["--model", "nonsense"], "cannot resolve model spec"),
+        (["--survey", "FIXTURE_BAD"], "line 2"),
+        (["--mode", "vibes"], "--mode 'vibes'"),
+    ],
+)
+def test_cli_bad_input_one_line(
+    args: list[str], needle: str, tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text('question,selections,options,source\n"q","{oops","[\'a\', \'b\']",GAS\n')
+    args = [str(bad) if a == "FIXTURE_BAD" else a for a in args]
+    if "--questions" not in args:
+        args = ["--questions", "Q1", *args]
+    code = main(["eval", "--out", str(tmp_path / "o"), *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1 and "Fix:" in err
+
+
+def test_cli_data_listing(capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:
+    assert main(["data", "countries"]) == 0
+    out = capsys.readouterr().out
+    assert "Great Britain" in out and "46 countries" in out
+    assert main(["data", "questions", "--questions", "Q1-Q2"]) == 0
+    out = capsys.readouterr().out
+    assert "Important in life: Family" in out and "Q3 " not in out
