@@ -1,0 +1,439 @@
+"""The CLCA multi-task training mix: both speakers' perspectives of each kept conversation, plus intents.
+
+From a run directory (``scenarios.jsonl``, ``episodes.jsonl``, ``judgements.jsonl``, ``intents.jsonl``) this
+builds, for one culture, three kinds of conversational examples (``messages`` lists of ``{role, content}``):
+
+``dialogue_p1``
+    The conversation from person 1's side. The system prompt describes the character the *assistant* plays
+    (the setting, that character's public background and occupation, and "act and speak like {name}, a
+    member of the {demonym} culture"); person 1's turns are assistant messages, person 2's are user messages.
+    Because person 1 opens the conversation, a short user cue (``"(The conversation begins. You speak
+    first.)"``) precedes the first assistant turn, so every example alternates user/assistant and works with
+    chat templates that require a user message first.
+``dialogue_p2``
+    The same conversation from person 2's side: person 1's opening is the first user message.
+``intent``
+    Intent understanding: the system prompt gives the setting and both participants' *public* information
+    (never goals or secrets); then each utterance that has an intent is a user message ``"Name: text"``
+    followed by an assistant message ``"Intent: ..."``. Utterances without an intent are folded into the
+    next user message (one line each) so the context is kept.
+
+Rendering decisions (see docs/training.md): ``speak`` turns are their text; ``non-verbal`` turns are
+``"[non-verbal] {text}"``; ``leave`` turns are ``"[leaves the conversation]"`` (plus any text); ``none`` turns
+carry nothing and are dropped. Consecutive turns of the same speaker are merged into one message (lines
+joined by a newline). Trailing user messages are dropped so that each dialogue ends on an assistant turn;
+an example without any assistant turn is skipped.
+
+The paper's released code put the *other* speaker's description in the system prompt of the dialogue parts
+(a likely bug); here the system prompt always describes the character the assistant voices.
+
+Shares: the three parts are resampled deterministically (seeded) to the configured proportions (equal by
+default): the part with the most examples relative to its ratio sets the scale and the others are
+duplicated (whole passes over the part, then a seeded sample for the remainder); ``max_examples`` then caps
+the total, scaling every part down by sampling. Episodes are split into train/validation *by episode*
+(seeded) before resampling; the validation split is not resampled.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from clca.errors import DataError
+from clca.records import Character, Episode, Intent, Judgement, Scenario, Turn
+from clca.runs import JsonlStore, write_json_atomic
+
+Task = Literal["dialogue_p1", "dialogue_p2", "intent"]
+TASKS: tuple[Task, ...] = ("dialogue_p1", "dialogue_p2", "intent")
+Ablation = Literal["dialogue_only", "intent_only"]
+Message = dict[str, str]
+
+OPENING_CUE = "(The conversation begins. You speak first.)"
+
+
+class MixConfig(BaseModel):
+    """How to build the training mix for one culture."""
+
+    model_config = ConfigDict(extra="forbid")
+    ratio_dialogue_p1: float = Field(default=1.0, ge=0)
+    ratio_dialogue_p2: float = Field(default=1.0, ge=0)
+    ratio_intent: float = Field(default=1.0, ge=0)
+    ablation: Ablation | None = None
+    val_fraction: float = Field(default=0.1, ge=0, lt=1)
+    require_judge: bool = True
+    seed: int = 0
+    max_examples: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _some_part(self) -> MixConfig:
+        if not any(v > 0 for v in self.ratios().values()):
+            raise ValueError("at least one part of the mix needs a ratio > 0")
+        return self
+
+    def ratios(self) -> dict[Task, float]:
+        """The effective ratio per part, after applying the ablation."""
+        r: dict[Task, float] = {
+            "dialogue_p1": self.ratio_dialogue_p1,
+            "dialogue_p2": self.ratio_dialogue_p2,
+            "intent": self.ratio_intent,
+        }
+        if self.ablation == "dialogue_only":
+            r["intent"] = 0.0
+        elif self.ablation == "intent_only":
+            r["dialogue_p1"] = r["dialogue_p2"] = 0.0
+        return r
+
+
+class MixResult(BaseModel):
+    """What :func:`build_mix` wrote and the counts behind it."""
+
+    path: Path
+    culture: str
+    train_examples: int
+    validation_examples: int
+    train_by_task: dict[str, int]
+    validation_by_task: dict[str, int]
+    available_by_task: dict[str, int]
+    episodes_total: int
+    episodes_used: int
+    episodes_train: int
+    episodes_validation: int
+    excluded: dict[str, int]
+
+
+def mix_dir(run_dir: str | Path, culture: str, ablation: str | None = None) -> Path:
+    """Where the mix of ``culture`` (and ablation) lives: ``run_dir/mix/<slug>[--<ablation>]``."""
+    from clca.culture import slug
+
+    name = slug(culture) + (f"--{ablation}" if ablation else "")
+    return Path(run_dir) / "mix" / name
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render_turn(turn: Turn) -> str | None:
+    """The text of one turn as it appears in a message; ``None`` for turns that carry nothing."""
+    text = turn.text.strip()
+    if turn.action == "speak":
+        return text or None
+    if turn.action == "non-verbal":
+        return f"[non-verbal] {text}" if text else None
+    if turn.action == "leave":
+        return "[leaves the conversation]" + (f" {text}" if text else "")
+    return None  # "none": did nothing
+
+
+def _merged(turns: Iterable[Turn]) -> list[tuple[int, str]]:
+    """(speaker, text) blocks with ``none`` turns dropped and consecutive same-speaker turns merged."""
+    blocks: list[tuple[int, str]] = []
+    for t in turns:
+        text = render_turn(t)
+        if text is None:
+            continue
+        if blocks and blocks[-1][0] == t.speaker:
+            blocks[-1] = (t.speaker, blocks[-1][1] + "\n" + text)
+        else:
+            blocks.append((t.speaker, text))
+    return blocks
+
+
+def _describe(c: Character) -> str:
+    """Public description of a character (name, age, gender, occupation, background, personality)."""
+    bits = [c.name]
+    facts = []
+    if c.age is not None:
+        facts.append(f"{c.age} years old")
+    if c.gender:
+        facts.append(c.gender.lower())
+    if c.occupation:
+        facts.append(c.occupation)
+    if facts:
+        bits.append("(" + ", ".join(facts) + ")")
+    out = " ".join(bits) + "."
+    if c.background:
+        out += f" Background: {c.background.strip()}"
+    if c.personality:
+        out += f" Personality: {c.personality.strip()}"
+    return out
+
+
+def demonym(culture: str) -> str:
+    """The adjective for a culture ("China" -> "Chinese") from :mod:`clca.culture`."""
+    from clca.culture import get_profile
+
+    return get_profile(culture).demonym
+
+
+def dialogue_system_prompt(scenario: Scenario, me: int, culture_adj: str) -> str:
+    """System prompt for a dialogue example: describes the character the assistant plays (index ``me``).
+
+    Only public information appears: the setting, the assistant's character (background, occupation,
+    personality) and the other participant's name and occupation. Goals and secrets (of either character)
+    are never included.
+    """
+    mine, other = scenario.characters[me], scenario.characters[1 - me]
+    rel = f" {mine.name} and {other.name} are {scenario.relationship}." if scenario.relationship else ""
+    other_desc = other.name + (f", {other.occupation}" if other.occupation else "")
+    return (
+        f"Scenario: {scenario.setting.strip()}\n"
+        f"You are {_describe(mine)}\n"
+        f"You are talking with {other_desc}.{rel}\n"
+        f"Act and speak like {mine.name}, a member of the {culture_adj} culture."
+    )
+
+
+def dialogue_messages(
+    episode: Episode, scenario: Scenario, me: int, culture_adj: str
+) -> list[Message] | None:
+    """One speaker's view of a conversation; ``None`` when that speaker never says anything."""
+    blocks = _merged(episode.turns)
+    msgs: list[Message] = [{"role": "system", "content": dialogue_system_prompt(scenario, me, culture_adj)}]
+    if blocks and blocks[0][0] == me:
+        msgs.append({"role": "user", "content": OPENING_CUE})
+    for speaker, text in blocks:
+        msgs.append({"role": "assistant" if speaker == me else "user", "content": text})
+    while msgs and msgs[-1]["role"] == "user":
+        msgs.pop()
+    if not any(m["role"] == "assistant" for m in msgs):
+        return None
+    return msgs
+
+
+def intent_system_prompt(scenario: Scenario) -> str:
+    """System prompt of the intent task: setting and both participants' public information only."""
+    a, b = scenario.characters
+    rel = (
+        f"\nRelationship: {a.name} and {b.name} are {scenario.relationship}." if scenario.relationship else ""
+    )
+    return (
+        f"Scenario: {scenario.setting.strip()}\n"
+        f"Participant 1: {_describe(a)}\n"
+        f"Participant 2: {_describe(b)}{rel}\n"
+        "For each utterance of the conversation, state the speaker's intent."
+    )
+
+
+def intent_messages(episode: Episode, scenario: Scenario, intents: dict[int, str]) -> list[Message] | None:
+    """The intent-understanding example of an episode (``intents``: turn index -> intent text)."""
+    msgs: list[Message] = [{"role": "system", "content": intent_system_prompt(scenario)}]
+    pending: list[str] = []
+    for i, t in enumerate(episode.turns):
+        text = render_turn(t)
+        if text is None:
+            continue
+        pending.append(f"{t.name}: {text}")
+        intent = intents.get(i)
+        if intent:
+            msgs.append({"role": "user", "content": "\n".join(pending)})
+            msgs.append({"role": "assistant", "content": f"Intent: {intent.strip()}"})
+            pending = []
+    if len(msgs) == 1:
+        return None
+    return msgs
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _read(path: Path, model: type[Any]) -> list[Any]:
+    return JsonlStore(path, model).all()
+
+
+def _resample(items: list[dict[str, Any]], n: int, rng: random.Random) -> list[dict[str, Any]]:
+    """Exactly ``n`` items: whole passes over ``items`` then a seeded sample of the remainder."""
+    if not items or n <= 0:
+        return []
+    full, rest = divmod(n, len(items))
+    return items * full + rng.sample(items, rest)
+
+
+def _targets(avail: dict[Task, int], ratios: dict[Task, float], max_examples: int | None) -> dict[Task, int]:
+    """Per-part example counts honouring the ratios without dropping data (then capped by max_examples)."""
+    active = [t for t in TASKS if ratios[t] > 0]
+    scale = max(avail[t] / ratios[t] for t in active)
+    total_ratio = sum(ratios[t] for t in active)
+    if max_examples is not None:
+        scale = min(scale, max_examples / total_ratio)
+    return {t: (round(scale * ratios[t]) if t in active else 0) for t in TASKS}
+
+
+def build_mix(run_dir: str | Path, culture: str, cfg: MixConfig | None = None) -> MixResult:
+    """Build and save the training mix of ``culture`` from ``run_dir`` (see the module docstring).
+
+    Writes a ``datasets.DatasetDict`` (``train`` and, unless empty, ``validation``; columns ``messages``, ``episode_id``,
+    ``task``) with ``save_to_disk`` to :func:`mix_dir`, and ``mix_stats.json`` beside it. Excluded: unfinished
+    episodes, episodes without a ``keep=True`` judgement (when ``require_judge``), and episodes flagged by
+    :func:`clca.leakage.flagged_episode_ids`.
+    """
+    from datasets import Dataset, DatasetDict, Features, List, Value
+
+    from clca.culture import resolve_country
+    from clca.leakage import flagged_episode_ids
+
+    cfg = cfg or MixConfig()
+    run_dir = Path(run_dir)
+    country = resolve_country(culture)
+    ratios = cfg.ratios()
+
+    ep_path = run_dir / "episodes.jsonl"
+    if not ep_path.exists():
+        raise DataError(f"{ep_path} is missing.", fix="run `clca simulate` for this run directory first.")
+    episodes = [e for e in _read(ep_path, Episode) if e.culture == country]
+    if not episodes:
+        raise DataError(
+            f"{ep_path} has no episodes for culture {country!r}.",
+            fix=f"run `clca simulate --culture {country!r}` first, or check the culture name.",
+        )
+    scenarios = {s.id: s for s in _read(run_dir / "scenarios.jsonl", Scenario)}
+
+    excluded: Counter[str] = Counter()
+    kept_ids: set[str] | None = None
+    if cfg.require_judge:
+        j_path = run_dir / "judgements.jsonl"
+        if not j_path.exists():
+            raise DataError(
+                f"{j_path} is missing, but the mix uses only episodes the judge kept.",
+                fix="run `clca judge` first, or build the mix without the judge filter (--no-judge).",
+            )
+        kept_ids = {j.episode_id for j in _read(j_path, Judgement) if j.keep}
+    flagged = flagged_episode_ids(run_dir)
+
+    intents: dict[str, dict[int, str]] = {}
+    if ratios["intent"] > 0:
+        i_path = run_dir / "intents.jsonl"
+        if not i_path.exists():
+            raise DataError(
+                f"{i_path} is missing, but the mix has an intent part.",
+                fix="run `clca intents` first, or build a dialogue-only mix (--ablation dialogue_only).",
+            )
+        for rec in _read(i_path, Intent):
+            if rec.intent and not rec.error:
+                intents.setdefault(rec.episode_id, {})[rec.turn_index] = rec.intent
+
+    usable: list[Episode] = []
+    for e in episodes:
+        if e.stop_reason == "running":
+            excluded["unfinished"] += 1
+        elif kept_ids is not None and e.id not in kept_ids:
+            excluded["not_kept_by_judge"] += 1
+        elif e.id in flagged:
+            excluded["leakage_flagged"] += 1
+        elif e.scenario_id not in scenarios:
+            raise DataError(
+                f"episode {e.id} refers to scenario {e.scenario_id}, which is not in {run_dir / 'scenarios.jsonl'}.",
+                fix="restore the scenario record or delete the episode and rerun `clca simulate`.",
+            )
+        else:
+            usable.append(e)
+    if not usable:
+        raise DataError(
+            f"no usable episodes for {country!r} in {run_dir} (excluded: {dict(excluded)}).",
+            fix="generate more episodes (`clca simulate`) or relax the filters (--no-judge).",
+        )
+
+    adj = demonym(country)
+    ids = sorted(e.id for e in usable)
+    rng = random.Random(cfg.seed)
+    rng.shuffle(ids)
+    n_val = round(cfg.val_fraction * len(ids))
+    if cfg.val_fraction > 0 and n_val == 0 and len(ids) >= 2:
+        n_val = 1
+    val_ids = set(ids[:n_val])
+
+    parts: dict[str, dict[Task, list[dict[str, Any]]]] = {
+        "train": {t: [] for t in TASKS},
+        "validation": {t: [] for t in TASKS},
+    }
+    for e in sorted(usable, key=lambda e: e.id):
+        sc = scenarios[e.scenario_id]
+        split = "validation" if e.id in val_ids else "train"
+        made: dict[Task, list[Message] | None] = {
+            "dialogue_p1": dialogue_messages(e, sc, 0, adj) if ratios["dialogue_p1"] > 0 else None,
+            "dialogue_p2": dialogue_messages(e, sc, 1, adj) if ratios["dialogue_p2"] > 0 else None,
+            "intent": intent_messages(e, sc, intents.get(e.id, {})) if ratios["intent"] > 0 else None,
+        }
+        for task, msgs in made.items():
+            if msgs is not None:
+                parts[split][task].append({"messages": msgs, "episode_id": e.id, "task": task})
+
+    available = {t: len(parts["train"][t]) for t in TASKS}
+    missing = [t for t in TASKS if ratios[t] > 0 and available[t] == 0]
+    if missing:
+        raise DataError(
+            f"the {country!r} mix in {run_dir} has no training examples for {', '.join(missing)}.",
+            fix="generate intents (`clca intents`) / more episodes, or use an ablation that leaves that part out.",
+        )
+    targets = _targets(available, ratios, cfg.max_examples)
+    rng = random.Random(cfg.seed + 1)
+    train_rows: list[dict[str, Any]] = []
+    for t in TASKS:
+        train_rows.extend(_resample(parts["train"][t], targets[t], rng))
+    rng.shuffle(train_rows)
+    val_rows = [row for t in TASKS for row in parts["validation"][t]]
+
+    features = Features(
+        {
+            "messages": List({"role": Value("string"), "content": Value("string")}),
+            "episode_id": Value("string"),
+            "task": Value("string"),
+        }
+    )
+
+    def to_ds(rows: list[dict[str, Any]]) -> Dataset:
+        return Dataset.from_dict(
+            {
+                "messages": [r["messages"] for r in rows],
+                "episode_id": [r["episode_id"] for r in rows],
+                "task": [r["task"] for r in rows],
+            },
+            features=features,
+        )
+
+    out = mix_dir(run_dir, country, cfg.ablation)
+    tmp = out.with_name(out.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    splits = {"train": to_ds(train_rows)}
+    if val_rows:  # an empty split cannot be reloaded by `datasets`; no validation split when there is none
+        splits["validation"] = to_ds(val_rows)
+    DatasetDict(splits).save_to_disk(str(tmp))
+    result = MixResult(
+        path=out,
+        culture=country,
+        train_examples=len(train_rows),
+        validation_examples=len(val_rows),
+        train_by_task=dict(Counter(r["task"] for r in train_rows)),
+        validation_by_task=dict(Counter(r["task"] for r in val_rows)),
+        available_by_task={str(k): v for k, v in available.items()},
+        episodes_total=len(episodes),
+        episodes_used=len(usable),
+        episodes_train=len(usable) - len(val_ids),
+        episodes_validation=len(val_ids),
+        excluded=dict(excluded),
+    )
+    stats = {**json.loads(result.model_dump_json()), "config": cfg.model_dump()}
+    write_json_atomic(tmp / "mix_stats.json", stats)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return result
+
+
+def load_mix(path: str | Path) -> Any:
+    """Load a saved mix (a ``datasets.DatasetDict``) with a clear error when it is not there."""
+    from datasets import load_from_disk
+
+    path = Path(path)
+    if not (path / "dataset_dict.json").exists():
+        raise DataError(
+            f"no training mix at {path}.", fix="build it first with `clca mix --run ... --culture ...`."
+        )
+    return load_from_disk(str(path))

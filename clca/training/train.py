@@ -1,0 +1,472 @@
+"""Train one LoRA adapter per culture on the CLCA mix with TRL's ``SFTTrainer`` (loss on assistant tokens).
+
+How the loss is restricted to assistant tokens (TRL 1.x): ``SFTConfig(assistant_only_loss=True)`` makes
+TRL tokenize each ``messages`` example with ``return_assistant_tokens_mask=True``; the mask comes from
+``{% generation %}``/``{% endgeneration %}`` markers in the chat template and becomes ``labels = -100``
+everywhere else. Most shipped templates (SmolLM2's ChatML among them) have no markers, so
+:func:`training_chat_template` picks a marked template: the tokenizer's own when it has markers, else TRL's
+patched template for known families (Llama 3, Qwen 2.5, Gemma, ...), else a ChatML template with markers
+around each assistant reply and its ``<|im_end|>``. A candidate is used only if it renders a probe
+conversation byte-identically to the original template, so training sees exactly the text inference will.
+
+TRL computes the loss with a fused LM head that never materialises the full ``[tokens x vocab]`` logits,
+so the 49k-entry vocabulary of SmolLM2 costs little (see bench/bench_train.py).
+
+Outputs in ``out_dir``: the PEFT adapter (``adapter_config.json``, ``adapter_model.safetensors``) and the
+tokenizer, ``train_log.jsonl`` (one line per logging step / evaluation: loss, eval_loss, learning rate,
+tokens/s, peak memory) and finally ``train_result.json`` (its presence marks the adapter as finished: a
+rerun skips it). Per-epoch checkpoints in ``out_dir/checkpoints`` let an interrupted run resume; they are
+deleted after success.
+
+Run as a module for multi-GPU training (see docs/training.md)::
+
+    accelerate launch --config_file configs/accelerate/multi_gpu.yaml -m clca.training.train \
+        --dataset runs/demo/mix/china --out runs/demo/adapters/china --preset paper --model hf:<id>
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from clca.errors import ClcaError, ModelError
+from clca.runs import write_json_atomic
+from clca.training.mix import load_mix, mix_dir
+from clca.training.presets import TrainConfig, preset
+
+RESULT_FILE = "train_result.json"
+LOG_FILE = "train_log.jsonl"
+
+#: ChatML (SmolLM2, Qwen-style ``<|im_start|>``) with generation markers around each assistant reply
+CHATML_TRAINING_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' %}"
+    "{{ '<|im_start|>assistant\\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"
+    "{{ '\\n' }}"
+    "{% else %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+_PROBE = [
+    {"role": "system", "content": "You are Ana, a nurse."},
+    {"role": "user", "content": "Hello there."},
+    {"role": "assistant", "content": "Hi! How are you?"},
+    {"role": "user", "content": "Fine, thanks."},
+    {"role": "assistant", "content": "Glad to hear."},
+]
+
+
+class TrainResult(BaseModel):
+    """Summary of one adapter training (``train_result.json``)."""
+
+    adapter_dir: Path
+    base_model: str
+    base_model_path: str
+    dataset_dir: str
+    train_examples: int
+    validation_examples: int
+    steps: int
+    epochs: float
+    train_loss: float | None
+    first_loss: float | None
+    last_loss: float | None
+    eval_loss: float | None
+    train_runtime_s: float
+    train_tokens: int
+    tokens_per_s: float
+    peak_rss_mb: float
+    peak_gpu_mb: float | None
+    device: str
+    dtype: str
+    config: dict[str, Any]
+    versions: dict[str, str]
+    skipped: bool = False
+
+
+def adapter_dir(run_dir: str | Path, culture: str, ablation: str | None = None) -> Path:
+    """Where the adapter of ``culture`` (and ablation) goes: ``run_dir/adapters/<slug>[--<ablation>]``."""
+    return Path(run_dir) / "adapters" / mix_dir(run_dir, culture, ablation).name
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB (Linux ``ru_maxrss`` is in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _has_markers(template: str | None) -> bool:
+    from trl.chat_template_utils import has_generation_markers
+
+    return bool(template) and has_generation_markers(template)  # type: ignore[arg-type]
+
+
+def training_chat_template(tokenizer: Any) -> str | None:
+    """A chat template with ``{% generation %}`` markers that renders exactly like the tokenizer's own.
+
+    Returns ``None`` when the tokenizer's template already has markers. Raises :class:`ModelError` when no
+    candidate renders the probe conversation identically (then assistant-only loss cannot be trusted).
+    """
+    from trl.chat_template_utils import get_training_chat_template
+
+    own = tokenizer.chat_template
+    if isinstance(own, dict):
+        own = own.get("default")
+    if not own:
+        raise ModelError(
+            f"tokenizer of {tokenizer.name_or_path} has no chat template.",
+            fix="use an instruct/chat model whose tokenizer ships a chat template.",
+        )
+    if _has_markers(own):
+        return None
+    reference = tokenizer.apply_chat_template(_PROBE, tokenize=False)
+    candidates: list[str] = []
+    try:
+        trl_tpl = get_training_chat_template(tokenizer)
+        if trl_tpl:
+            candidates.append(trl_tpl)
+    except (ValueError, TypeError, NotImplementedError):
+        pass
+    if "<|im_start|>" in own:
+        candidates.append(CHATML_TRAINING_TEMPLATE)
+    for tpl in candidates:
+        try:
+            rendered = tokenizer.apply_chat_template(_PROBE, tokenize=False, chat_template=tpl)
+        except Exception:
+            continue
+        if rendered == reference and _has_markers(tpl):
+            return tpl
+    raise ModelError(
+        f"no training chat template with generation markers matches the template of {tokenizer.name_or_path}.",
+        fix="give the tokenizer a chat template with {% generation %} markers (see docs/training.md).",
+    )
+
+
+def _versions() -> dict[str, str]:
+    import datasets
+    import peft
+    import torch
+    import transformers
+    import trl
+
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": trl.__version__,
+        "peft": peft.__version__,
+        "datasets": datasets.__version__,
+    }
+
+
+def _load_model(cfg: TrainConfig, base_path: Path) -> tuple[Any, Any, str, str]:
+    """Base model + tokenizer on the right device/dtype (4-bit QLoRA when asked); pad token handled."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    cuda = torch.cuda.is_available()
+    use_bf16 = cfg.bf16 if cfg.bf16 is not None else bool(cuda and torch.cuda.is_bf16_supported())
+    if use_bf16 and not cuda:
+        raise ClcaError(
+            "bf16 training was requested without a CUDA GPU.", fix="drop --bf16 on CPU (fp32 is used)."
+        )
+    dtype = torch.bfloat16 if use_bf16 else torch.float32
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if cfg.load_in_4bit:
+        if not cuda:
+            raise ClcaError(
+                "4-bit QLoRA needs a CUDA GPU, and none is available.",
+                fix="use the cpu preset, or pass --no-4bit to train the paper preset without quantisation.",
+            )
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise ClcaError(
+                "4-bit QLoRA needs the bitsandbytes package.",
+                fix="pip install bitsandbytes, or pass --no-4bit.",
+            ) from None
+        import os
+
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16 if use_bf16 else torch.float16,
+        )
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    tokenizer = AutoTokenizer.from_pretrained(str(base_path))
+    config = AutoConfig.from_pretrained(str(base_path))
+    qc = getattr(config, "quantization_config", None)
+    if (
+        qc is not None
+        and (qc.get("quant_method") if isinstance(qc, dict) else getattr(qc, "quant_method", None)) == "gguf"
+    ):
+        # a folder converted from GGUF holds dequantised fp32 weights but may keep the GGUF marker, which makes
+        # the Trainer refuse to train it: drop the marker
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_pretrained(str(base_path), config=config, **kwargs)
+    if tokenizer.pad_token is None:
+        if cfg.add_pad_token and "embed_tokens" in cfg.modules_to_save:
+            tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+            model.resize_token_embeddings(len(tokenizer))
+        else:  # new embedding rows would not be saved with the adapter: reuse EOS for padding
+            tokenizer.pad_token = tokenizer.eos_token
+    model.config.pad_token_id = tokenizer.pad_token_id
+    if cfg.load_in_4bit:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    device = "cuda" if cuda else "cpu"
+    return model, tokenizer, device, ("nf4+" if cfg.load_in_4bit else "") + str(dtype).replace("torch.", "")
+
+
+def _callback_class() -> type:
+    from transformers import TrainerCallback
+
+    class JsonlLogCallback(TrainerCallback):  # type: ignore[misc]
+        """Appends every log event (loss, eval_loss, lr, tokens/s, peak memory) to ``train_log.jsonl``."""
+
+        def __init__(self, path: Path) -> None:
+            self.path = path
+            self.t0 = time.perf_counter()
+            self.last_t = self.t0
+            self.last_tokens = 0.0
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.t0 = self.last_t = time.perf_counter()
+
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any
+        ) -> None:
+            if not state.is_world_process_zero or not logs:
+                return
+            import torch
+
+            now = time.perf_counter()
+            rec: dict[str, Any] = {
+                "step": state.global_step,
+                "epoch": state.epoch,
+                "time_s": round(now - self.t0, 3),
+            }
+            rec.update({k: v for k, v in logs.items() if isinstance(v, int | float | str)})
+            tokens = logs.get("num_tokens")
+            if isinstance(tokens, int | float) and "loss" in logs and now > self.last_t:
+                rec["tokens_per_s"] = round((tokens - self.last_tokens) / (now - self.last_t), 2)
+                self.last_tokens, self.last_t = float(tokens), now
+            rec["peak_rss_mb"] = round(peak_rss_mb(), 1)
+            if torch.cuda.is_available():
+                rec["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(rec) + "\n")
+
+    return JsonlLogCallback
+
+
+def build_trainer(
+    dataset_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, *, progress: bool = True
+) -> tuple[Any, dict[str, Any]]:
+    """The configured ``SFTTrainer`` (PEFT LoRA, assistant-only loss) for a saved mix, plus run facts.
+
+    Exposed separately so tests and the benchmark use exactly the processing/collator that training uses.
+    """
+    import torch
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
+
+    from clca.llm.registry import resolve_local_model
+
+    out_dir = Path(out_dir)
+    dd = load_mix(dataset_dir)
+    train_ds = dd["train"].select_columns(["messages"])
+    eval_ds = dd["validation"].select_columns(["messages"]) if "validation" in dd else None
+    base_path = resolve_local_model(cfg.model)
+    model, tokenizer, device, dtype = _load_model(cfg, base_path)
+    tpl = training_chat_template(tokenizer)
+    if tpl is not None:
+        tokenizer.chat_template = tpl  # renders identically (checked), with generation markers
+
+    tied = bool(getattr(model.config, "tie_word_embeddings", False))
+    lora = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=list(cfg.target_modules),
+        modules_to_save=list(cfg.modules_to_save) or None,
+        ensure_weight_tying=tied and bool(cfg.modules_to_save),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    do_eval = eval_ds is not None and len(eval_ds) > 0 and cfg.eval_each_epoch
+    use_bf16 = dtype.endswith("bfloat16")
+    args = SFTConfig(
+        output_dir=str(out_dir / "checkpoints"),
+        assistant_only_loss=True,
+        max_length=cfg.max_length,
+        per_device_train_batch_size=cfg.per_device_batch_size,
+        per_device_eval_batch_size=cfg.per_device_batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.num_epochs,
+        max_steps=cfg.max_steps or -1,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
+        bf16=use_bf16,
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,
+        eval_strategy="epoch" if do_eval else "no",
+        save_strategy="epoch" if cfg.save_checkpoints else "no",
+        save_total_limit=1,
+        report_to="none",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+        use_cpu=device == "cpu",
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds if do_eval else None,
+        processing_class=tokenizer,
+        peft_config=lora,
+        callbacks=[_callback_class()(out_dir / LOG_FILE)],
+    )
+    facts = {
+        "base_model_path": str(base_path),
+        "device": device,
+        "dtype": dtype,
+        "train_examples": len(train_ds),
+        "validation_examples": len(eval_ds) if eval_ds is not None else 0,
+        "eval_ds": eval_ds,
+        "torch_threads": torch.get_num_threads(),
+    }
+    return trainer, facts
+
+
+def train_adapter(
+    dataset_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, *, progress: bool = True
+) -> TrainResult:
+    """Train a LoRA adapter on the mix at ``dataset_dir`` and save it to ``out_dir`` (resumable, see module doc)."""
+    import torch
+    from transformers.trainer_utils import get_last_checkpoint
+
+    out_dir = Path(out_dir)
+    done = out_dir / RESULT_FILE
+    if done.exists():
+        res = TrainResult.model_validate_json(done.read_text(encoding="utf-8"))
+        return res.model_copy(update={"skipped": True})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trainer, facts = build_trainer(dataset_dir, out_dir, cfg, progress=progress)
+    ckpt_dir = out_dir / "checkpoints"
+    resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    out = trainer.train(resume_from_checkpoint=resume)
+    runtime = time.perf_counter() - t0
+    history = trainer.state.log_history
+    losses = [h["loss"] for h in history if "loss" in h]
+    evals = [h["eval_loss"] for h in history if "eval_loss" in h]
+    if not evals and facts["eval_ds"] is not None and len(facts["eval_ds"]) > 0:
+        evals = [trainer.evaluate(eval_dataset=facts["eval_ds"])["eval_loss"]]
+    tokens = int(getattr(trainer, "_total_train_tokens", 0))
+    trainer.save_model(str(out_dir))  # Trainer writes from the main process only
+    res = TrainResult(
+        adapter_dir=out_dir,
+        base_model=cfg.model,
+        base_model_path=facts["base_model_path"],
+        dataset_dir=str(dataset_dir),
+        train_examples=facts["train_examples"],
+        validation_examples=facts["validation_examples"],
+        steps=trainer.state.global_step,
+        epochs=float(trainer.state.epoch or 0.0),
+        train_loss=float(out.training_loss) if out.training_loss is not None else None,
+        first_loss=losses[0] if losses else None,
+        last_loss=losses[-1] if losses else None,
+        eval_loss=evals[-1] if evals else None,
+        train_runtime_s=round(runtime, 3),
+        train_tokens=tokens,
+        tokens_per_s=round(tokens / runtime, 2) if runtime > 0 else 0.0,
+        peak_rss_mb=round(peak_rss_mb(), 1),
+        peak_gpu_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        if torch.cuda.is_available()
+        else None,
+        device=facts["device"],
+        dtype=facts["dtype"],
+        config=cfg.model_dump(),
+        versions=_versions(),
+    )
+    if trainer.is_world_process_zero():
+        if ckpt_dir.exists():
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+        write_json_atomic(done, json.loads(res.model_dump_json()))
+    return res
+
+
+def train_culture(
+    run_dir: str | Path,
+    culture: str,
+    cfg: TrainConfig,
+    *,
+    ablation: str | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train the adapter of ``culture`` in a run directory from its mix (``run_dir/mix/<slug>``).
+
+    The mix must have been built (``clca mix`` / :func:`clca.training.mix.build_mix`); the adapter goes to
+    :func:`adapter_dir`. A finished adapter is not retrained.
+    """
+    from clca.culture import resolve_country
+
+    country = resolve_country(culture)
+    return train_adapter(
+        mix_dir(run_dir, country, ablation), adapter_dir(run_dir, country, ablation), cfg, progress=progress
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m clca.training.train`` / ``accelerate launch -m clca.training.train``: train one adapter."""
+    ap = argparse.ArgumentParser(prog="python -m clca.training.train", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dataset", required=True, help="a saved mix (run_dir/mix/<culture>)")
+    ap.add_argument("--out", required=True, help="adapter output folder")
+    ap.add_argument("--preset", default="cpu", choices=["paper", "cpu"])
+    ap.add_argument("--model")
+    ap.add_argument("--epochs", type=float, dest="num_epochs")
+    ap.add_argument("--lr", type=float, dest="learning_rate")
+    ap.add_argument("--batch-size", type=int, dest="per_device_batch_size")
+    ap.add_argument("--grad-accum", type=int)
+    ap.add_argument("--max-length", type=int)
+    ap.add_argument("--lora-r", type=int)
+    ap.add_argument("--max-steps", type=int)
+    ap.add_argument("--no-4bit", action="store_true")
+    ns = vars(ap.parse_args(argv))
+    name = ns.pop("preset")
+    dataset, out, no4 = ns.pop("dataset"), ns.pop("out"), ns.pop("no_4bit")
+    if no4:
+        ns["load_in_4bit"] = False
+    try:
+        res = train_adapter(dataset, out, preset(name, **ns))
+    except ClcaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(res.model_dump_json(indent=2, exclude={"config", "versions"}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""The training-mix builder on a tiny hand-built run directory (no model needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from datasets import load_from_disk
+
+from clca.errors import DataError
+from clca.records import Character, Episode, Intent, Judgement, Scenario, Turn
+from clca.runs import JsonlStore
+from clca.training.mix import OPENING_CUE, MixConfig, build_mix, mix_dir
+
+SECRET_A, GOAL_A = "Li hid the broken vase", "get Wei to lend money"
+SECRET_B, GOAL_B = "Wei is secretly moving abroad", "avoid lending money"
+
+
+def _scenario(i: int) -> Scenario:
+    return Scenario(
+        id=f"sc{i}",
+        seed_id=f"seed{i}",
+        culture="China",
+        setting=f"A teahouse in Suzhou, afternoon {i}.",
+        relationship="friends",
+        characters=[
+            Character(
+                first_name="Li",
+                last_name="Na",
+                age=30,
+                occupation="teacher",
+                background="Li teaches maths.",
+                secret=SECRET_A,
+                goal=GOAL_A,
+            ),
+            Character(
+                first_name="Wei",
+                last_name="Zhang",
+                age=35,
+                occupation="engineer",
+                background="Wei builds bridges.",
+                secret=SECRET_B,
+                goal=GOAL_B,
+            ),
+        ],
+    )
+
+
+def _episode(i: int, culture: str = "China", stop: str = "leave") -> Episode:
+    turns = [
+        Turn(speaker=0, name="Li Na", action="speak", text=f"Hello Wei, ep {i}."),
+        Turn(speaker=0, name="Li Na", action="non-verbal", text="pours tea"),
+        Turn(speaker=1, name="Wei Zhang", action="speak", text="Thank you, Li."),
+        Turn(speaker=0, name="Li Na", action="none", text=""),
+        Turn(speaker=1, name="Wei Zhang", action="speak", text="How is school?"),
+        Turn(speaker=0, name="Li Na", action="speak", text="Busy, as always."),
+        Turn(speaker=1, name="Wei Zhang", action="leave", text=""),
+    ]
+    return Episode(
+        id=f"ep{i}",
+        scenario_id=f"sc{i}",
+        culture=culture,
+        sample=0,
+        seed=i,
+        model="m",
+        turns=turns,
+        stop_reason=stop,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture()
+def run_dir(tmp_path: Path) -> Path:
+    """Ten kept China episodes (ep0..ep9) + one unkept, one unfinished, one of another culture."""
+    JsonlStore(tmp_path / "scenarios.jsonl", Scenario).extend(_scenario(i) for i in range(13))
+    eps = [_episode(i) for i in range(10)] + [
+        _episode(10),
+        _episode(11, stop="running"),
+        _episode(12, "Japan"),
+    ]
+    JsonlStore(tmp_path / "episodes.jsonl", Episode).extend(eps)
+    JsonlStore(tmp_path / "judgements.jsonl", Judgement).extend(
+        Judgement(id=e.id, episode_id=e.id, culture=e.culture, model="j", keep=(e.id != "ep10")) for e in eps
+    )
+    intents = []
+    for e in eps:
+        for ti in (0, 2, 5):  # ti 4 has no intent: folded into the next user message
+            intents.append(
+                Intent(
+                    id=f"{e.id}:{ti}",
+                    episode_id=e.id,
+                    culture=e.culture,
+                    turn_index=ti,
+                    speaker=e.turns[ti].speaker,
+                    name=e.turns[ti].name,
+                    intent=f"intent of turn {ti}",
+                )
+            )
+    JsonlStore(tmp_path / "intents.jsonl", Intent).extend(intents)
+    return tmp_path
+
+
+def _rows(path: Path, split: str) -> list[dict]:
+    dd = load_from_disk(str(path))
+    return list(dd[split]) if split in dd else []
+
+
+def test_roles_and_system_prompts(run_dir: Path) -> None:
+    res = build_mix(run_dir, "China", MixConfig(val_fraction=0.0))
+    rows = _rows(res.path, "train")
+    p1 = next(r for r in rows if r["task"] == "dialogue_p1" and r["episode_id"] == "ep3")["messages"]
+    p2 = next(r for r in rows if r["task"] == "dialogue_p2" and r["episode_id"] == "ep3")["messages"]
+    roles1 = [m["role"] for m in p1]
+    assert roles1 == ["system", "user", "assistant", "user", "assistant"]
+    assert p1[1]["content"] == OPENING_CUE
+    assert p1[2]["content"].startswith("Hello Wei") and p1[2]["content"].endswith("\n[non-verbal] pours tea")
+    assert p1[3]["content"] == "Thank you, Li.\nHow is school?"  # merged, 'none' turn dropped
+    assert p1[4]["content"] == "Busy, as always."  # the trailing user 'leave' is dropped
+    assert [m["role"] for m in p2] == ["system", "user", "assistant", "user", "assistant"]
+    assert p2[1]["content"] == p1[2]["content"]  # person 1's opening is the first user message
+    assert p2[-1]["content"] == "[leaves the conversation]"
+    s1, s2 = p1[0]["content"], p2[0]["content"]
+    assert "Act and speak like Li Na, a member of the Chinese culture." in s1
+    assert "You are Li Na" in s1 and "teacher" in s1 and "Li teaches maths." in s1
+    assert "Act and speak like Wei Zhang, a member of the Chinese culture." in s2
+    assert "You are Wei Zhang" in s2 and "Wei builds bridges." in s2
+    for s in (s1, s2):
+        for private in (SECRET_A, SECRET_B, GOAL_A, GOAL_B):
+            assert private not in s
+    assert "Wei builds bridges." not in s1  # the other character's background is not the assistant's persona
+
+
+def test_intent_part_format(run_dir: Path) -> None:
+    res = build_mix(run_dir, "China", MixConfig(val_fraction=0.0))
+    msgs = next(r for r in _rows(res.path, "train") if r["task"] == "intent")["messages"]
+    assert [m["role"] for m in msgs] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]
+    assert msgs[1]["content"].startswith("Li Na: Hello Wei")
+    assert msgs[2]["content"] == "Intent: intent of turn 0"
+    assert msgs[3]["content"] == "Li Na: [non-verbal] pours tea\nWei Zhang: Thank you, Li."
+    assert msgs[5]["content"] == "Wei Zhang: How is school?\nLi Na: Busy, as always."  # no-intent turn folded
+    assert msgs[6]["content"] == "Intent: intent of turn 5"
+    sysm = msgs[0]["content"]
+    assert "Li Na" in sysm and "Wei Zhang" in sysm and "teacher" in sysm and "engineer" in sysm
+    for private in (SECRET_A, SECRET_B, GOAL_A, GOAL_B):
+        assert private not in sysm
+
+
+def test_exclusions_split_and_stats(run_dir: Path) -> None:
+    res = build_mix(run_dir, "China", MixConfig(val_fraction=0.2, seed=3))
+    assert res.episodes_total == 12 and res.episodes_used == 10
+    assert res.excluded == {"not_kept_by_judge": 1, "unfinished": 1}
+    train, val = _rows(res.path, "train"), _rows(res.path, "validation")
+    tr_eps, va_eps = {r["episode_id"] for r in train}, {r["episode_id"] for r in val}
+    assert len(va_eps) == 2 and len(tr_eps) == 8 and not tr_eps & va_eps
+    assert tr_eps | va_eps == {f"ep{i}" for i in range(10)}
+    assert (res.path / "mix_stats.json").exists()
+    # seeded: same seed -> same split, another seed -> (here) another split
+    again = build_mix(run_dir, "China", MixConfig(val_fraction=0.2, seed=3))
+    assert {r["episode_id"] for r in _rows(again.path, "validation")} == va_eps
+    other = build_mix(run_dir, "China", MixConfig(val_fraction=0.2, seed=4))
+    assert {r["episode_id"] for r in _rows(other.path, "validation")} != va_eps
+
+
+def test_ratios_and_ablations(run_dir: Path) -> None:
+    res = build_mix(run_dir, "China", MixConfig(val_fraction=0.0))
+    assert res.train_by_task == {"dialogue_p1": 10, "dialogue_p2": 10, "intent": 10}
+    res = build_mix(run_dir, "China", MixConfig(val_fraction=0.0, ratio_intent=2.0))
+    assert res.train_by_task == {"dialogue_p1": 10, "dialogue_p2": 10, "intent": 20}
+    res = build_mix(run_dir, "China", MixConfig(val_fraction=0.0, ratio_intent=0.5, max_examples=10))
+    assert res.train_by_task == {"dialogue_p1": 4, "dialogue_p2": 4, "intent": 2}
+    d = build_mix(run_dir, "China", MixConfig(val_fraction=0.0, ablation="dialogue_only"))
+    assert d.path == mix_dir(run_dir, "China", "dialogue_only") and d.path.name == "china--dialogue_only"
+    assert set(d.train_by_task) == {"dialogue_p1", "dialogue_p2"}
+    i = build_mix(run_dir, "China", MixConfig(val_fraction=0.0, ablation="intent_only"))
+    assert set(i.train_by_task) == {"intent"}
+
+
+def test_leakage_flagged_episodes_are_excluded(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import clca.leakage
+
+    monkeypatch.setattr(clca.leakage, "flagged_episode_ids", lambda rd: {"ep1", "ep2"})
+    res = build_mix(run_dir, "China", MixConfig(val_fraction=0.0))
+    assert res.excluded["leakage_flagged"] == 2
+    assert not {"ep1", "ep2"} & {r["episode_id"] for r in _rows(res.path, "train")}
+
+
+def test_clear_errors(run_dir: Path) -> None:
+    (run_dir / "intents.jsonl").unlink()
+    with pytest.raises(DataError, match=r"intents.jsonl is missing.*dialogue_only"):
+        build_mix(run_dir, "China")
+    assert build_mix(run_dir, "China", MixConfig(ablation="dialogue_only")).train_examples > 0
+    (run_dir / "judgements.jsonl").unlink()
+    with pytest.raises(DataError, match=r"judgements.jsonl is missing.*clca judge"):
+        build_mix(run_dir, "China", MixConfig(ablation="dialogue_only"))
+    res = build_mix(
+        run_dir, "China", MixConfig(ablation="dialogue_only", require_judge=False, val_fraction=0)
+    )
+    assert res.episodes_used == 11  # the unkept one is back in
+    with pytest.raises(DataError, match="no episodes for culture 'Germany'"):
+        build_mix(run_dir, "Germany", MixConfig(ablation="dialogue_only"))
