@@ -103,7 +103,6 @@ class LocalBackend(Backend):
         batch_size: int = 16,
         score_batch_size: int | None = None,
     ) -> None:
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.spec = spec
@@ -138,7 +137,6 @@ class LocalBackend(Backend):
         self._fingerprint = f"{identity}{adapter_part}|dtype={str(self.dtype).removeprefix('torch.')}"
         self._fingerprint += f"|dev={self.device.split(':')[0]}"
         self.end_id = self._end_of_turn_id()
-        torch.set_grad_enabled(False)
 
     # ------------------------------------------------------------------ basics
     @property

@@ -11,6 +11,9 @@ Spec forms (``load_backend``):
   ``adapter_model.safetensors`` are part of the fingerprint (so retraining invalidates the call cache).
 * ``openai:<model>@<base_url>`` - an OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI). The key comes
   from ``OPENAI_API_KEY`` or from the variable named by ``CLCA_OPENAI_KEY_ENV``; it is never stored.
+  ``openai:<model>@<base_url>+tokenizer=<hf id/path or embedded spec>`` scores options through the
+  completions endpoint with echoed prompt log-probs (exact multi-token options, e.g. vLLM); without it,
+  scoring uses the chat endpoint's ``top_logprobs`` (single-token, prefix-free options only).
 
 ``load_backend`` wraps the backend in a :class:`~clca.llm.cache.CachedBackend` (``cache=True``: the default
 cache file; a :class:`~clca.llm.cache.CallCache`: that one; ``False``/``None``: no cache).
@@ -34,6 +37,7 @@ KNOWN_FORMS = (
     "<embedded or hf spec>+adapter=<adapter dir>, openai:<model>@<base_url>"
 )
 ADAPTER_SEP = "+adapter="
+TOKENIZER_SEP = "+tokenizer="
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class ParsedSpec:
     name: str  # embedded name, hf id/path, or openai model
     adapter: str | None = None
     base_url: str | None = None
+    tokenizer: str | None = None  # openai: local tokenizer (HF id/path or embedded spec) for echo scoring
 
 
 def parse_spec(spec: str) -> ParsedSpec:
@@ -53,13 +58,14 @@ def parse_spec(spec: str) -> ParsedSpec:
     if not sep or not rest:
         raise ModelError(f"cannot resolve model spec {spec!r}.", fix=f"use one of: {KNOWN_FORMS}.")
     if kind == "openai":
+        rest, _, tokenizer = rest.partition(TOKENIZER_SEP)
         model, at, url = rest.rpartition("@")
         if not at or not model or not url.startswith(("http://", "https://")):
             raise ModelError(
                 f"cannot resolve model spec {spec!r}.",
                 fix="write openai:<model>@<base_url>, e.g. openai:Qwen/Qwen2.5-7B-Instruct@http://localhost:8000/v1.",
             )
-        return ParsedSpec("openai", model, base_url=url.rstrip("/"))
+        return ParsedSpec("openai", model, base_url=url.rstrip("/"), tokenizer=tokenizer or None)
     if kind not in ("embedded", "hf"):
         raise ModelError(f"cannot resolve model spec {spec!r}.", fix=f"use one of: {KNOWN_FORMS}.")
     name, asep, adapter = rest.partition(ADAPTER_SEP)
@@ -147,6 +153,8 @@ def make_backend(
         assert p.base_url is not None
         if batch_size is not None:
             opts.setdefault("max_concurrency", batch_size)
+        if p.tokenizer is not None:
+            opts.setdefault("tokenizer", p.tokenizer)
         return OpenAIBackend(p.name, p.base_url, spec=spec, **opts)
     from clca.llm.local import LocalBackend
 
