@@ -60,6 +60,9 @@ def eval_cmd(
     ] = "logprob",
     samples: Annotated[int, typer.Option(help="Generation mode: answers per prompt.")] = 1,
     temperature: Annotated[float, typer.Option(help="Generation mode: 0 = greedy.")] = 0.0,
+    max_new_tokens: Annotated[
+        int, typer.Option(help="Generation mode: tokens per answer (after any reasoning).")
+    ] = 16,
     batch_size: Annotated[int, typer.Option(help="Prompts per backend call.")] = 16,
     style_file: Annotated[
         list[str] | None, typer.Option("--style-file", help="Extra style YAML (repeatable).")
@@ -90,6 +93,7 @@ def eval_cmd(
         mode=mode,  # type: ignore[arg-type]
         samples=samples,
         temperature=temperature,
+        max_new_tokens=max_new_tokens,
         batch_size=batch_size,
         seed=seed,
         report=not no_report,
