@@ -179,7 +179,7 @@ def test_judge_and_intents_real_embedded_model(tmp_path: Path, data_dir: Path, c
 
     backend = load_backend("embedded:smollm2-135m", cache=CallCache(call_cache_path))
     run = make_run(tmp_path)
-    s = judge_episodes(backend, run, progress=False, max_new_tokens=48, data_dir=data_dir)
+    s = judge_episodes(backend, run, progress=False, max_new_tokens=16, data_dir=data_dir)
     js = JsonlStore(run / "judgements.jsonl", Judgement).all()
     assert s.judged == 3 and len(js) == 3
     for j in js:
@@ -200,7 +200,7 @@ def test_judge_and_intents_real_embedded_model(tmp_path: Path, data_dir: Path, c
     JsonlStore(forced / "judgements.jsonl", Judgement).extend(
         [j.model_copy(update={"keep": j.id != "china-s1:1"}) for j in js]
     )
-    si = label_intents(backend, forced, progress=False, max_new_tokens=32, data_dir=data_dir)
+    si = label_intents(backend, forced, progress=False, max_new_tokens=16, data_dir=data_dir)
     ints = JsonlStore(forced / "intents.jsonl", Intent).all()
     assert si.utterances == 6 and len(ints) == 6
     assert all((i.intent is None) == (i.error is not None) and i.raw for i in ints)

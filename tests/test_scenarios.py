@@ -223,7 +223,7 @@ def test_adapt_real_embedded_model(tmp_path: Path, data_dir: Path, call_cache_pa
     backend = load_backend("embedded:smollm2-135m", cache=CallCache(call_cache_path))
     run = tmp_path / "run"
     summ = adapt_scenarios(
-        backend, run, ["China"], 2, max_retries=1, progress=False, max_new_tokens=160, data_dir=data_dir
+        backend, run, ["China"], 2, max_retries=1, progress=False, max_new_tokens=16, data_dir=data_dir
     )
     assert summ.requested == 2 and summ.written + summ.failed == 2
     ok = JsonlStore(run / "scenarios.jsonl", Scenario).ids()

@@ -1,0 +1,124 @@
+"""Leakage check: flag role-play dialogues that reuse World Values Survey question wording.
+
+Training data must never carry the evaluation items. Every ``question`` and ``simllm_question`` text of
+``wvs7/country_distributions.jsonl`` is cut into word n-grams (lower-cased, words = letters, digits and
+apostrophes; ``n = 8`` by default); an episode is flagged when any utterance shares at least one n-gram with
+them. Results go to ``run_dir/leakage.jsonl`` (one :class:`LeakageRecord` per finished episode, flagged or
+not), which is recomputed whenever it is missing, was computed with another ``n``, or does not cover exactly
+the current episodes. :func:`flagged_episode_ids` is what the training-mix builder calls to exclude episodes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from clca.records import Episode
+from clca.runs import JsonlStore
+from clca.settings import data_dir as _data_dir
+from clca.settings import data_file
+
+LEAKAGE_FILE = "leakage.jsonl"
+WVS_FILE = "wvs7/country_distributions.jsonl"
+DEFAULT_N = 8
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+class LeakageRecord(BaseModel):
+    """The leakage verdict for one episode (``id`` equals the episode id)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    culture: str
+    n: int
+    flagged: bool
+    qids: list[str] = Field(default_factory=list)  # WVS questions whose wording overlaps
+    matches: list[str] = Field(default_factory=list)  # up to 5 overlapping n-grams
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens (letters, digits, inner apostrophes; quotes and curly apostrophes folded)."""
+    toks = (w.strip("'") for w in _WORD.findall(text.lower().replace("\u2019", "'")))
+    return [w for w in toks if w]
+
+
+def ngrams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
+    """All contiguous word n-grams of ``tokens``."""
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+@lru_cache(maxsize=4)
+def _wvs_index(path: Path, n: int) -> dict[tuple[str, ...], frozenset[str]]:
+    index: dict[tuple[str, ...], set[str]] = {}
+    seen: set[str] = set()
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            for key in ("question", "simllm_question"):
+                text = row.get(key)
+                if not text or text in seen:
+                    continue
+                seen.add(text)
+                for g in ngrams(words(text), n):
+                    index.setdefault(g, set()).add(str(row.get("qid", "")))
+    return {g: frozenset(q) for g, q in index.items()}
+
+
+def wvs_ngrams(
+    n: int = DEFAULT_N, data_dir: str | Path | None = None
+) -> dict[tuple[str, ...], frozenset[str]]:
+    """n-gram -> WVS question ids whose wording contains it."""
+    return _wvs_index(data_file(WVS_FILE, data_dir).resolve(), n)
+
+
+def check_episode(ep: Episode, index: dict[tuple[str, ...], frozenset[str]], n: int) -> LeakageRecord:
+    """Compare every utterance of ``ep`` with the WVS n-grams."""
+    qids: set[str] = set()
+    matches: list[str] = []
+    for t in ep.turns:
+        for g in sorted(ngrams(words(t.text), n)):
+            if g in index:
+                qids |= index[g]
+                if len(matches) < 5:
+                    matches.append(" ".join(g))
+    return LeakageRecord(
+        id=ep.id, culture=ep.culture, n=n, flagged=bool(qids), qids=sorted(qids), matches=matches
+    )
+
+
+def _episodes(run: Path) -> list[Episode]:
+    eps: dict[str, Episode] = {}
+    for e in JsonlStore(run / "episodes.jsonl", Episode).read():
+        eps[e.id] = e
+    return [e for e in eps.values() if e.stop_reason != "running"]
+
+
+def check_run(
+    run_dir: str | Path, *, n: int = DEFAULT_N, data_dir: str | Path | None = None, force: bool = False
+) -> list[LeakageRecord]:
+    """Leakage records for every finished episode of ``run_dir``; (re)writes ``leakage.jsonl`` when stale."""
+    run = Path(run_dir)
+    path = run / LEAKAGE_FILE
+    eps = _episodes(run)
+    if path.exists() and not force:
+        old = JsonlStore(path, LeakageRecord).all()
+        if {r.id for r in old} == {e.id for e in eps} and all(r.n == n for r in old):
+            return old
+    index = wvs_ngrams(n, _data_dir(data_dir))
+    recs = [check_episode(e, index, n) for e in eps]
+    run.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(r.model_dump_json() + "\n" for r in recs), encoding="utf-8")
+    tmp.replace(path)
+    return recs
+
+
+def flagged_episode_ids(
+    run_dir: str | Path, *, n: int = DEFAULT_N, data_dir: str | Path | None = None
+) -> set[str]:
+    """Ids of episodes whose text overlaps WVS question wording (computes ``leakage.jsonl`` if needed)."""
+    return {r.id for r in check_run(run_dir, n=n, data_dir=data_dir) if r.flagged}

@@ -1,0 +1,129 @@
+"""Run statistics per culture (paper Table 9 style) and ``stats.json``.
+
+Per culture (rows of ``scenarios.jsonl`` etc. are grouped by their ``culture`` field):
+
+* ``scenarios``: adapted scenarios; ``scenario_failures``: seeds that could not be adapted (and were not
+  adapted later).
+* ``episodes``: finished episodes; ``stopped_by_parse_failure``: episodes whose stop reason is
+  ``parse_failure``; ``running``: episodes still in progress.
+* ``judged``, ``kept``, ``kept_pct`` (= kept / judged × 100), ``judge_errors``.
+* The data statistics are computed over the **final data** (``data_from``): the kept episodes when the culture
+  has judgements, otherwise all finished episodes. ``avg_turns``: utterances (``speak`` + ``non-verbal``)
+  per episode; ``avg_words_per_utterance``: whitespace words per ``speak`` utterance.
+* ``intents``, ``intent_errors``, ``cultural_intent_pct`` (intents whose text refers to cultural context, over
+  intents with a parsed text; see :mod:`clca.intents`).
+* ``leakage_flagged``: final-data episodes whose text overlaps WVS question wording (:mod:`clca.leakage`).
+
+A ``total`` row aggregates all cultures the same way.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from clca.leakage import check_run
+from clca.records import Episode, Intent, Judgement, Scenario, ScenarioFailure
+from clca.runs import JsonlStore, write_json_atomic
+
+STATS_FILE = "stats.json"
+
+
+def _latest(records: list[Any]) -> list[Any]:
+    out: dict[str, Any] = {}
+    for r in records:
+        out[r.id] = r
+    return list(out.values())
+
+
+def _culture_stats(
+    scen: list[Scenario],
+    fails: list[ScenarioFailure],
+    eps: list[Episode],
+    judg: list[Judgement],
+    ints: list[Intent],
+    flagged: set[str],
+) -> dict[str, Any]:
+    finished = [e for e in eps if e.stop_reason != "running"]
+    judged = {j.episode_id: j for j in judg}
+    kept_ids = {i for i, j in judged.items() if j.keep}
+    final = [e for e in finished if e.id in kept_ids] if judged else finished
+    utter = [t for e in final for t in e.turns if t.action in ("speak", "non-verbal")]
+    speak = [t for e in final for t in e.turns if t.action == "speak"]
+    parsed = [i for i in ints if i.intent]
+    scen_ids = {s.id for s in scen}
+
+    def pct(a: int, b: int) -> float | None:
+        return round(100.0 * a / b, 2) if b else None
+
+    return {
+        "scenarios": len(scen),
+        "scenario_failures": sum(1 for f in fails if f.id not in scen_ids),
+        "episodes": len(finished),
+        "running": len(eps) - len(finished),
+        "stopped_by_parse_failure": sum(1 for e in finished if e.stop_reason == "parse_failure"),
+        "judged": len(judged),
+        "kept": len(kept_ids),
+        "kept_pct": pct(len(kept_ids), len(judged)),
+        "judge_errors": sum(1 for j in judged.values() if j.error),
+        "data_from": "kept" if judged else "all",
+        "final_episodes": len(final),
+        "avg_turns": round(len(utter) / len(final), 2) if final else None,
+        "avg_words_per_utterance": round(sum(len(t.text.split()) for t in speak) / len(speak), 2)
+        if speak
+        else None,
+        "intents": len(ints),
+        "intent_errors": sum(1 for i in ints if i.error),
+        "cultural_intent_pct": pct(sum(1 for i in parsed if i.cultural), len(parsed)),
+        "leakage_flagged": sum(1 for e in final if e.id in flagged),
+    }
+
+
+def compute_stats(run_dir: str | Path, *, data_dir: str | Path | None = None) -> dict[str, Any]:
+    """Statistics of ``run_dir`` per culture plus a ``total``; also written to ``run_dir/stats.json``."""
+    run = Path(run_dir)
+    scen = _latest(JsonlStore(run / "scenarios.jsonl", Scenario).all())
+    fails = _latest(JsonlStore(run / "scenario_failures.jsonl", ScenarioFailure).all())
+    eps = _latest(JsonlStore(run / "episodes.jsonl", Episode).all())
+    judg = _latest(JsonlStore(run / "judgements.jsonl", Judgement).all())
+    ints = _latest(JsonlStore(run / "intents.jsonl", Intent).all())
+    flagged: set[str] = set()
+    leakage_checked = False
+    if (run / "episodes.jsonl").exists():
+        flagged = {r.id for r in check_run(run, data_dir=data_dir) if r.flagged}
+        leakage_checked = True
+    groups: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    for name, recs in (("scen", scen), ("fails", fails), ("eps", eps), ("judg", judg), ("ints", ints)):
+        for r in recs:
+            groups[r.culture][name].append(r)
+    cultures = {
+        c: _culture_stats(g["scen"], g["fails"], g["eps"], g["judg"], g["ints"], flagged)
+        for c, g in sorted(groups.items())
+    }
+    total = _culture_stats(scen, fails, eps, judg, ints, flagged)
+    out: dict[str, Any] = {
+        "run": str(run),
+        "cultures": cultures,
+        "total": total,
+        "leakage": {"checked": leakage_checked, "flagged_episodes": sorted(flagged)},
+    }
+    write_json_atomic(run / STATS_FILE, out)
+    return out
+
+
+#: columns of the CLI table: (key, header)
+TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("scenarios", "scen."),
+    ("scenario_failures", "fail"),
+    ("episodes", "episodes"),
+    ("kept", "kept"),
+    ("kept_pct", "kept %"),
+    ("avg_turns", "turns"),
+    ("avg_words_per_utterance", "words/utt."),
+    ("cultural_intent_pct", "cult. intents %"),
+    ("stopped_by_parse_failure", "parse stops"),
+    ("judge_errors", "judge err."),
+    ("intent_errors", "intent err."),
+    ("leakage_flagged", "leaks"),
+)
