@@ -1,0 +1,539 @@
+"""Tests of the two-agent role-play: prompt privacy, the action parser, stop rules, lock-step rounds, resume."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from clca.errors import DataError
+from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult
+from clca.records import Episode, Scenario, Turn
+from clca.roleplay import (
+    CHECKPOINT_FILE,
+    EPISODES_FILE,
+    SCENARIOS_FILE,
+    EpisodeState,
+    apply_output,
+    build_messages,
+    culture_words,
+    parse_action,
+    render_history,
+    simulate,
+)
+from clca.runs import JsonlStore
+from clca.scenarios import load_seeds
+
+# ------------------------------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module")
+def seeds(data_dir: Path) -> list[Scenario]:
+    """The real Sotopia-derived seed scenarios (450 scenario × character-pair combinations)."""
+    return load_seeds(data_dir)
+
+
+def _cultured(seeds: list[Scenario], n: int, culture: str = "China") -> list[Scenario]:
+    return [s.model_copy(update={"culture": culture, "id": f"{culture[:2]}-{s.id}"}) for s in seeds[:n]]
+
+
+def _write_scenarios(run: Path, scenarios: Sequence[Scenario]) -> None:
+    JsonlStore(run / SCENARIOS_FILE, Scenario).extend(scenarios)
+
+
+class ScriptedBackend(Backend):
+    """A deterministic stand-in for a model: its reply depends only on the chat text and the seed.
+
+    It reads whose turn it is and the turn number from the prompt. Some replies (chosen by a hash of the
+    chat) are unparseable, some agents leave at turn 3; ``crash_after`` raises on that call number.
+    """
+
+    spec = "scripted:test"
+
+    def __init__(self, crash_after: int | None = None, garbage_every: int = 5) -> None:
+        self.calls: list[int] = []  # batch size of every generate call
+        self.crash_after = crash_after
+        self.garbage_every = garbage_every
+        self.chats: list[Chat] = []
+
+    @property
+    def fingerprint(self) -> str:
+        return "scripted"
+
+    def generate(
+        self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None
+    ) -> list[str]:
+        if self.crash_after is not None and len(self.calls) >= self.crash_after:
+            raise RuntimeError("simulated crash")
+        self.calls.append(len(chats))
+        self.chats.extend(chats)
+        assert seeds is not None and len(seeds) == len(chats)
+        outs = []
+        for chat, seed in zip(chats, seeds, strict=True):
+            user = chat[-1]["content"]
+            m = re.search(r"You are at Turn #(\d+)\. You are (.+?); it is your turn", user)
+            assert m, user
+            k, name = int(m.group(1)), m.group(2)
+            h = int(hashlib.sha256((json.dumps(chat) + str(seed)).encode()).hexdigest(), 16)
+            if self.garbage_every and h % self.garbage_every == 0:
+                outs.append("This is the beginning of the interaction, no history available.")
+            elif k >= 3 and h % 3 == 0:
+                outs.append(f"ACTION: leave\nOUTPUT: Goodbye from {name}.")
+            else:
+                outs.append(f"ACTION: speak\nOUTPUT: {name} at turn {k}, seed {seed}, h{h % 1000}.")
+        return outs
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------------------------------------ prompts
+
+
+def test_prompt_shows_own_private_info_only(seeds: list[Scenario]) -> None:
+    """Each agent sees its own goal and secret, never the other's (on real Sotopia-derived scenarios)."""
+    words = culture_words("China")
+    assert "Chinese" in words and len(words) > 80
+    checked = 0
+    history = [Turn(speaker=0, name="x", action="speak", text="Hello.")]
+    for sc in _cultured(seeds, 60):
+        for speaker in (0, 1):
+            me, other = sc.characters[speaker], sc.characters[1 - speaker]
+            for turns in ([], history) if speaker == 0 else (history,):
+                text = "\n".join(m["content"] for m in build_messages(sc, speaker, turns, words))
+                assert me.goal in text and me.secret in text
+                assert words in text
+                assert other.name in text and other.occupation in text and other.background in text
+                if other.secret and other.secret not in (me.secret, me.goal, me.background, sc.setting):
+                    assert other.secret not in text
+                    checked += 1
+                if other.goal and other.goal not in text.replace(me.goal, ""):
+                    checked += 1
+                elif other.goal and other.goal != me.goal:
+                    pytest.fail(f"{sc.id}: the other agent's goal leaks into {me.name}'s prompt")
+    assert checked >= 200  # the privacy assertions really ran
+
+
+def test_history_uses_sotopia_wording(seeds: list[Scenario]) -> None:
+    sc = seeds[0]
+    a, b = sc.characters[0].name, sc.characters[1].name
+    turns = [
+        Turn(speaker=0, name=a, action="speak", text="Hi!"),
+        Turn(speaker=1, name=b, action="non-verbal", text="waves"),
+        Turn(speaker=0, name=a, action="none", text=""),
+        Turn(speaker=1, name=b, action="leave", text=""),
+    ]
+    assert render_history(sc, turns).split("\n") == [
+        f'Turn #0: {a} said: "Hi!"',
+        f"Turn #1: {b} [non-verbal] waves",
+        f"Turn #2: {a} did nothing",
+        f"Turn #3: {b} left the conversation",
+    ]
+    user = build_messages(sc, 0, turns, "")[1]["content"]
+    assert "You are at Turn #4" in user and f'Turn #0: {a} said: "Hi!"' in user
+
+
+# ------------------------------------------------------------------------------------------------ parser
+
+# (raw output, own name, other name, expected action or None for a failure, expected text)
+# The first block is real SmolLM2-135M-Instruct output on our role-play prompts (temperature 0 and 0.7).
+REAL_CASES: list[tuple[str, str, str, str | None, str]] = [
+    (
+        "This is the beginning of the interaction, no history available.\n\nYou are at Turn #0. It is Benjamin "
+        "Jackson's turn.\nYour available action types are: none, non-verbal, speak, leave.\nChoose leave as soon "
+        "as 1) you have achieved your social goal, or 2",
+        "Benjamin Jackson",
+        "Mia Davis",
+        None,
+        "",
+    ),
+    (
+        'Your turn: Benjamin Jackson said: "Hi there, how are you doing today?"\n\nYour available action types '
+        "are: none, non-verbal, speak, leave, and NONE\nYour action is: Speak\nYour output is:\nYour output is:\n"
+        "Your output is:\nYour output is:",
+        "Ethan Smith",
+        "Benjamin Jackson",
+        None,
+        "",
+    ),
+    (
+        'Your turn: Ethan Smith said: "Hi there, how are you doing today?"\n\nYour available action types are: '
+        "none, non-verbal, speak, leave, and NONE\nYour action is: Speak\nYour output is: Hi there, how are you "
+        "doing today?\nYour action is: Speak",
+        "Ethan Smith",
+        "Hendrick Heinz",
+        "speak",
+        "Hi there, how are you doing today?",
+    ),
+    (
+        'Lena Goodwin: "Hi there, how are you doing today?"\n\nLena Goodwin: "I\'m doing great, thanks for '
+        "asking.\"\n\nLena Goodwin: \"I'm so glad you're enjoying your trip to the beach. I'm going to the "
+        'beach with you too."\n',
+        "Lena Goodwin",
+        "Lily Greenberg",
+        "speak",
+        "Hi there, how are you doing today?",
+    ),
+    (
+        'Output: Ethan Smith says: "Hi there, how are you doing today?"',
+        "Ethan Smith",
+        "Hendrick Heinz",
+        "speak",
+        "Hi there, how are you doing today?",
+    ),
+    (
+        'Benjamin Jackson said: "Hi there, how are you doing today?"\n\nYou are at Turn #2: You\'re at The '
+        "Original Story. You are at The Original Story.",
+        "Benjamin Jackson",
+        "Mia Davis",
+        "speak",
+        "Hi there, how are you doing today?",
+    ),
+    ("What's your task?", "Hendrick Heinz", "Ethan Smith", None, ""),
+    (
+        "Here is a summary of the conversation:\n\nStart: You are asked to talk to Hendrick Heinz, a chocolate-"
+        "loving chef named Ethan Smith.",
+        "Ethan Smith",
+        "Hendrick Heinz",
+        None,
+        "",
+    ),
+    (
+        "You are at Turn #1.\nYour available action types are: none, non-verbal, speak, leave, and none.\nYou "
+        "already have an unspoken action given by yourself.\nYour output is: I will leave.\nPlease only output "
+        "the final action in English:",
+        "Lily Greenberg",
+        "Lena Goodwin",
+        "speak",
+        "I will leave.",
+    ),
+    (
+        "I'm here to make you happy. Let's discuss what's going on in today's world. How has the world been "
+        "impacted lately?",
+        "Hendrick Heinz",
+        "Ethan Smith",
+        "speak",
+        "I'm here to make you happy. Let's discuss what's going on in today's world. How has the world been "
+        "impacted lately?",
+    ),
+    ("This is the end of the interaction.", "Lily Greenberg", "Lena Goodwin", None, ""),
+    (
+        "Output: Good evening! It is nice to see you.\n\nYour social goal is to act and speak in line with your "
+        "culture's dimensions, and you are at Turn #1. You are Oliver Smith.\n\nIf you are",
+        "Oliver Smith",
+        "Samuel Anderson",
+        "speak",
+        "Good evening! It is nice to see you.",
+    ),
+    (
+        "Here's a possible sequence of actions:\n\n- Speak\n- NONE\n- Repeat\n\nYour social goal: to be a good "
+        "host",
+        "Naomi Fletcher",
+        "Leo Williams",
+        None,
+        "",
+    ),
+    (
+        "Your turn is to speak, come to speak, speak in front of the audience.\nYour action is to speak, speak in "
+        "front of the audience.\nYour output is to speak in front of the audience.",
+        "Ethan Johnson",
+        "Benjamin Jackson",
+        None,
+        "",
+    ),
+    (
+        "Behavioral Action:\n\nYour social goal: Liam Johnson is your partner in crime.\nHere's the conversation "
+        'history:\n\nTurn #0: Eli Dawson said: "Hi there, how are you doing today?"',
+        "Liam Johnson",
+        "Eli Dawson",
+        None,
+        "",
+    ),
+]
+
+# Format variants seen in Sotopia / CLCA logs of larger models.
+FORMAT_CASES: list[tuple[str, str, str, str | None, str]] = [
+    (
+        "ACTION: speak\nOUTPUT: Nice to meet you, Li Wei.",
+        "Zhang Min",
+        "Li Wei",
+        "speak",
+        "Nice to meet you, Li Wei.",
+    ),
+    ('Action: Speak\nOutput: "I\'d love some tea."', "Zhang Min", "Li Wei", "speak", "I'd love some tea."),
+    ("action: 3. speak\noutput: Sure.", "Zhang Min", "Li Wei", "speak", "Sure."),
+    ("ACTION: 2\nOUTPUT: bows slightly", "Zhang Min", "Li Wei", "non-verbal", "bows slightly"),
+    (
+        "ACTION: Non-Verbal\nOUTPUT: *smiles and pours tea*",
+        "Zhang Min",
+        "Li Wei",
+        "non-verbal",
+        "smiles and pours tea",
+    ),
+    ("ACTION: none\nOUTPUT: NONE", "Zhang Min", "Li Wei", "none", ""),
+    (
+        "ACTION: leave\nOUTPUT: Goodbye, see you next week.",
+        "Zhang Min",
+        "Li Wei",
+        "leave",
+        "Goodbye, see you next week.",
+    ),
+    ("ACTION: leave", "Zhang Min", "Li Wei", "leave", ""),
+    (
+        '{"action_type": "speak", "argument": "Shall we split the books?"}',
+        "Zhang Min",
+        "Li Wei",
+        "speak",
+        "Shall we split the books?",
+    ),
+    ("```json\n{'action_type': 'leave', 'argument': ''}\n```", "Zhang Min", "Li Wei", "leave", ""),
+    ("**ACTION:** speak\n**OUTPUT:** Of course!", "Zhang Min", "Li Wei", "speak", "Of course!"),
+    ("ACTION: speak OUTPUT: Fine by me.", "Zhang Min", "Li Wei", "speak", "Fine by me."),
+    (
+        "ACTION: speak\nYes, I agree with that plan.",
+        "Zhang Min",
+        "Li Wei",
+        "speak",
+        "Yes, I agree with that plan.",
+    ),
+    (
+        "ACTION: speak\nOUTPUT: How about I take the books?\nLi Wei: No way, I want them.\nZhang Min: Fine.",
+        "Zhang Min",
+        "Li Wei",
+        "speak",
+        "How about I take the books?",
+    ),
+    (
+        "ACTION: speak\nOUTPUT: Agreed.\nACTION: leave\nOUTPUT: Bye.",
+        "Zhang Min",
+        "Li Wei",
+        "speak",
+        "Agreed.",
+    ),
+    (
+        'ACTION: speak\nOUTPUT: Sounds good.\nTurn #3: Li Wei said: "ok"',
+        "Zhang Min",
+        "Li Wei",
+        "speak",
+        "Sounds good.",
+    ),
+    ("ACTION: dance\nOUTPUT: spins", "Zhang Min", "Li Wei", None, ""),
+    ("ACTION: speak\nOUTPUT:", "Zhang Min", "Li Wei", None, ""),
+    ("ACTION: speak\nOUTPUT: <your_output>", "Zhang Min", "Li Wei", None, ""),
+    ("", "Zhang Min", "Li Wei", None, ""),
+    ('Li Wei: "I will take everything."', "Zhang Min", "Li Wei", None, ""),
+    ("ACTION：speak\nOUTPUT：你好 — hello!<|im_end|>", "Zhang Min", "Li Wei", "speak", "你好 — hello!"),
+]
+
+
+@pytest.mark.parametrize(("raw", "own", "other", "action", "text"), REAL_CASES + FORMAT_CASES)
+def test_parse_action(raw: str, own: str, other: str, action: str | None, text: str) -> None:
+    got = parse_action(raw, own_name=own, other_name=other)
+    if action is None:
+        assert not got.ok and got.error, got
+    else:
+        assert got.ok, got
+        assert (got.action, got.text) == (action, text)
+
+
+# ------------------------------------------------------------------------------------------------ stop rules
+
+
+def _state(sc: Scenario) -> EpisodeState:
+    ep = Episode(id="e#s0", scenario_id=sc.id, culture=sc.culture, sample=0, seed=0, model="m")
+    return EpisodeState(episode=ep)
+
+
+def test_stop_on_leave_and_alternation(seeds: list[Scenario]) -> None:
+    sc = seeds[0]
+    st = _state(sc)
+    assert st.next_speaker == 0
+    apply_output(st, sc, "ACTION: speak\nOUTPUT: hi", max_turns=12, max_consecutive_failures=2)
+    assert st.next_speaker == 1 and not st.done
+    apply_output(st, sc, "ACTION: leave\nOUTPUT: bye", max_turns=12, max_consecutive_failures=2)
+    assert st.done and st.episode.stop_reason == "leave"
+    assert [t.speaker for t in st.episode.turns] == [0, 1]
+    assert st.episode.turns[1].name == sc.characters[1].name and st.episode.turns[1].raw.startswith("ACTION")
+
+
+def test_stop_on_turn_cap(seeds: list[Scenario]) -> None:
+    sc = seeds[0]
+    st = _state(sc)
+    for _ in range(3):
+        assert not st.done
+        apply_output(st, sc, "ACTION: none\nOUTPUT: NONE", max_turns=3, max_consecutive_failures=2)
+    assert st.done and st.episode.stop_reason == "max_turns" and len(st.episode.turns) == 3
+
+
+def test_parse_failure_is_retried_then_recorded(seeds: list[Scenario]) -> None:
+    sc = seeds[0]
+    st = _state(sc)
+    apply_output(st, sc, "ACTION: speak\nOUTPUT: hi", max_turns=12, max_consecutive_failures=2)
+    apply_output(st, sc, "gibberish about the action types", max_turns=12, max_consecutive_failures=2)
+    assert not st.done and st.next_speaker == 1  # the same agent is asked again
+    apply_output(st, sc, "ACTION: speak\nOUTPUT: hello", max_turns=12, max_consecutive_failures=2)
+    assert st.consecutive_failures == 0 and st.next_speaker == 0
+    apply_output(st, sc, "Your turn.", max_turns=12, max_consecutive_failures=2)
+    assert not st.done
+    apply_output(st, sc, "ACTION: dance", max_turns=12, max_consecutive_failures=2)
+    ep = st.episode
+    assert st.done and ep.stop_reason == "parse_failure"
+    assert ep.parse_failures == 3 and len(ep.parse_errors) == 3 and len(ep.turns) == 2
+    assert "dance" in ep.parse_errors[-1] and sc.characters[0].name in ep.parse_errors[-1]
+
+
+# ------------------------------------------------------------------------------------------------ simulate
+
+
+def test_lockstep_rounds_one_call_each(tmp_path: Path, seeds: list[Scenario]) -> None:
+    run = tmp_path / "run"
+    _write_scenarios(run, _cultured(seeds, 3))
+    be = ScriptedBackend(garbage_every=0)
+    summary = simulate(be, run, samples=2, max_turns=5, progress=False)
+    eps = JsonlStore(run / EPISODES_FILE, Episode).all()
+    assert len(eps) == 6 == summary.finished
+    assert sorted(e.id for e in eps) == sorted(f"Ch-{s.id}#s{k}" for s in seeds[:3] for k in range(2))
+    assert {e.seed for e in eps} == {0, 1}
+    assert be.calls[0] == 6 and len(be.calls) == summary.rounds == summary.generate_calls
+    assert all(b >= a for a, b in zip(be.calls[1:], be.calls, strict=False))  # rounds shrink as episodes end
+    assert sum(be.calls) == summary.outputs
+    assert {e.stop_reason for e in eps} == {"leave", "max_turns"}
+    assert not (run / CHECKPOINT_FILE).exists()
+    # both samples of a scenario differ (distinct seeds)
+    by = {e.id: e for e in eps}
+    s0 = by[f"Ch-{seeds[0].id}#s0"].turns[0].text
+    s1 = by[f"Ch-{seeds[0].id}#s1"].turns[0].text
+    assert s0 != s1 and "seed 0" in s0 and "seed 1" in s1
+    # rerun: nothing new, no duplicates, no model call
+    be2 = ScriptedBackend()
+    again = simulate(be2, run, samples=2, max_turns=5, progress=False)
+    assert again.already_done == 6 and again.finished == 0 and be2.calls == []
+    assert len((run / EPISODES_FILE).read_text().splitlines()) == 6
+
+
+def test_batch_size_chunks_a_round(tmp_path: Path, seeds: list[Scenario]) -> None:
+    run = tmp_path / "run"
+    _write_scenarios(run, _cultured(seeds, 5))
+    be = ScriptedBackend(garbage_every=0)
+    simulate(be, run, samples=1, max_turns=2, batch_size=2, progress=False)
+    assert be.calls[:3] == [2, 2, 1]
+
+
+def test_resume_after_crash_gives_same_file(tmp_path: Path, seeds: list[Scenario]) -> None:
+    scen = _cultured(seeds, 4) + _cultured(seeds[10:], 2, "Japan")
+    ref, crashed = tmp_path / "ref", tmp_path / "crash"
+    _write_scenarios(ref, scen)
+    _write_scenarios(crashed, scen)
+    simulate(ScriptedBackend(), ref, samples=2, max_turns=5, progress=False)
+    reasons = {e.stop_reason for e in JsonlStore(ref / EPISODES_FILE, Episode).all()}
+    assert reasons == {"leave", "max_turns", "parse_failure"}  # the scripted model exercises every stop rule
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        simulate(ScriptedBackend(crash_after=3), crashed, samples=2, max_turns=5, progress=False)
+    ckpt = json.loads((crashed / CHECKPOINT_FILE).read_text())
+    mid = [e for e in ckpt["episodes"] if e["episode"]["turns"]]
+    assert mid, "the crash should leave episodes in progress, mid-conversation"
+    be = ScriptedBackend()
+    summary = simulate(be, crashed, samples=2, max_turns=5, progress=False)
+    assert summary.resumed == len(ckpt["episodes"]) and summary.started == 0
+    assert (crashed / EPISODES_FILE).read_text() == (ref / EPISODES_FILE).read_text()
+    assert not (crashed / CHECKPOINT_FILE).exists()
+
+
+def test_checkpoint_with_other_settings_is_refused(tmp_path: Path, seeds: list[Scenario]) -> None:
+    run = tmp_path / "run"
+    _write_scenarios(run, _cultured(seeds, 2))
+    with pytest.raises(RuntimeError):
+        simulate(ScriptedBackend(crash_after=1), run, samples=1, max_turns=6, progress=False)
+    with pytest.raises(DataError, match="max_turns"):
+        simulate(ScriptedBackend(), run, samples=1, max_turns=4, progress=False)
+
+
+def test_culture_filter_limit_and_missing_file(tmp_path: Path, seeds: list[Scenario]) -> None:
+    run = tmp_path / "run"
+    with pytest.raises(DataError, match=r"scenarios\.jsonl"):
+        simulate(ScriptedBackend(), run, progress=False)
+    _write_scenarios(run, _cultured(seeds, 3) + _cultured(seeds, 3, "Japan"))
+    be = ScriptedBackend()
+    s = simulate(be, run, samples=1, max_turns=2, cultures=["japan"], limit=2, progress=False)
+    assert s.episodes_planned == 2 and s.per_culture == {"Japan": 2}
+    assert all("Japanese culture" in c[0]["content"] for c in be.chats)
+
+
+def test_cli_missing_scenarios_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from clca.cli import main
+
+    assert main(["simulate", "--run", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "scenarios.jsonl" in err and "clca scenarios" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------------------ real model
+
+
+class _CrashAfter(Backend):
+    """Wraps a real backend and raises after ``n`` generate calls (a killed run)."""
+
+    def __init__(self, inner: Backend, n: int) -> None:
+        self.inner, self.n, self.spec = inner, n, inner.spec
+
+    @property
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint
+
+    def generate(
+        self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None
+    ) -> list[str]:
+        if self.n <= 0:
+            raise RuntimeError("simulated crash")
+        self.n -= 1
+        return self.inner.generate(chats, params, seeds)
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        return self.inner.score(requests)
+
+
+@pytest.mark.slow
+def test_real_model_end_to_end_and_resume(tmp_path: Path, seeds: list[Scenario]) -> None:
+    """2 scenarios × 1 sample × 3 turns on the embedded SmolLM2 via the CLI; then a killed run (temperature 0,
+    fresh cache) resumes to the same episodes.jsonl."""
+    from clca.cli import main
+    from clca.llm.cache import CallCache
+    from clca.llm.registry import load_backend
+
+    scen = _cultured(seeds, 2)
+    ref, crashed = tmp_path / "ref", tmp_path / "crash"
+    _write_scenarios(ref, scen)
+    _write_scenarios(crashed, scen)
+    rc = main(
+        [
+            "simulate", "--run", str(ref), "--model", "embedded:smollm2-135m", "--samples", "1",
+            "--max-turns", "3", "--max-new-tokens", "32", "--temperature", "0", "--no-cache",
+        ]
+    )  # fmt: skip
+    assert rc == 0
+    eps = JsonlStore(ref / EPISODES_FILE, Episode).all()
+    assert len(eps) == 2 and all(e.model == "embedded:smollm2-135m" for e in eps)
+    for e in eps:
+        assert e.stop_reason in ("leave", "max_turns", "parse_failure")
+        assert len(e.turns) + e.parse_failures >= 1 and len(e.turns) <= 3
+        assert all(t.raw for t in e.turns) and len(e.parse_errors) == e.parse_failures
+
+    backend = load_backend("embedded:smollm2-135m", cache=CallCache(tmp_path / "c.sqlite"))
+    try:
+        with pytest.raises(RuntimeError):
+            simulate(
+                _CrashAfter(backend, 1), crashed, samples=1, max_turns=3, max_new_tokens=32,
+                temperature=0.0, progress=False,
+            )  # fmt: skip
+        if (crashed / CHECKPOINT_FILE).exists():
+            simulate(
+                backend, crashed, samples=1, max_turns=3, max_new_tokens=32, temperature=0.0, progress=False
+            )
+    finally:
+        backend.close()
+    assert (crashed / EPISODES_FILE).read_text() == (ref / EPISODES_FILE).read_text()
