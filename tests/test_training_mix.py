@@ -68,8 +68,7 @@ def _episode(i: int, culture: str = "China", stop: str = "leave") -> Episode:
     )
 
 
-@pytest.fixture()
-def run_dir(tmp_path: Path) -> Path:
+def make_run_dir(tmp_path: Path) -> Path:
     """Ten kept China episodes (ep0..ep9) + one unkept, one unfinished, one of another culture."""
     JsonlStore(tmp_path / "scenarios.jsonl", Scenario).extend(_scenario(i) for i in range(13))
     eps = [_episode(i) for i in range(10)] + [
@@ -97,6 +96,11 @@ def run_dir(tmp_path: Path) -> Path:
             )
     JsonlStore(tmp_path / "intents.jsonl", Intent).extend(intents)
     return tmp_path
+
+
+@pytest.fixture()
+def run_dir(tmp_path: Path) -> Path:
+    return make_run_dir(tmp_path)
 
 
 def _rows(path: Path, split: str) -> list[dict]:

@@ -346,6 +346,11 @@ def build_trainer(
         peft_config=lora,
         callbacks=[_callback_class()(out_dir / LOG_FILE)],
     )
+    if len(trainer.train_dataset) == 0:
+        raise ClcaError(
+            f"no training example of {dataset_dir} keeps an assistant token within max_length={cfg.max_length}.",
+            fix="raise --max-length (system prompts alone take ~100 tokens).",
+        )
     facts = {
         "base_model_path": str(base_path),
         "device": device,

@@ -1,0 +1,158 @@
+"""Training on the real embedded SmolLM2: assistant-only masks, a tiny overfit run, save/reload, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from test_training_mix import make_run_dir
+
+from clca.training.mix import MixConfig, build_mix
+from clca.training.presets import TrainConfig, preset
+from clca.training.train import CHATML_TRAINING_TEMPLATE, build_trainer, training_chat_template
+
+MODEL = "embedded:smollm2-135m"
+
+
+def _tiny_cfg(**kw: object) -> TrainConfig:
+    base: dict[str, object] = {
+        "max_steps": 8,
+        "per_device_batch_size": 1,
+        "grad_accum": 1,
+        "max_length": 128,
+        "learning_rate": 5e-3,
+        "logging_steps": 1,
+        "warmup_ratio": 0.0,
+        "save_checkpoints": False,
+        "eval_each_epoch": False,
+    }
+    base.update(kw)
+    return preset("cpu", **base)
+
+
+def test_chatml_training_template_matches_smollm2_template() -> None:
+    """The marked template renders like SmolLM2's own (whenever a system message is present)."""
+    from jinja2 import Template
+
+    own = (
+        "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+        "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
+        "{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+        "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+    )
+    msgs = [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "U"},
+        {"role": "assistant", "content": "A"},
+    ]
+    marked = CHATML_TRAINING_TEMPLATE.replace("{% generation %}", "").replace("{% endgeneration %}", "")
+    for gen in (False, True):
+        assert Template(own).render(messages=msgs, add_generation_prompt=gen) == Template(marked).render(
+            messages=msgs, add_generation_prompt=gen
+        )
+
+
+@pytest.mark.slow
+def test_only_assistant_tokens_carry_labels(tmp_path: Path) -> None:
+    """Through the trainer's own dataset processing and collator, labels are set exactly on assistant replies."""
+    run = make_run_dir(tmp_path / "run")
+    mix = build_mix(run, "China", MixConfig(val_fraction=0.0, max_examples=6))
+    trainer, _ = build_trainer(mix.path, tmp_path / "out", _tiny_cfg(max_length=1024), progress=False)
+    tok = trainer.processing_class
+    assert training_chat_template(tok) is None  # the trainer installed the marked template
+    ds = trainer.train_dataset
+    batch = trainer.data_collator([ds[i] for i in range(len(ds))])
+    from datasets import load_from_disk
+
+    rows = list(load_from_disk(str(mix.path))["train"])
+    assert len(rows) == len(ds) == 6
+    for row, labels, ids in zip(rows, batch["labels"], batch["input_ids"], strict=True):
+        expected = [m["content"] + "<|im_end|>" for m in row["messages"] if m["role"] == "assistant"]
+        # contiguous runs of labelled positions, decoded
+        spans: list[list[int]] = []
+        prev = False
+        for tok_id, lab in zip(ids.tolist(), labels.tolist(), strict=True):
+            on = lab != -100
+            if on:
+                assert lab == tok_id
+                if not prev:
+                    spans.append([])
+                spans[-1].append(tok_id)
+            prev = on
+        assert [tok.decode(s) for s in spans] == expected  # so no system/user token is labelled
+        assert "<|im_start|>system" in tok.decode(ids)  # the sequence itself holds the whole conversation
+
+
+@pytest.mark.slow
+def test_tiny_training_lowers_loss_and_reloads_identically(tmp_path: Path) -> None:
+    """Overfit 2 examples for 8 steps: the adapter changes, the loss drops, save/reload gives equal logits."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    run = make_run_dir(tmp_path / "run")
+    mix = build_mix(run, "China", MixConfig(val_fraction=0.0, max_examples=2, ablation="dialogue_only"))
+    out = tmp_path / "adapter"
+    trainer, facts = build_trainer(mix.path, out, _tiny_cfg(), progress=False)
+    model = trainer.model
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
+    assert before and all(float(p.abs().sum()) == 0.0 for p in before.values())  # LoRA B starts at zero
+    trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert len(losses) == 8
+    assert sum(losses[-2:]) / 2 < 0.7 * (sum(losses[:2]) / 2), losses
+    after = dict(model.named_parameters())
+    assert any(float((after[n] - p).abs().max()) > 1e-4 for n, p in before.items())
+    trainer.save_model(str(out))
+    assert (out / "adapter_config.json").exists() and (out / "adapter_model.safetensors").exists()
+
+    model.eval()
+    text = trainer.processing_class.apply_chat_template(
+        [{"role": "system", "content": "You are Li."}, {"role": "user", "content": "Hello, how are you?"}],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+    ids = trainer.processing_class(text, return_tensors="pt").input_ids
+    with torch.no_grad():
+        trained_logits = model(input_ids=ids).logits
+    base = AutoModelForCausalLM.from_pretrained(facts["base_model_path"], dtype=torch.float32)
+    reloaded = PeftModel.from_pretrained(base, str(out)).eval()
+    with torch.no_grad():
+        reloaded_logits = reloaded(input_ids=ids).logits
+    torch.testing.assert_close(reloaded_logits, trained_logits, atol=1e-5, rtol=0)
+    with torch.no_grad(), reloaded.disable_adapter():
+        base_logits = reloaded(input_ids=ids).logits
+    assert float((base_logits - trained_logits).abs().max()) > 1e-3  # the adapter does something
+
+
+@pytest.mark.slow
+def test_cli_mix_train_skip_and_load_backend(tmp_path: Path) -> None:
+    """`clca mix` + `clca train` write the adapter, logs and result; a rerun skips; load_backend loads it."""
+    from clca.cli import main
+    from clca.llm.base import GenerationParams
+    from clca.llm.cache import CallCache
+    from clca.llm.registry import load_backend
+
+    run = make_run_dir(tmp_path / "run")
+    assert main(["mix", "--run", str(run), "--culture", "China", "--max-examples", "3"]) == 0
+    args = ["train", "--run", str(run), "--culture", "China", "--model", MODEL, "--preset", "cpu"]
+    args += ["--max-steps", "2", "--batch-size", "1", "--grad-accum", "1", "--max-length", "160"]
+    assert main(args) == 0
+    out = run / "adapters" / "china"
+    res = json.loads((out / "train_result.json").read_text())
+    assert res["steps"] == 2 and res["train_tokens"] > 0 and res["tokens_per_s"] > 0
+    assert res["eval_loss"] is not None  # the validation split was evaluated
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert any("loss" in r and "tokens_per_s" in r and "peak_rss_mb" in r for r in log)
+    assert any("eval_loss" in r for r in log)
+    assert not (out / "checkpoints").exists()
+    mtime = (out / "adapter_model.safetensors").stat().st_mtime
+    assert main(args) == 0  # finished: skipped, not retrained
+    assert (out / "adapter_model.safetensors").stat().st_mtime == mtime
+
+    backend = load_backend(f"{MODEL}+adapter={out}", cache=CallCache(tmp_path / "c.sqlite"))
+    texts = backend.generate(
+        [[{"role": "user", "content": "Hello"}]], GenerationParams(max_new_tokens=4, temperature=0.0)
+    )
+    assert len(texts) == 1 and isinstance(texts[0], str)
