@@ -5,7 +5,8 @@ Per culture (rows of ``scenarios.jsonl`` etc. are grouped by their ``culture`` f
 * ``scenarios``: adapted scenarios; ``scenario_failures``: seeds that could not be adapted (and were not
   adapted later).
 * ``episodes``: finished episodes; ``stopped_by_parse_failure``: episodes whose stop reason is
-  ``parse_failure``; ``running``: episodes still in progress.
+  ``parse_failure``; ``unparseable_turns``: role-play outputs that could not be parsed (summed
+  ``Episode.parse_failures``); ``running``: episodes still in progress.
 * ``judged``, ``kept``, ``kept_pct`` (= kept / judged × 100), ``judge_errors``.
 * The data statistics are computed over the **final data** (``data_from``): the kept episodes when the culture
   has judgements, otherwise all finished episodes. ``avg_turns``: utterances (``speak`` + ``non-verbal``)
@@ -63,6 +64,7 @@ def _culture_stats(
         "episodes": len(finished),
         "running": len(eps) - len(finished),
         "stopped_by_parse_failure": sum(1 for e in finished if e.stop_reason == "parse_failure"),
+        "unparseable_turns": sum(e.parse_failures for e in finished),
         "judged": len(judged),
         "kept": len(kept_ids),
         "kept_pct": pct(len(kept_ids), len(judged)),
@@ -123,6 +125,7 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("avg_words_per_utterance", "words/utt."),
     ("cultural_intent_pct", "cult. intents %"),
     ("stopped_by_parse_failure", "parse stops"),
+    ("unparseable_turns", "bad turns"),
     ("judge_errors", "judge err."),
     ("intent_errors", "intent err."),
     ("leakage_flagged", "leaks"),

@@ -28,7 +28,9 @@ def build(tmp_path: Path) -> Path:
     )
     JsonlStore(run / "scenarios.jsonl", Scenario).append(scenario(culture="Japan", sid="japan-s1"))
     leak = episode("japan-s1:0", sid="japan-s1", culture="Japan", texts=[LEAK])
-    leak = leak.model_copy(update={"stop_reason": "parse_failure", "turns": leak.turns[:1]})
+    leak = leak.model_copy(
+        update={"stop_reason": "parse_failure", "turns": leak.turns[:1], "parse_failures": 2}
+    )
     near = episode("japan-s1:1", sid="japan-s1", culture="Japan", texts=[NEAR_MISS, "Very."])
     running = Episode(
         id="japan-s1:2",
@@ -100,6 +102,7 @@ def test_stats_numbers(tmp_path: Path, data_dir: Path) -> None:
         "episodes": 3,
         "running": 0,
         "stopped_by_parse_failure": 0,
+        "unparseable_turns": 0,
         "judged": 3,
         "kept": 1,
         "kept_pct": 33.33,
@@ -119,7 +122,12 @@ def test_stats_numbers(tmp_path: Path, data_dir: Path) -> None:
         1,
         "all",
     )
-    assert jp["avg_turns"] == 1.5 and jp["kept_pct"] is None and jp["leakage_flagged"] == 1
+    assert (
+        jp["unparseable_turns"] == 2
+        and jp["avg_turns"] == 1.5
+        and jp["kept_pct"] is None
+        and jp["leakage_flagged"] == 1
+    )
     assert st["total"]["episodes"] == 5 and st["total"]["scenarios"] == 3
     assert st["leakage"]["flagged_episodes"] == ["japan-s1:0"]
     assert json.loads((run / "stats.json").read_text())["cultures"]["China"]["kept"] == 1
