@@ -1,0 +1,95 @@
+"""The content-addressed call cache: hits, misses, invalidation; only misses reach the inner backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from clca.llm.base import Backend, Chat, GenerationParams, Message, ScoreRequest, ScoreResult
+from clca.llm.cache import CachedBackend, CallCache
+
+
+def _user(text: str) -> Message:
+    return {"role": "user", "content": text}
+
+
+class Scripted(Backend):
+    """Answers deterministically from its input and records every batch it receives."""
+
+    def __init__(self, fingerprint: str = "scripted-v1") -> None:
+        self.spec = "scripted"
+        self._fp = fingerprint
+        self.gen_batches: list[list[tuple[str, int | None]]] = []
+        self.score_batches: list[int] = []
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fp
+
+    def generate(
+        self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None
+    ) -> list[str]:
+        sd = list(seeds) if seeds is not None else [None] * len(chats)
+        self.gen_batches.append([(c[-1]["content"], s) for c, s in zip(chats, sd, strict=True)])
+        return [
+            f"{self._fp}:{c[-1]['content']}:{s}:{params.temperature}" for c, s in zip(chats, sd, strict=True)
+        ]
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        self.score_batches.append(len(requests))
+        return [
+            ScoreResult(logprobs=[-float(len(o)) for o in r.options], n_tokens=[1] * len(r.options))
+            for r in requests
+        ]
+
+
+def test_generate_hits_misses_and_batched_misses(tmp_path: Path) -> None:
+    cache = CallCache(tmp_path / "c.sqlite")
+    inner = Scripted()
+    b = CachedBackend(inner, cache)
+    p = GenerationParams(max_new_tokens=8)
+    first = b.generate([[_user("a")], [_user("b")]], p)
+    assert first == ["scripted-v1:a:None:0.0", "scripted-v1:b:None:0.0"]
+    assert (cache.hits, cache.misses) == (0, 2)
+    again = b.generate([[_user("a")], [_user("c")], [_user("b")], [_user("d")]], p)
+    assert again[0] == first[0] and again[2] == first[1]
+    assert inner.gen_batches[-1] == [("c", None), ("d", None)]  # only the misses, as one batch
+    assert (cache.hits, cache.misses) == (2, 4)
+
+
+def test_invalidation_by_params_seed_messages_and_fingerprint(tmp_path: Path) -> None:
+    cache = CallCache(tmp_path / "c.sqlite")
+    inner = Scripted()
+    b = CachedBackend(inner, cache)
+    chat = [_user("a")]
+    p = GenerationParams()
+    b.generate([chat], p, seeds=[1])
+    n = len(inner.gen_batches)
+    b.generate([chat], p, seeds=[1])
+    assert len(inner.gen_batches) == n  # hit
+    b.generate([chat], p, seeds=[2])  # other seed
+    b.generate([chat], GenerationParams(temperature=0.5), seeds=[1])  # other params
+    b.generate([[_user("a ")]], p, seeds=[1])  # other message (one character)
+    b.generate([[{"role": "system", "content": "x"}, _user("a")]], p, seeds=[1])
+    assert len(inner.gen_batches) == n + 4
+    other = CachedBackend(Scripted("scripted-v2"), cache)  # other model/adapter fingerprint
+    assert other.generate([chat], p, seeds=[1]) == ["scripted-v2:a:1:0.0"]
+
+
+def test_score_cache_and_persistence(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    inner = Scripted()
+    b = CachedBackend(inner, CallCache(path))
+    reqs = [
+        ScoreRequest(messages=[_user("q")], options=["1", "10"]),
+        ScoreRequest(messages=[_user("r")], options=["a"]),
+    ]
+    res = b.score(reqs)
+    assert res[0].logprobs == [-1.0, -2.0]
+    b.score([*reqs, ScoreRequest(messages=[_user("q")], options=["1", "10"], answer_prefix="A: ")])
+    assert inner.score_batches == [2, 1]
+    # a new process (new CallCache on the same file) sees the stored answers
+    inner2 = Scripted()
+    b2 = CachedBackend(inner2, CallCache(path))
+    assert b2.score(reqs) == res and inner2.score_batches == []
+    assert b2.generate([[_user("z")]], GenerationParams()) == ["scripted-v1:z:None:0.0"]
