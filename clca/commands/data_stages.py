@@ -25,12 +25,14 @@ def _backend(spec: str, no_cache: bool) -> Backend:
 
 
 def _summary_table(title: str, summary: Any) -> None:
-    table = Table(title=title)
+    console = Console(stderr=True)
+    console.print(f"[bold]{title}[/bold]")
+    table = Table()
     table.add_column("what")
     table.add_column("count", justify="right")
     for key, value in summary.model_dump().items():
         table.add_row(key.replace("_", " "), str(value))
-    Console(stderr=True).print(table)
+    console.print(table)
 
 
 @app.command("scenarios")
@@ -143,14 +145,17 @@ def stats_cmd(run: RunOpt = Path("runs/demo")) -> None:
             f"run directory {run} does not exist.", fix="pass --run with an existing run directory."
         )
     st = compute_stats(run)
+    console = Console()
+    if not console.is_terminal:  # files and pipes: wide enough for every column
+        console = Console(width=max(console.width, 160))
     table = Table(title=f"clca stats → {run / 'stats.json'}")
-    table.add_column("culture")
+    table.add_column("culture", no_wrap=True)
     for _, header in TABLE_COLUMNS:
         table.add_column(header, justify="right")
     rows = [*st["cultures"].items(), ("total", st["total"])]
     for name, row in rows:
         table.add_row(name, *("–" if row[k] is None else str(row[k]) for k, _ in TABLE_COLUMNS))
-    Console().print(table)
+    console.print(table)
     if st["leakage"]["flagged_episodes"]:
         Console(stderr=True).print(
             f"[yellow]{len(st['leakage']['flagged_episodes'])} episode(s) overlap WVS question wording "
