@@ -78,3 +78,35 @@ def test_label_intents_kept_only_and_resume(tmp_path: Path, data_dir: Path) -> N
     before = (run / "intents.jsonl").read_text()
     again = label_intents(backend, run, progress=False, data_dir=data_dir)
     assert (again.skipped, again.labelled) == (3, 0) and (run / "intents.jsonl").read_text() == before
+
+
+def test_intents_resume_after_crash_same_file(tmp_path: Path, data_dir: Path) -> None:
+    from collections.abc import Sequence
+
+    from clca.llm.base import GenerationParams
+
+    class Crashing(Scripted):
+        def generate(
+            self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None
+        ) -> list[str]:
+            if len(self.batches) == 2:
+                raise KeyboardInterrupt
+            return super().generate(chats, params, seeds)
+
+    runs = []
+    for name in ("a", "b"):
+        run = make_run(tmp_path / name)
+        JsonlStore(run / "judgements.jsonl", Judgement).extend(
+            [
+                Judgement(id=i, episode_id=i, culture="China", model="m", keep=True)
+                for i in ("china-s1:0", "china-s2:0")
+            ]
+        )
+        runs.append(run)
+    with pytest.raises(KeyboardInterrupt):
+        label_intents(Crashing(_reply), runs[0], progress=False, batch_size=2, data_dir=data_dir)
+    assert len(JsonlStore(runs[0] / "intents.jsonl", Intent).all()) == 4
+    for run in runs:
+        label_intents(Scripted(_reply), run, progress=False, batch_size=2, data_dir=data_dir)
+    assert (runs[0] / "intents.jsonl").read_text() == (runs[1] / "intents.jsonl").read_text()
+    assert len((runs[0] / "intents.jsonl").read_text().splitlines()) == 6

@@ -206,3 +206,27 @@ def test_judge_and_intents_real_embedded_model(tmp_path: Path, data_dir: Path, c
     ints = JsonlStore(forced / "intents.jsonl", Intent).all()
     assert si.utterances == 3 and len(ints) == 3
     assert all((i.intent is None) == (i.error is not None) and i.raw for i in ints)
+
+
+def test_judge_resume_after_crash_same_file(tmp_path: Path, data_dir: Path) -> None:
+    """Crash after the first chunk; the rerun gives the same file as an uninterrupted run, no duplicates."""
+    from collections.abc import Sequence
+
+    from clca.llm.base import GenerationParams
+
+    class Crashing(Scripted):
+        def generate(
+            self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None
+        ) -> list[str]:
+            if len(self.batches) == 2:  # step 1 and step 2 of chunk 1 done, chunk 2 dies
+                raise KeyboardInterrupt
+            return super().generate(chats, params, seeds)
+
+    run_a, run_b = make_run(tmp_path / "a"), make_run(tmp_path / "b")
+    with pytest.raises(KeyboardInterrupt):
+        judge_episodes(Crashing(_reply), run_a, progress=False, batch_size=1, data_dir=data_dir)
+    assert len(JsonlStore(run_a / "judgements.jsonl", Judgement).all()) == 1
+    judge_episodes(Scripted(_reply), run_a, progress=False, batch_size=1, data_dir=data_dir)
+    judge_episodes(Scripted(_reply), run_b, progress=False, batch_size=1, data_dir=data_dir)
+    assert (run_a / "judgements.jsonl").read_text() == (run_b / "judgements.jsonl").read_text()
+    assert len((run_a / "judgements.jsonl").read_text().splitlines()) == 3
