@@ -230,7 +230,7 @@ def _load(
     """Read the bundle's culture tables, keyed by canonical country name."""
     countries: dict[str, Country] = {}
 
-    def canon(raw: str, where: str) -> str:
+    def canon(raw: str) -> str:
         c = find_country(raw)
         if c is None:  # a new row in a newer bundle: keep it under its own name
             c = Country(raw.strip(), "", raw.strip())
@@ -248,7 +248,7 @@ def _load(
                     f"{path}, line {lineno}: expected numbers or #NULL! in columns {', '.join(HOFSTEDE_DIMS)}.",
                     fix="restore the file from the clca data bundle.",
                 ) from None
-            hof[canon(row["country"], str(path))] = scores
+            hof[canon(row["country"])] = scores
 
     iw: dict[str, dict[str, float]] = {}
     path = data_file(IW_FILE, base)
@@ -262,7 +262,7 @@ def _load(
                     fix="restore the file from the clca data bundle.",
                 ) from None
             name = find_country(row["iso3"]) or find_country(row["name"])
-            iw[canon(name.name if name else row["name"], str(path))] = point
+            iw[canon(name.name if name else row["name"])] = point
 
     wvs: set[str] = set()
     wvs_path = base / WVS_FILE
@@ -275,7 +275,7 @@ def _load(
                 raw = json.loads(line).get("country", "")
                 if raw and raw not in seen_raw:
                     seen_raw.add(raw)
-                    wvs.add(canon(raw, str(wvs_path)))
+                    wvs.add(canon(raw))
     return hof, iw, frozenset(wvs), countries
 
 
@@ -352,4 +352,3 @@ __all__ = [
     "resolve_country",
     "slug",
 ]
-
