@@ -51,6 +51,7 @@ class TrainConfig(BaseModel):
     logging_steps: int = Field(default=5, gt=0)
     eval_each_epoch: bool = True
     save_checkpoints: bool = True  # per-epoch checkpoints so an interrupted run resumes
+    sparse_lm_head: bool | None = None  # LM head only on labelled positions (None: on when not on CUDA)
 
 
 PRESETS: dict[str, TrainConfig] = {

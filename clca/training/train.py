@@ -9,8 +9,12 @@ patched template for known families (Llama 3, Qwen 2.5, Gemma, ...), else a Chat
 around each assistant reply and its ``<|im_end|>``. A candidate is used only if it renders a probe
 conversation byte-identically to the original template, so training sees exactly the text inference will.
 
-TRL computes the loss with a fused LM head that never materialises the full ``[tokens x vocab]`` logits,
-so the 49k-entry vocabulary of SmolLM2 costs little (see bench/bench_train.py).
+TRL computes the loss with a fused LM head that never materialises the full ``[tokens x vocab]`` logits;
+but off Triton devices (CPU) it still projects *every* position through the LM head, in chunks, and
+recomputes them in the backward pass. On CPU (``sparse_lm_head``, default: when not on CUDA) our
+:class:`ClcaSFTTrainer` instead runs the backbone and projects only the positions whose label is set
+(about half of a dialogue's tokens) through the LM head, with a plain cross-entropy: same loss, less
+compute (measured in bench/bench_train.py).
 
 Outputs in ``out_dir``: the PEFT adapter (``adapter_config.json``, ``adapter_model.safetensors``) and the
 tokenizer, ``train_log.jsonl`` (one line per logging step / evaluation: loss, eval_loss, learning rate,
@@ -273,6 +277,53 @@ def _callback_class() -> type:
     return JsonlLogCallback
 
 
+def _trainer_class() -> type:
+    import torch
+    import torch.nn.functional as F
+    from trl import SFTTrainer
+
+    class ClcaSFTTrainer(SFTTrainer):  # type: ignore[misc]
+        """``SFTTrainer`` whose loss projects only labelled positions through the LM head (when enabled)."""
+
+        sparse_lm_head: bool = False
+
+        def compute_loss(
+            self,
+            model: Any,
+            inputs: dict[str, Any],
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
+        ) -> Any:
+            if not self.sparse_lm_head or return_outputs or "labels" not in inputs:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            mode = "train" if model.training else "eval"
+            unwrapped = self.accelerator.unwrap_model(model)
+            base = unwrapped.get_base_model() if hasattr(unwrapped, "get_base_model") else unwrapped
+            backbone = getattr(base, base.base_model_prefix)  # LoRA layers are injected in place
+            fwd = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "position_ids")}
+            hidden = backbone(**fwd, use_cache=False).last_hidden_state[:, :-1]
+            labels = inputs["labels"][:, 1:]
+            mask = labels != -100
+            logits = base.get_output_embeddings()(hidden[mask]).float()
+            target = labels[mask]
+            denom = mask.sum() if num_items_in_batch is None else num_items_in_batch
+            loss = F.cross_entropy(logits, target, reduction="sum") / torch.as_tensor(denom).clamp(min=1)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                loss = loss * self.accelerator.num_processes
+            with torch.no_grad():
+                n_valid = int(mask.sum())
+                correct = int((logits.argmax(-1) == target).sum())
+            self._metrics[mode]["mean_token_accuracy"].append(correct / n_valid if n_valid else 0.0)
+            if mode == "train":
+                self._total_train_tokens += int(
+                    self.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum().item()
+                )
+            self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+            return loss
+
+    return ClcaSFTTrainer
+
+
 def build_trainer(
     dataset_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, *, progress: bool = True
 ) -> tuple[Any, dict[str, Any]]:
@@ -282,7 +333,7 @@ def build_trainer(
     """
     import torch
     from peft import LoraConfig
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     from clca.llm.registry import resolve_local_model
 
@@ -337,7 +388,7 @@ def build_trainer(
         dataloader_num_workers=0,
         use_cpu=device == "cpu",
     )
-    trainer = SFTTrainer(
+    trainer = _trainer_class()(
         model=model,
         args=args,
         train_dataset=train_ds,
@@ -346,6 +397,7 @@ def build_trainer(
         peft_config=lora,
         callbacks=[_callback_class()(out_dir / LOG_FILE)],
     )
+    trainer.sparse_lm_head = cfg.sparse_lm_head if cfg.sparse_lm_head is not None else device != "cuda"
     if len(trainer.train_dataset) == 0:
         raise ClcaError(
             f"no training example of {dataset_dir} keeps an assistant token within max_length={cfg.max_length}.",
