@@ -180,3 +180,39 @@ def test_cli_mix_train_skip_and_load_backend(tmp_path: Path) -> None:
         [[{"role": "user", "content": "Hello"}]], GenerationParams(max_new_tokens=4, temperature=0.0)
     )
     assert len(texts) == 1 and isinstance(texts[0], str)
+
+
+@pytest.mark.slow
+def test_interrupted_training_resumes_from_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after the first epoch's checkpoint: the rerun resumes at step 2 instead of starting over."""
+    from clca.training import train as train_mod
+
+    run = make_run_dir(tmp_path / "run")
+    mix = build_mix(run, "China", MixConfig(val_fraction=0.0, max_examples=2, ablation="dialogue_only"))
+    out = tmp_path / "adapter"
+    cfg = _tiny_cfg(max_steps=None, num_epochs=2, per_device_batch_size=2, save_checkpoints=True)
+    orig = train_mod._callback_class
+
+    def crashing() -> type:
+        base = orig()
+
+        class Crash(base):  # type: ignore[misc, valid-type]
+            def on_step_begin(self, args: object, state: object, control: object, **kw: object) -> None:
+                if getattr(state, "global_step", 0) == 1:
+                    raise RuntimeError("simulated crash")
+
+        return Crash
+
+    monkeypatch.setattr(train_mod, "_callback_class", crashing)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_mod.train_adapter(mix.path, out, cfg, progress=False)
+    assert (out / "checkpoints" / "checkpoint-1").is_dir() and not (out / "train_result.json").exists()
+    monkeypatch.setattr(train_mod, "_callback_class", orig)
+    res = train_mod.train_adapter(mix.path, out, cfg, progress=False)
+    assert res.steps == 2 and not res.skipped
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    step_losses = [r["step"] for r in log if "loss" in r]
+    assert step_losses == [1, 2]  # step 1 from the first run only, then the resumed step 2
+    assert not (out / "checkpoints").exists()
