@@ -135,20 +135,23 @@ def build_messages(scenario: Scenario, speaker: int, turns: Sequence[Turn], cult
         + (", a member of this culture," if culture_text else "")
         + f" with {me.name}'s social goal in mind.",
     ]
-    system = "\n\n".join(parts)
-    k = len(turns)
-    user = (
-        f"Conversation history:\n{render_history(scenario, turns)}\n\n"
-        f"You are at Turn #{k}. You are {me.name}; it is your turn.\n"
-        "Your available action types are: none, non-verbal, speak, leave.\n"
+    parts.append(
+        "Each turn, the acting person chooses one action type: none, non-verbal, speak, leave.\n"
         "Choose leave as soon as you have achieved your social goal, or there is a clear outcome for it "
         "(success or failure).\n"
         "OUTPUT is what you say if you speak, the physical act if non-verbal, a closing sentence if you leave, "
         "and NONE if none.\n"
         "Reply with exactly two lines in this format, for example:\n"
         "ACTION: speak\n"
-        "OUTPUT: Good evening! It is nice to see you.\n\n"
-        f"Now reply as {me.name}, in English:"
+        "OUTPUT: Good evening! It is nice to see you."
+    )
+    system = "\n\n".join(parts)
+    k = len(turns)
+    # Everything fixed is in the system message and the history comes last, so an agent's prompt at its next
+    # turn extends this one (only the final line changes): prefix-cache friendly for local and vLLM backends.
+    user = (
+        f"Conversation history:\n{render_history(scenario, turns)}\n\n"
+        f"You are at Turn #{k}. You are {me.name}; it is your turn. Reply as {me.name}, in English:"
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
