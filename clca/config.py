@@ -45,8 +45,15 @@ class ModelsConfig(_Section):
 
 
 class ScenariosConfig(_Section):
+    """``source``: ``adapt`` (the teacher culture-adapts Sotopia seeds, as in the paper) or ``seeds`` (the
+    seeds are used as they are, tagged with the culture: no LLM; for quick CPU runs and tests — the culture
+    then enters only through the role-play system prompt)."""
+
+    source: Literal["adapt", "seeds"] = "adapt"
     per_culture: int = Field(default=2, ge=1)
     max_retries: int = Field(default=2, ge=0)
+    max_new_tokens: int = Field(default=1024, ge=16)
+    temperature: float = Field(default=0.7, ge=0.0)
 
 
 class SimulateConfig(_Section):
@@ -62,10 +69,12 @@ class JudgeConfig(_Section):
     keep every judged episode) or a mapping of the judge module's ``FilterRule`` fields."""
 
     rule: str | dict[str, Any] = "paper"
+    max_new_tokens: int = Field(default=200, ge=8)
 
 
 class IntentsConfig(_Section):
     enabled: bool = True  # False only makes sense with mix.ablation = dialogue_only
+    max_new_tokens: int = Field(default=96, ge=8)
 
 
 class TrainConfigSection(_Section):

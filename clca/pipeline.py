@@ -127,18 +127,23 @@ def _stage_scenarios(ctx: PipelineContext, rec: StageRecord) -> None:
     from clca import scenarios
 
     cfg = ctx.cfg
-    with ctx.model("teacher", cfg.models.teacher) as backend:
-        scenarios.adapt_scenarios(
-            backend,
-            ctx.run_dir,
-            cfg.cultures,
-            cfg.scenarios.per_culture,
-            seed=cfg.seed,
-            max_retries=cfg.scenarios.max_retries,
-            progress=ctx.progress,
-            batch_size=cfg.models.batch_size,
-            data_dir=cfg.data_dir,
-        )
+    if cfg.scenarios.source == "seeds":
+        _write_seed_scenarios(cfg)
+    else:
+        with ctx.model("teacher", cfg.models.teacher) as backend:
+            scenarios.adapt_scenarios(
+                backend,
+                ctx.run_dir,
+                cfg.cultures,
+                cfg.scenarios.per_culture,
+                seed=cfg.seed,
+                max_retries=cfg.scenarios.max_retries,
+                progress=ctx.progress,
+                batch_size=cfg.models.batch_size,
+                temperature=cfg.scenarios.temperature,
+                max_new_tokens=cfg.scenarios.max_new_tokens,
+                data_dir=cfg.data_dir,
+            )
     per = _count_by_culture(ctx.run_dir / SCENARIOS_FILE, Scenario)
     rec.counts = {f"scenarios[{c}]": per.get(c, 0) for c in cfg.cultures}
     rec.counts["failures"] = len(JsonlStore(ctx.run_dir / FAILURES_FILE, _AnyRecord).ids())
@@ -148,6 +153,21 @@ def _stage_scenarios(ctx: PipelineContext, rec: StageRecord) -> None:
             f"no scenario could be adapted for {', '.join(empty)} (see {ctx.run_dir / FAILURES_FILE}).",
             fix="use a stronger teacher model (models.teacher) or raise scenarios.max_retries, then rerun.",
         )
+
+
+def _write_seed_scenarios(cfg: RunConfig) -> None:
+    """``scenarios.source: seeds``: the chosen Sotopia seeds, unadapted, once per culture (no LLM)."""
+    from clca import scenarios
+
+    store = JsonlStore(cfg.run_dir / SCENARIOS_FILE, Scenario)
+    chosen = scenarios.pick_seeds(scenarios.load_seeds(cfg.data_dir), cfg.scenarios.per_culture, cfg.seed)
+    store.extend(
+        s.model_copy(
+            update={"id": f"{slug(c)}-{s.seed_id}", "culture": c, "source": f"{s.source} (unadapted)"}
+        )
+        for c in cfg.cultures
+        for s in chosen
+    )
 
 
 def _stage_simulate(ctx: PipelineContext, rec: StageRecord) -> None:
@@ -212,6 +232,7 @@ def _stage_judge(ctx: PipelineContext, rec: StageRecord) -> None:
             rule=rule,
             progress=ctx.progress,
             batch_size=cfg.models.batch_size,
+            max_new_tokens=cfg.judge.max_new_tokens,
             data_dir=cfg.data_dir,
         )
     judged = _count_by_culture(ctx.run_dir / JUDGEMENTS_FILE, Judgement)
@@ -235,6 +256,7 @@ def _stage_intents(ctx: PipelineContext, rec: StageRecord) -> None:
             ctx.run_dir,
             progress=ctx.progress,
             batch_size=ctx.cfg.models.batch_size,
+            max_new_tokens=ctx.cfg.intents.max_new_tokens,
             data_dir=ctx.cfg.data_dir,
         )
     rec.counts["intents"] = len(JsonlStore(ctx.run_dir / INTENTS_FILE, _AnyRecord).ids())
@@ -243,8 +265,8 @@ def _stage_intents(ctx: PipelineContext, rec: StageRecord) -> None:
 def _stage_stats(ctx: PipelineContext, rec: StageRecord) -> None:
     from clca import leakage, stats
 
-    stats.compute_stats(ctx.run_dir)
-    flagged = leakage.flagged_episode_ids(ctx.run_dir)
+    stats.compute_stats(ctx.run_dir, data_dir=ctx.cfg.data_dir)
+    flagged = leakage.flagged_episode_ids(ctx.run_dir, data_dir=ctx.cfg.data_dir)
     rec.counts["leakage_flagged"] = len(flagged)
 
 
@@ -440,12 +462,20 @@ def plan_stages(cfg: RunConfig) -> list[Stage]:
         _stage_simulate,
         [sc],
     )
-    jd = add("judge", {"judge": m.judge_spec, "rule": cfg.judge.rule}, [JUDGEMENTS_FILE], _stage_judge, [sim])
+    jd = add(
+        "judge", {"judge": m.judge_spec, **cfg.judge.model_dump()}, [JUDGEMENTS_FILE], _stage_judge, [sim]
+    )
     upstream = [jd]
     if cfg.intents.enabled:
-        it = add("intents", {"intents": m.intents_spec}, [INTENTS_FILE], _stage_intents, [jd])
+        it = add(
+            "intents",
+            {"intents": m.intents_spec, **cfg.intents.model_dump()},
+            [INTENTS_FILE],
+            _stage_intents,
+            [jd],
+        )
         upstream = [it]
-    st = add("stats", {}, ["stats.json", "leakage.json"], _stage_stats, upstream)
+    st = add("stats", {}, ["stats.json", "leakage.jsonl"], _stage_stats, upstream)
     ev_base = add(
         "eval:base",
         {

@@ -156,7 +156,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
                     )
                 )
 
-    def compute_stats(run_dir: Path) -> dict[str, Any]:
+    def compute_stats(run_dir: Path, **kw: Any) -> dict[str, Any]:
         calls["stats"] += 1
         (Path(run_dir) / "stats.json").write_text(json.dumps({"episodes": 1}))
         return {}
@@ -173,7 +173,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(clca.judge, "judge_episodes", judge_episodes)
     monkeypatch.setattr(clca.intents, "label_intents", label_intents)
     monkeypatch.setattr(clca.stats, "compute_stats", compute_stats)
-    monkeypatch.setattr(clca.leakage, "flagged_episode_ids", lambda run_dir: set())
+    monkeypatch.setattr(clca.leakage, "flagged_episode_ids", lambda run_dir, **kw: set())
     monkeypatch.setattr(clca.training.train, "train_adapter", train_adapter)
     return state
 
@@ -327,9 +327,10 @@ run_dir: {tmp_path / "run"}
 cache: {tmp_path / "cache.sqlite"}
 cultures: [Japan]
 models: {{teacher: embedded:smollm2-135m, actor: embedded:smollm2-135m, student: embedded:smollm2-135m, batch_size: 4}}
-scenarios: {{per_culture: 1, max_retries: 1}}
+scenarios: {{source: seeds, per_culture: 1}}
 simulate: {{samples: 1, max_turns: 2, max_new_tokens: 32}}
-judge: {{rule: none}}
+judge: {{rule: none, max_new_tokens: 48}}
+intents: {{max_new_tokens: 32}}
 mix: {{val_fraction: 0.0}}
 train: {{preset: cpu, overrides: {{max_steps: 2, max_length: 256, per_device_batch_size: 2, grad_accum: 1}}}}
 eval: {{questions: Q1-Q3, styles: [plain, cultural], bootstrap: 50}}
