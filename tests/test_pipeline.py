@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-import clca.leakage
-import clca.stats
 import pytest
 
 import clca.intents
 import clca.judge
+import clca.leakage
 import clca.roleplay
 import clca.scenarios
+import clca.stats
 import clca.training.train
 from clca.config import RunConfig, config_from_mapping
 from clca.errors import ClcaError
