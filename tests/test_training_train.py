@@ -216,3 +216,29 @@ def test_interrupted_training_resumes_from_checkpoint(
     step_losses = [r["step"] for r in log if "loss" in r]
     assert step_losses == [1, 2]  # step 1 from the first run only, then the resumed step 2
     assert not (out / "checkpoints").exists()
+
+
+def test_presets_and_4bit_needs_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paper preset values; overrides; a clear error for QLoRA without CUDA (before any model is loaded)."""
+    from clca.errors import ClcaError
+    from clca.training.train import train_adapter
+
+    p = preset("paper")
+    assert (p.lora_r, p.target_modules, p.learning_rate, p.num_epochs, p.per_device_batch_size) == (
+        4,
+        ["q_proj", "v_proj"],
+        1e-4,
+        3,
+        8,
+    )
+    assert p.modules_to_save == ["embed_tokens", "lm_head"] and p.load_in_4bit and p.max_length == 2048
+    c = preset("cpu", lora_r=16, learning_rate=None)
+    assert c.lora_r == 16 and c.learning_rate == preset("cpu").learning_rate and c.lora_dropout == 0.0
+    with pytest.raises(ClcaError, match="unknown training preset"):
+        preset("fast")
+    run = make_run_dir(tmp_path / "run")
+    mix = build_mix(run, "China", MixConfig(val_fraction=0.0, max_examples=2))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ClcaError, match=r"4-bit QLoRA needs a CUDA GPU.*--no-4bit"):
+        train_adapter(mix.path, tmp_path / "a", preset("paper"))
+    assert not (tmp_path / "a" / "train_result.json").exists()
