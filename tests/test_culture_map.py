@@ -60,4 +60,5 @@ def test_plot(tmp_path: Path, data_dir: Path) -> None:
     out = plot_culture_map(cmap, ps, tmp_path / "m.png")
     assert out.stat().st_size > 10_000
     js = cmap.to_json()
-    assert len(js["countries"]) == 46 and js["cv_mean_euclidean_error"] == cmap.cv_error
+    countries = js["countries"]
+    assert isinstance(countries, list) and len(countries) == 46 and js["cv_mean_euclidean_error"] == cmap.cv_error
