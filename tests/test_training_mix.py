@@ -209,3 +209,17 @@ def test_clear_errors(run_dir: Path) -> None:
     assert res.episodes_used == 11  # the unkept one is back in
     with pytest.raises(DataError, match="no episodes for culture 'Germany'"):
         build_mix(run_dir, "Germany", MixConfig(ablation="dialogue_only"))
+
+
+def test_cli_mix(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from clca.cli import main
+
+    assert main(["mix", "--run", str(run_dir), "--culture", "China", "--ablation", "intent_only"]) == 0
+    assert (run_dir / "mix" / "china--intent_only" / "mix_stats.json").exists()
+    assert "intent" in capsys.readouterr().out
+    (run_dir / "judgements.jsonl").unlink()
+    assert main(["mix", "--run", str(run_dir), "--culture", "China"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "judgements.jsonl is missing" in err and len(err.splitlines()) == 1
+    assert main(["mix", "--run", str(run_dir), "--culture", "China", "--ablation", "bogus"]) == 2
+    assert "unknown ablation" in capsys.readouterr().err

@@ -379,6 +379,7 @@ def build_trainer(
         logging_steps=cfg.logging_steps,
         logging_first_step=True,
         eval_strategy="epoch" if do_eval else "no",
+        prediction_loss_only=True,  # only the validation loss is needed; keeps eval on the cheap loss path
         save_strategy="epoch" if cfg.save_checkpoints else "no",
         save_total_limit=1,
         report_to="none",
