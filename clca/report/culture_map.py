@@ -25,6 +25,7 @@ units, with the cross-validated error as its resolution.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,6 +82,20 @@ def _load_wvs(data_dir: Path | None) -> list[dict[str, object]]:
     return rows
 
 
+@functools.lru_cache(maxsize=4)
+def _country_positions(path: str, _mtime: float) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """Expected answer position per country and question (cached per file version)."""
+    by_country: dict[str, dict[str, float]] = {}
+    iso_of: dict[str, str] = {}
+    for r in _load_wvs(Path(path).parent.parent):
+        country, qid = str(r["country"]), str(r["qid"])
+        iso_of[country] = str(r["iso3"])
+        probs = r["probs"]
+        assert isinstance(probs, list)
+        by_country.setdefault(country, {})[qid] = expected_position(probs)
+    return by_country, iso_of
+
+
 def _ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Ridge weights (p, d) and intercept (d,) with centred features; dual form (n is small)."""
     xm, ym = x.mean(axis=0), y.mean(axis=0)
@@ -90,19 +105,30 @@ def _ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, 
     return w, ym - xm @ w
 
 
-def _loo_errors(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
-    """Closed-form leave-one-out residuals (n, d) of ridge with an unpenalised intercept."""
+def _loo_scores(x: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> list[float]:
+    """Mean Euclidean closed-form leave-one-out error of ridge (unpenalised intercept) for each alpha.
+
+    One eigendecomposition of the centred Gram matrix serves every alpha: the hat matrix is
+    ``V diag(s / (s + alpha)) V^T + 1/n`` and the LOO residual is ``(y - y_hat) / (1 - h_ii)``.
+    """
     n = len(x)
     xc = x - x.mean(axis=0)
-    gram = xc @ xc.T
-    hat = gram @ np.linalg.inv(gram + alpha * np.eye(n)) + np.full((n, n), 1.0 / n)
-    w, b = _ridge_fit(x, y, alpha)
-    resid = y - (x @ w + b)
-    return resid / (1.0 - np.diag(hat))[:, None]
+    yc = y - y.mean(axis=0)
+    s, v = np.linalg.eigh(xc @ xc.T)
+    s = np.clip(s, 0.0, None)
+    vty = v.T @ yc
+    out = []
+    for a in alphas:
+        shrink = s / (s + a)
+        fitted = v @ (shrink[:, None] * vty)
+        h = (v**2) @ shrink + 1.0 / n
+        resid = (yc - fitted) / (1.0 - h)[:, None]
+        out.append(float(np.mean(np.linalg.norm(resid, axis=1))))
+    return out
 
 
 def _best_alpha(x: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> float:
-    scores = [float(np.mean(np.linalg.norm(_loo_errors(x, y, a), axis=1))) for a in alphas]
+    scores = _loo_scores(x, y, alphas)
     return float(alphas[int(np.argmin(scores))])
 
 
@@ -172,15 +198,8 @@ def fit_culture_map(
 ) -> CultureMap:
     """Fit the map on the WVS countries for the given questions (default: Q1–Q45 that the bundle has)."""
     iw = _load_iw(data_dir)
-    rows = _load_wvs(data_dir)
-    by_country: dict[str, dict[str, float]] = {}
-    iso_of: dict[str, str] = {}
-    for r in rows:
-        country, qid = str(r["country"]), str(r["qid"])
-        iso_of[country] = str(r["iso3"])
-        probs = r["probs"]
-        assert isinstance(probs, list)
-        by_country.setdefault(country, {})[qid] = expected_position(probs)
+    path = data_file(WVS_FILE, data_dir)
+    by_country, iso_of = _country_positions(str(path), path.stat().st_mtime)
     asked = {q for d in by_country.values() for q in d}
     if qids is None:
         qids = [f"Q{i}" for i in range(1, 46)]
