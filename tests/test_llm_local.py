@@ -70,7 +70,8 @@ def test_score_equals_naive_full_sequence_scoring(backend: LocalBackend) -> None
 
 
 def test_multi_token_options_and_distribution(backend: LocalBackend) -> None:
-    res = backend.score(_requests())[1]
+    all_res = backend.score(_requests())
+    res = all_res[1]
     one, ten = res.logprobs[0], res.logprobs[9]
     assert res.n_tokens[0] == 2 and res.n_tokens[9] == 3  # "1"+end vs "1","0"+end
     assert one != ten
@@ -79,32 +80,29 @@ def test_multi_token_options_and_distribution(backend: LocalBackend) -> None:
     dist = softmax_options(res.logprobs)
     assert sum(dist) == pytest.approx(1.0) and all(p > 0 for p in dist)
     # the answer prefix merges with the option (" 10"): scored from the BPE boundary, still finite
-    assert all(math.isfinite(x) and x < 0 for x in backend.score(_requests())[2].logprobs)
+    assert all(math.isfinite(x) and x < 0 for x in all_res[2].logprobs)
 
 
-def test_batched_greedy_generation_equals_unbatched(backend: LocalBackend) -> None:
+def test_generation_batched_equals_unbatched_stop_strings_and_seeds(backend: LocalBackend) -> None:
+    france: Chat = [_msg("user", "What is the capital of France? Answer in one short sentence please.")]
     chats: list[Chat] = [
         [_msg("user", "Say hello.")],
-        [_msg("user", "What is the capital of France? Answer in one short sentence please.")],
+        france,
         [_msg("system", "Be brief."), _msg("user", "Name a fruit.")],
     ]
-    params = GenerationParams(max_new_tokens=12)
+    params = GenerationParams(max_new_tokens=8)
     batched = backend.generate(chats, params)
     single = [backend.generate([c], params)[0] for c in chats]
-    assert batched == single
+    assert batched == single  # left padding + attention mask: batching does not change greedy output
     assert all(isinstance(t, str) and t for t in batched)
-
-
-def test_stop_strings_and_seeded_sampling(backend: LocalBackend) -> None:
-    chat: Chat = [_msg("user", "What is the capital of France? Answer in one short sentence please.")]
-    full = backend.generate([chat], GenerationParams(max_new_tokens=12))[0]
+    full = single[1]
     assert "Paris" in full
-    stopped = backend.generate([chat], GenerationParams(max_new_tokens=12, stop=("Paris",)))[0]
+    stopped = backend.generate([france], GenerationParams(max_new_tokens=8, stop=("Paris",)))[0]
     assert stopped == full[: full.index("Paris")]
-    sp = GenerationParams(max_new_tokens=8, temperature=1.0)
-    a = backend.generate([chat, chat], sp, seeds=[7, 8])
-    b = backend.generate([chat, chat], sp, seeds=[7, 8])
-    assert a == b
+    sp = GenerationParams(max_new_tokens=4, temperature=1.0)
+    a = backend.generate([france, france], sp, seeds=[7, 8])
+    b = backend.generate([france, france], sp, seeds=[7, 8])
+    assert a == b  # seeded sampling is reproducible
 
 
 def test_cut_at_stop() -> None:
