@@ -20,6 +20,7 @@ import argparse
 import platform
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -127,7 +128,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench_roleplay_"))
     try:
         inner.generate([[{"role": "user", "content": "Hi"}]], GenerationParams(max_new_tokens=4))  # warm-up
+        print(f"batched: {len(scenarios)} episodes in lock-step...", file=sys.stderr, flush=True)
         b = run_mode(Counting(inner), scenarios, work, batched=True, args=args)
+        print(f"  done in {b['wall_s']:.0f} s; sequential: {n_seq} episodes...", file=sys.stderr, flush=True)
         s = run_mode(Counting(inner), scenarios[:n_seq], work, batched=False, args=args)
     finally:
         inner.close()

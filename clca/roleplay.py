@@ -395,7 +395,10 @@ def parse_action(raw: str, *, own_name: str = "", other_name: str = "") -> Parse
         )
         if m:
             return _finish("speak", _clean_text(m.group(1), own_name), own_name)
-    if any(re.match(r"^[*\"']*" + re.escape(n) + r"\b", body, re.I) for n in _name_variants(other_name)):
+    speaks_as_other = r"[*\"']*\s*(?::|said\b|says\b|replies\b|\[non-verbal\])"
+    if any(
+        re.match(r"^[*\"']*" + re.escape(n) + speaks_as_other, body, re.I) for n in _name_variants(other_name)
+    ):
         return ParsedAction(ok=False, error="the output speaks for the other character")
     first_line = body.split("\n", 1)[0]
     if body and not _PROSE_REJECT.search(first_line) and len(body.split()) >= 2:

@@ -326,6 +326,13 @@ FORMAT_CASES: list[tuple[str, str, str, str | None, str]] = [
     ("ACTION: speak\nOUTPUT: <your_output>", "Zhang Min", "Li Wei", None, ""),
     ("", "Zhang Min", "Li Wei", None, ""),
     ('Li Wei: "I will take everything."', "Zhang Min", "Li Wei", None, ""),
+    (
+        "Li Wei, shall we split the books?",
+        "Zhang Min",
+        "Li Wei",
+        "speak",
+        "Li Wei, shall we split the books?",
+    ),
     ("ACTION：speak\nOUTPUT：你好 — hello!<|im_end|>", "Zhang Min", "Li Wei", "speak", "你好 — hello!"),
 ]
 
