@@ -317,7 +317,11 @@ def test_run_cli_reports_config_errors(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_clca_run_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
-    """`clca run` on a tiny config with the real embedded SmolLM2 (every role), a few training steps."""
+    """`clca run` on a tiny config with the real embedded SmolLM2 (every role), a few training steps.
+
+    SmolLM2-135M often fails the role-play format after the opening line, so the mix uses person 1's side
+    only (person 2's side and intents may legitimately be empty at this size); the stages still all run.
+    """
     from clca.cli import main
 
     cfg = tmp_path / "tiny.yaml"
@@ -327,11 +331,11 @@ run_dir: {tmp_path / "run"}
 cache: {tmp_path / "cache.sqlite"}
 cultures: [Japan]
 models: {{teacher: embedded:smollm2-135m, actor: embedded:smollm2-135m, student: embedded:smollm2-135m, batch_size: 4}}
-scenarios: {{source: seeds, per_culture: 1}}
-simulate: {{samples: 1, max_turns: 2, max_new_tokens: 32}}
+scenarios: {{source: seeds, per_culture: 2}}
+simulate: {{samples: 1, max_turns: 2, max_new_tokens: 40}}
 judge: {{rule: none, max_new_tokens: 48}}
 intents: {{max_new_tokens: 32}}
-mix: {{val_fraction: 0.0}}
+mix: {{val_fraction: 0.0, ratio_dialogue_p2: 0.0, ratio_intent: 0.0}}
 train: {{preset: cpu, overrides: {{max_steps: 2, max_length: 256, per_device_batch_size: 2, grad_accum: 1}}}}
 eval: {{questions: Q1-Q3, styles: [plain, cultural], bootstrap: 50}}
 """,
