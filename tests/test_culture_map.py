@@ -61,4 +61,16 @@ def test_plot(tmp_path: Path, data_dir: Path) -> None:
     assert out.stat().st_size > 10_000
     js = cmap.to_json()
     countries = js["countries"]
-    assert isinstance(countries, list) and len(countries) == 46 and js["cv_mean_euclidean_error"] == cmap.cv_error
+    assert (
+        isinstance(countries, list)
+        and len(countries) == 46
+        and js["cv_mean_euclidean_error"] == cmap.cv_error
+    )
+
+
+def test_extrapolated_placements_are_clipped_for_drawing(data_dir: Path) -> None:
+    cmap = fit_culture_map(["Q1", "Q2", "Q3"], data_dir=data_dir)
+    (lo0, hi0), (lo1, hi1) = cmap.bounds()
+    assert lo0 < float(cmap.official[:, 0].min()) and hi1 > float(cmap.official[:, 1].max())
+    assert cmap.clip((0.0, 0.0)) == (0.0, 0.0)
+    assert cmap.clip((99.0, -99.0)) == (hi0, lo1)

@@ -168,6 +168,16 @@ class CultureMap:
         xy = self.features_for(dists) @ self.weights + self.intercept
         return float(xy[0]), float(xy[1])
 
+    def bounds(self, margin: float = 0.5) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The countries' range on each axis, widened by ``margin`` map units (the drawn map area)."""
+        lo, hi = self.official.min(axis=0) - margin, self.official.max(axis=0) + margin
+        return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+
+    def clip(self, xy: tuple[float, float]) -> tuple[float, float]:
+        """``xy`` moved onto the border of :meth:`bounds` when it lies outside (an extrapolated placement)."""
+        (lo0, hi0), (lo1, hi1) = self.bounds()
+        return (min(max(xy[0], lo0), hi0), min(max(xy[1], lo1), hi1))
+
     def to_json(self) -> dict[str, object]:
         return {
             "method": "ridge regression from expected answer positions (scaled to [0,1]) to the official "
@@ -297,9 +307,19 @@ def plot_culture_map(cmap: CultureMap, placements: Sequence[Placement], path: Pa
         color = palette(ci % 10)
         mine = [p for p in placements if p.culture == culture]
         for p in mine:
+            shown = cmap.clip(p.xy)
+            if shown != p.xy:
+                ax.annotate(
+                    f"off map ({p.xy[0]:.1f}, {p.xy[1]:.1f})",
+                    (shown[1], shown[0]),
+                    fontsize=6,
+                    color=color,
+                    xytext=(4, -8),
+                    textcoords="offset points",
+                )
             ax.scatter(
-                p.xy[1],
-                p.xy[0],
+                shown[1],
+                shown[0],
                 marker=_marker(p.model, styles.index(p.style)),
                 s=110 if p.model == "adapted" else 70,
                 color=color,
@@ -308,10 +328,11 @@ def plot_culture_map(cmap: CultureMap, placements: Sequence[Placement], path: Pa
             )
         for s in (p for p in mine if p.model == "base"):
             for e in (p for p in mine if p.model == "adapted" and p.style == s.style):
+                a, b = cmap.clip(s.xy), cmap.clip(e.xy)
                 ax.annotate(
                     "",
-                    xy=(e.xy[1], e.xy[0]),
-                    xytext=(s.xy[1], s.xy[0]),
+                    xy=(b[1], b[0]),
+                    xytext=(a[1], a[0]),
                     arrowprops={"arrowstyle": "->", "color": color, "lw": 1.2, "alpha": 0.8},
                     zorder=2,
                 )
@@ -328,6 +349,9 @@ def plot_culture_map(cmap: CultureMap, placements: Sequence[Placement], path: Pa
     handles += [Line2D([], [], marker="o", linestyle="", color=palette(i % 10)) for i in range(len(cultures))]
     labels += [f"evaluated for {c}" for c in cultures]
     ax.legend(handles, labels, fontsize=7, loc="lower right")
+    (lo0, hi0), (lo1, hi1) = cmap.bounds()
+    ax.set_xlim(lo1 - 0.1, hi1 + 0.1)
+    ax.set_ylim(lo0 - 0.1, hi0 + 0.1)
     ax.axhline(0, color="#dddddd", lw=0.8, zorder=0)
     ax.axvline(0, color="#dddddd", lw=0.8, zorder=0)
     ax.set_xlabel("survival (−) ↔ self-expression (+) values")

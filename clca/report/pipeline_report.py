@@ -361,7 +361,8 @@ def _culture_map_section(
     for p in placements:
         own = official.get(p.culture)
         dist = None if own is None else float(np.hypot(p.xy[0] - own[0], p.xy[1] - own[1]))
-        rows.append([p.culture, p.label, p.xy[0], p.xy[1], dist])
+        inside = "yes" if cmap.clip(p.xy) == p.xy else "no (extrapolated; drawn at the border)"
+        rows.append([p.culture, p.label, p.xy[0], p.xy[1], dist, inside])
     data = cmap.to_json()
     data["placements"] = [
         {"culture": p.culture, "label": p.label, "model": p.model, "style": p.style, "xy": list(p.xy)}
@@ -374,7 +375,9 @@ def _culture_map_section(
         f"(strength {cmap.alpha:.3g} chosen by leave-one-out) fitted on {len(cmap.countries)} WVS countries. "
         f"Nested leave-one-out error of a held-out country: {cmap.cv_error:.3f} map units "
         f"(predict-the-mean baseline: {cmap.baseline_error:.3f}). Models are placed by applying the same map "
-        "to their own answer distributions; distances below that error are not meaningful."
+        "to their own answer distributions; distances below that error are not meaningful. A model whose "
+        "answers are more extreme than any country's lies outside the countries' range: the linear map "
+        "extrapolates there, and the figure draws it at the border."
     )
     return (
         "<h2>Inglehart–Welzel cultural map</h2>"
@@ -387,6 +390,7 @@ def _culture_map_section(
                 "traditional/secular",
                 "survival/self-expression",
                 "distance to the culture's official point",
+                "within the countries' range",
             ],
             rows,
         )
