@@ -100,6 +100,7 @@ def main() -> None:
             start = len(lines) - 1
         end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
         lines[end:end] = [*text.rstrip("\n").split("\n"), ""]
+        lines = [ln for i, ln in enumerate(lines) if ln or i == 0 or lines[i - 1]]  # no double blank lines
         RESULTS.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
         print(f"written to {RESULTS}")
 

