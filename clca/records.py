@@ -86,7 +86,9 @@ class Episode(Record):
     turns: list[Turn] = Field(default_factory=list)
     stop_reason: Literal["leave", "max_turns", "parse_failure", "running"] = "running"
     parse_failures: int = 0
-    parse_errors: list[str] = Field(default_factory=list)  # one line per unparseable output (reason: raw text)
+    parse_errors: list[str] = Field(
+        default_factory=list
+    )  # one line per unparseable output (reason: raw text)
 
 
 class Judgement(Record):

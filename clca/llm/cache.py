@@ -77,7 +77,8 @@ class CachedBackend(Backend):
         p = params.model_dump(mode="json")
         item_seeds = list(seeds) if seeds is not None else [None] * len(chats)
         keys = [
-            cache_key("generate", self.fingerprint, p, [list(c), sd]) for c, sd in zip(chats, item_seeds, strict=True)
+            cache_key("generate", self.fingerprint, p, [list(c), sd])
+            for c, sd in zip(chats, item_seeds, strict=True)
         ]
         found = self.cache.get_many(keys)
         miss = [i for i, k in enumerate(keys) if k not in found]
