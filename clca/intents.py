@@ -21,11 +21,12 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from clca.culture import CultureProfile, get_profile
+from clca.culture import CultureProfile
 from clca.errors import DataError
 from clca.judge import (
     EPISODES_FILE,
     JUDGEMENTS_FILE,
+    culture_profiles_for,
     finished_episodes,
     kept_episode_ids,
     load_scenarios,
@@ -159,15 +160,8 @@ def label_intents(
     done = store.ids()
     summary = IntentSummary(episodes=len(eps))
     todo: list[tuple[Episode, int]] = []
-    profiles: dict[str, CultureProfile] = {}
+    profiles = culture_profiles_for(run, eps, scenarios, data_dir)
     for e in eps:
-        if e.scenario_id not in scenarios:
-            raise DataError(
-                f"{run / EPISODES_FILE}: episode {e.id} refers to scenario {e.scenario_id}, not in scenarios.jsonl.",
-                fix="restore scenarios.jsonl or remove that episode.",
-            )
-        if e.culture not in profiles:
-            profiles[e.culture] = get_profile(e.culture, data_dir)
         for i, t in enumerate(e.turns):
             if t.action in ("speak", "non-verbal"):
                 summary.utterances += 1

@@ -352,6 +352,22 @@ def load_scenarios(run_dir: Path) -> dict[str, Scenario]:
     return {s.id: s for s in JsonlStore(run_dir / SCENARIOS_FILE, Scenario).read()}
 
 
+def culture_profiles_for(
+    run_dir: Path, episodes: Sequence[Episode], scenarios: dict[str, Scenario], data_dir: str | Path | None
+) -> dict[str, CultureProfile]:
+    """Check that every episode's scenario exists, and load each culture's profile once."""
+    profiles: dict[str, CultureProfile] = {}
+    for e in episodes:
+        if e.scenario_id not in scenarios:
+            raise DataError(
+                f"{run_dir / EPISODES_FILE}: episode {e.id} refers to scenario {e.scenario_id}, not in {SCENARIOS_FILE}.",
+                fix="restore scenarios.jsonl or remove that episode.",
+            )
+        if e.culture not in profiles:
+            profiles[e.culture] = get_profile(e.culture, data_dir)
+    return profiles
+
+
 def finished_episodes(run_dir: Path) -> list[Episode]:
     """Episodes that ended (any stop reason but ``running``), last record per id."""
     eps: dict[str, Episode] = {}
@@ -384,15 +400,7 @@ def judge_episodes(
     done = store.ids()
     todo = [e for e in eps if e.id not in done]
     summary.skipped = len(eps) - len(todo)
-    profiles: dict[str, CultureProfile] = {}
-    for e in todo:
-        if e.scenario_id not in scenarios:
-            raise DataError(
-                f"{run / EPISODES_FILE}: episode {e.id} refers to scenario {e.scenario_id}, not in {SCENARIOS_FILE}.",
-                fix="restore scenarios.jsonl or remove that episode.",
-            )
-        if e.culture not in profiles:
-            profiles[e.culture] = get_profile(e.culture, data_dir)
+    profiles = culture_profiles_for(run, todo, scenarios, data_dir)
     p1 = GenerationParams(temperature=0.0, max_new_tokens=max_new_tokens, json_schema=STEP1_SCHEMA)
     p2 = GenerationParams(temperature=0.0, max_new_tokens=max_new_tokens, json_schema=STEP2_SCHEMA)
     from clca.progress import stage_progress
