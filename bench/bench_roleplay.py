@@ -1,17 +1,21 @@
-"""Benchmark: lock-step batched role-play vs one episode at a time, same model and settings, no cache.
+"""Benchmark: lock-step batched role-play vs one episode at a time, same model and settings, no call cache.
 
-Both modes run :func:`clca.roleplay.simulate` on the same Sotopia-derived scenarios (culture China), with the
-embedded SmolLM2-135M-Instruct, temperature 0.7, in ONE process:
+All arms run :func:`clca.roleplay.simulate` on the same Sotopia scenarios (culture China, ``--samples`` episodes
+each), with the embedded SmolLM2-135M-Instruct, temperature 0.7, in ONE process:
 
-* batched: all episodes in one run directory; each round is one ``generate`` call for every unfinished
-  episode (the local backend's micro-batch is set to the number of episodes, so a round is one padded batch);
-* sequential: each episode alone in its own run directory (a round = one chat).
+* lock-step, clca engine: each round is one ``generate`` call for every unfinished episode, through the local
+  backend's default engine (prefix-KV reuse, shared-prompt dedup, static-cache decoding; clca/llm/decode.py);
+* one at a time, clca engine: the same backend, but every chat is its own ``generate`` call (``batch_size=1``);
+* one at a time, model.generate: a backend with ``engine="hf"`` and no prefix store, i.e. one plain
+  ``transformers`` ``generate`` call per chat -- what a straightforward implementation does;
+* (``--hf-lockstep``) lock-step rounds through plain ``model.generate`` (batching alone, no prefix reuse).
 
 It prints episodes/hour, generated tokens/s (output tokens counted with the model's tokenizer), agent
-outputs/s, and the batched/sequential ratios, and writes them into the "Role-play" section of bench/RESULTS.md.
+outputs/s, the share of prompt tokens served from the prefix store, and the ratios, and writes them into the
+"Role-play" section of bench/RESULTS.md.
 
-    python bench/bench_roleplay.py                       # 16 episodes, 4 turns, 48 new tokens
-    python bench/bench_roleplay.py --sequential 4        # time only 4 episodes one at a time (rates per episode)
+    python bench/bench_roleplay.py                  # 16 scenarios x 2 samples, 6 turns, 48 new tokens
+    python bench/bench_roleplay.py --sequential 2   # time only 2 scenarios' episodes one chat at a time
 """
 
 from __future__ import annotations
@@ -61,26 +65,49 @@ class Counting(Backend):
 
 
 def run_mode(
-    backend: Counting, scenarios: list[Scenario], work: Path, *, batched: bool, args: argparse.Namespace
+    backend: Counting,
+    scenarios: list[Scenario],
+    work: Path,
+    name: str,
+    *,
+    one_at_a_time: bool,
+    args: argparse.Namespace,
 ) -> dict[str, float]:
-    kw: dict[str, Any] = dict(
-        samples=1, max_turns=args.turns, max_new_tokens=args.max_new_tokens, temperature=0.7, progress=False
-    )
-    episodes = turns = 0
+    """Role-play all ``scenarios`` x ``args.samples`` in a fresh run directory.
+
+    Lock-step: every round is one ``generate`` call for all unfinished episodes. One at a time: the same
+    episodes and seeds, but every chat is its own ``generate`` call (``batch_size=1``).
+    """
+    engine = getattr(backend.inner, "engine", None)
+    if engine is not None:
+        engine.store.clear()
+        st = engine.stats
+        before = (st.prompt_tokens, st.prefilled_tokens, st.prefill_s, st.decode_s, st.setup_s)
+    run = work / name
+    JsonlStore(run / SCENARIOS_FILE, Scenario).extend(scenarios)
     t0 = time.perf_counter()
-    if batched:
-        run = work / "batched"
-        JsonlStore(run / SCENARIOS_FILE, Scenario).extend(scenarios)
-        s = simulate(backend, run, **kw)
-        episodes, turns = s.finished, round(s.avg_turns * s.finished)
-    else:
-        for i, sc in enumerate(scenarios):
-            run = work / f"seq{i}"
-            JsonlStore(run / SCENARIOS_FILE, Scenario).extend([sc])
-            s = simulate(backend, run, **kw)
-            episodes += s.finished
-            turns += round(s.avg_turns * s.finished)
+    s = simulate(
+        backend,
+        run,
+        samples=args.samples,
+        max_turns=args.turns,
+        max_new_tokens=args.max_new_tokens,
+        temperature=0.7,
+        batch_size=1 if one_at_a_time else None,
+        progress=False,
+    )
     wall = time.perf_counter() - t0
+    episodes, turns = s.finished, round(s.avg_turns * s.finished)
+    reused = prefill_s = decode_s = setup_s = 0.0
+    if engine is not None:
+        st = engine.stats
+        prompt = st.prompt_tokens - before[0]
+        reused = 1 - (st.prefilled_tokens - before[1]) / max(1, prompt)
+        prefill_s, decode_s, setup_s = (
+            st.prefill_s - before[2],
+            st.decode_s - before[3],
+            st.setup_s - before[4],
+        )
     return {
         "episodes": episodes,
         "turns": turns,
@@ -92,6 +119,10 @@ def run_mode(
         "episodes_per_hour": episodes / wall * 3600,
         "tokens_per_s": backend.tokens / wall,
         "outputs_per_s": backend.chats / wall,
+        "prompt_reused": reused,
+        "prefill_s": prefill_s,
+        "decode_s": decode_s,
+        "setup_s": setup_s,
     }
 
 
@@ -106,11 +137,17 @@ def write_results(text: str, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--episodes", type=int, default=16)
-    ap.add_argument("--turns", type=int, default=4)
+    ap.add_argument("--scenarios", type=int, default=16)
+    ap.add_argument(
+        "--samples", type=int, default=2, help="episodes per scenario (as `clca simulate --samples`)"
+    )
+    ap.add_argument("--turns", type=int, default=6)
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument(
-        "--sequential", type=int, default=None, help="episodes timed one at a time (default: all)"
+        "--sequential", type=int, default=4, help="scenarios timed one chat at a time (rates per episode)"
+    )
+    ap.add_argument(
+        "--hf-lockstep", action="store_true", help="also time lock-step rounds through plain model.generate"
     )
     ap.add_argument("--model", default="embedded:smollm2-135m")
     ap.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
@@ -120,43 +157,67 @@ def main() -> None:
     from clca.scenarios import load_seeds
 
     seeds = load_seeds()
-    step = max(1, len(seeds) // args.episodes)
-    scenarios = [s.model_copy(update={"culture": "China"}) for s in seeds[::step][: args.episodes]]
-    n_seq = args.sequential or len(scenarios)
+    step = max(1, len(seeds) // args.scenarios)
+    scenarios = [s.model_copy(update={"culture": "China"}) for s in seeds[::step][: args.scenarios]]
+    n_seq = min(args.sequential, len(scenarios))
+    n_eps = len(scenarios) * args.samples
 
-    inner = load_backend(args.model, cache=False, batch_size=max(16, len(scenarios)))
+    ours = load_backend(args.model, cache=False, batch_size=n_eps)
+    plain = load_backend(args.model, cache=False, batch_size=n_eps, engine="hf", prefix_cache_mb=0)
     work = Path(tempfile.mkdtemp(prefix="bench_roleplay_"))
+    results: list[tuple[str, dict[str, float]]] = []
     try:
-        inner.generate([[{"role": "user", "content": "Hi"}]], GenerationParams(max_new_tokens=4))  # warm-up
-        print(f"batched: {len(scenarios)} episodes in lock-step...", file=sys.stderr, flush=True)
-        b = run_mode(Counting(inner), scenarios, work, batched=True, args=args)
-        print(f"  done in {b['wall_s']:.0f} s; sequential: {n_seq} episodes...", file=sys.stderr, flush=True)
-        s = run_mode(Counting(inner), scenarios[:n_seq], work, batched=False, args=args)
+        for be in (ours, plain):  # warm-up
+            be.generate([[{"role": "user", "content": "Hi"}]], GenerationParams(max_new_tokens=4))
+        plan: list[tuple[str, Any, list[Scenario], bool]] = [
+            ("lock-step, clca engine", ours, scenarios, False),
+            ("one at a time, clca engine", ours, scenarios[:n_seq], True),
+            ("one at a time, model.generate", plain, scenarios[:n_seq], True),
+        ]
+        if args.hf_lockstep:
+            plan.append(("lock-step, model.generate", plain, scenarios, False))
+        for k, (name, be, scs, single) in enumerate(plan):
+            print(f"{name}: {len(scs) * args.samples} episodes...", file=sys.stderr, flush=True)
+            r = run_mode(Counting(be), scs, work, f"m{k}", one_at_a_time=single, args=args)
+            print(f"  {r['wall_s']:.0f} s", file=sys.stderr, flush=True)
+            results.append((name, r))
     finally:
-        inner.close()
+        ours.close()
+        plain.close()
         shutil.rmtree(work, ignore_errors=True)
 
     def row(name: str, r: dict[str, float]) -> str:
         return (
             f"| {name} | {int(r['episodes'])} | {int(r['outputs'])} | {int(r['calls'])} | {int(r['tokens'])} | "
-            f"{r['wall_s']:.1f} | {r['episodes_per_hour']:.0f} | {r['tokens_per_s']:.1f} | {r['outputs_per_s']:.2f} |"
+            f"{100 * r['prompt_reused']:.0f}% | {r['wall_s']:.1f} | {r['episodes_per_hour']:.0f} | "
+            f"{r['tokens_per_s']:.1f} | {r['outputs_per_s']:.2f} |"
         )
 
-    ratio_eph = b["episodes_per_hour"] / s["episodes_per_hour"]
-    ratio_tps = b["tokens_per_s"] / s["tokens_per_s"]
-    ratio_ops = b["outputs_per_s"] / s["outputs_per_s"]
-    text = f"""`python bench/bench_roleplay.py --episodes {args.episodes} --turns {args.turns} \
---max-new-tokens {args.max_new_tokens}{f" --sequential {n_seq}" if args.sequential else ""}` \
-({time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {platform.machine()}, {args.model}, temperature 0.7, no cache,
-one process; batched = all episodes in lock-step, one `generate` call per round; sequential = one episode at a time).
+    res = dict(results)
+    b = res["lock-step, clca engine"]
 
-| mode | episodes | agent outputs | generate calls | generated tokens | wall s | episodes/hour | tokens/s | outputs/s |
-|---|---|---|---|---|---|---|---|---|
-{row("lock-step batched", b)}
-{row("one at a time", s)}
+    def ratios(base: str) -> str:
+        o = res[base]
+        return (
+            f"episodes/hour **{b['episodes_per_hour'] / o['episodes_per_hour']:.1f}×**, generated tokens/s "
+            f"**{b['tokens_per_s'] / o['tokens_per_s']:.1f}×**, agent outputs/s "
+            f"**{b['outputs_per_s'] / o['outputs_per_s']:.1f}×**"
+        )
 
-Ratios batched/sequential: episodes/hour **{ratio_eph:.2f}×**, generated tokens/s **{ratio_tps:.2f}×**, \
-agent outputs/s **{ratio_ops:.2f}×** (target ≥ 8× episodes/hour).
+    text = f"""`python bench/bench_roleplay.py --scenarios {args.scenarios} --samples {args.samples} --turns {args.turns} \
+--max-new-tokens {args.max_new_tokens} --sequential {n_seq}{" --hf-lockstep" if args.hf_lockstep else ""}` \
+({time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {platform.machine()}, {args.model}, temperature 0.7, \
+no call cache, one process; {n_eps} episodes = {len(scenarios)} Sotopia scenarios x {args.samples} samples, \
+culture China; the one-at-a-time arms play the first {n_seq} scenarios' episodes, one chat per `generate` call).
+
+| mode | episodes | agent outputs | generate calls | generated tokens | prompt tokens reused | wall s | episodes/hour | tokens/s | outputs/s |
+|---|---|---|---|---|---|---|---|---|---|
+{chr(10).join(row(n, r) for n, r in results)}
+
+Lock-step clca engine vs one at a time, same backend (same engine, prefix store on): {ratios("one at a time, clca engine")}.
+Lock-step clca engine vs one at a time through plain `model.generate`: {ratios("one at a time, model.generate")}.
+Target ≥ 8× episodes/hour. Engine time split (lock-step arm): prefill {b["prefill_s"]:.1f} s, decode \
+{b["decode_s"]:.1f} s, decode-cache setup {b["setup_s"]:.1f} s.
 """
     print(text)
     if not args.no_write:

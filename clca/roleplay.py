@@ -2,13 +2,14 @@
 
 Method
 ------
-One language model plays both characters of a :class:`~clca.records.Scenario`. Each agent's prompt holds
+One language model plays both characters of a :class:`~clca.records.Scenario`. Each agent's prompt holds,
+in this order (what both agents are told first, so that prefix caches share it; prompt ``roleplay-v2``):
 
-* the setting and BOTH characters' public information (name, age, gender, occupation, background,
-  personality and values),
-* ITS OWN social goal and secret only (the other character's goal is "Unknown"; its secret is never shown),
-* the culture profile in words ("You are a member of the {demonym} culture..." followed by the Hofstede and
-  Inglehart–Welzel description from :func:`clca.culture.get_profile`), as in the CLCA system prompt,
+* the setting, the relationship and the culture profile in words ("You are a member of the {demonym}
+  culture..." followed by the Hofstede and Inglehart–Welzel description from :func:`clca.culture.get_profile`),
+  as in the CLCA system prompt, and BOTH characters' public information (name, age, gender, occupation,
+  background, personality and values), and the answer format,
+* ITS OWN name, social goal and secret only (the other character's goal is "Unknown"; its secret is never shown),
 * the conversation history in Sotopia's wording (``Turn #k: Name said: "..."``, ``Turn #k: Name [non-verbal]
   ...``, ``Turn #k: Name did nothing``, ``Turn #k: Name left the conversation``).
 
@@ -48,7 +49,7 @@ from clca.runs import JsonlStore, write_json_atomic
 SCENARIOS_FILE = "scenarios.jsonl"
 EPISODES_FILE = "episodes.jsonl"
 CHECKPOINT_FILE = "episodes.checkpoint.json"
-PROMPT_VERSION = "roleplay-v1"
+PROMPT_VERSION = "roleplay-v2"
 NO_HISTORY = "This is the beginning of the interaction, no history available."
 
 # --------------------------------------------------------------------------------------------------------------
@@ -111,8 +112,11 @@ def render_history(scenario: Scenario, turns: Sequence[Turn]) -> str:
 def build_messages(scenario: Scenario, speaker: int, turns: Sequence[Turn], culture_text: str) -> Chat:
     """The chat (system + user message) asking agent ``speaker`` (0 or 1) for its next act.
 
-    The system message carries the context (setting, both public profiles, the culture words, the agent's
-    OWN goal and secret); the user message carries the history and the answer format.
+    The system message carries the context: first what both agents are told (setting, participants,
+    relationship, the culture words, both public profiles, the answer format), then the agent's OWN identity,
+    goal and secret; the user message carries the history and the request. The shared part is word for word the
+    same for both agents and all samples of a scenario, so a prefix-caching backend (clca's local engine, vLLM)
+    computes it once per scenario.
     """
     me = scenario.characters[speaker]
     other = scenario.characters[1 - speaker]
@@ -126,15 +130,7 @@ def build_messages(scenario: Scenario, speaker: int, turns: Sequence[Turn], cult
         parts.append(f"Relationship between {p1} and {p2}: {_relationship_words(scenario.relationship)}")
     if culture_text:
         parts.append(culture_text)
-    parts += [
-        f"Information about {me.name} (you):\n{_public_info(me)}",
-        f"Your social goal: {me.goal or 'Unknown'}",
-        f"Your secret (private, only you know it): {me.secret or 'None'}",
-        f"Information about {other.name}:\n{_public_info(other)}\nGoal: Unknown",
-        f"Imagine you are {me.name}. Your task is to act and speak like {me.name}"
-        + (", a member of this culture," if culture_text else "")
-        + f" with {me.name}'s social goal in mind.",
-    ]
+    parts += [f"Information about {c.name}:\n{_public_info(c)}" for c in scenario.characters]
     parts.append(
         "Each turn, the acting person chooses one action type: none, non-verbal, speak, leave.\n"
         "Choose leave as soon as you have achieved your social goal, or there is a clear outcome for it "
@@ -145,6 +141,15 @@ def build_messages(scenario: Scenario, speaker: int, turns: Sequence[Turn], cult
         "ACTION: speak\n"
         "OUTPUT: Good evening! It is nice to see you."
     )
+    parts += [
+        f"You are {me.name}.",
+        f"Your social goal: {me.goal or 'Unknown'}",
+        f"Your secret (private, only you know it): {me.secret or 'None'}",
+        f"{other.name}'s goal: Unknown",
+        f"Imagine you are {me.name}. Your task is to act and speak like {me.name}"
+        + (", a member of this culture," if culture_text else "")
+        + f" with {me.name}'s social goal in mind.",
+    ]
     system = "\n\n".join(parts)
     k = len(turns)
     # Everything fixed is in the system message and the history comes last, so an agent's prompt at its next

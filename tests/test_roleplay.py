@@ -49,7 +49,7 @@ class ScriptedBackend(Backend):
     """A deterministic stand-in for a model: its reply depends only on the chat text and the seed.
 
     It reads whose turn it is and the turn number from the prompt. Some replies (chosen by a hash of the
-    chat) are unparseable, some agents leave at turn 3; ``crash_after`` raises on that call number.
+    chat) are unparseable, agents leave at turn 3 or later when ``turn + seed`` is a multiple of 3; ``crash_after`` raises on that call number.
     """
 
     spec = "scripted:test"
@@ -81,7 +81,7 @@ class ScriptedBackend(Backend):
             h = int(hashlib.sha256((json.dumps(chat) + str(seed)).encode()).hexdigest(), 16)
             if self.garbage_every and h % self.garbage_every == 0:
                 outs.append("This is the beginning of the interaction, no history available.")
-            elif k >= 3 and h % 3 == 0:
+            elif k >= 3 and (k + seed) % 3 == 0:
                 outs.append(f"ACTION: leave\nOUTPUT: Goodbye from {name}.")
             else:
                 outs.append(f"ACTION: speak\nOUTPUT: {name} at turn {k}, seed {seed}, h{h % 1000}.")
@@ -505,3 +505,17 @@ def test_real_model_end_to_end(tmp_path: Path, seeds: list[Scenario]) -> None:
     assert not (run / CHECKPOINT_FILE).exists()
     assert main(argv) == 0  # rerun: already done, nothing appended
     assert len((run / EPISODES_FILE).read_text().splitlines()) == 2
+
+
+def test_both_agents_prompts_share_the_scenario_context(seeds: list[Scenario]) -> None:
+    """Everything both agents are told comes first, word for word, so a prefix cache computes it once."""
+    words = culture_words("China")
+    for sc in _cultured(seeds, 10):
+        a = build_messages(sc, 0, [], words)[0]["content"]
+        b = build_messages(sc, 1, [], words)[0]["content"]
+        common = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        shared = a[:common]
+        assert shared.endswith("ACTION: speak\nOUTPUT: Good evening! It is nice to see you.\n\nYou are ")
+        assert common > 0.7 * min(len(a), len(b))
+        for c in sc.characters:  # private fields only after the shared part
+            assert c.secret not in shared or c.secret in sc.setting

@@ -74,6 +74,12 @@ class Backend(ABC):
     def fingerprint(self) -> str:
         """A string that changes whenever the model's outputs could change (weights, adapter, dtype...)."""
 
+    @property
+    def generation_fingerprint(self) -> str:
+        """Like :attr:`fingerprint`, for ``generate`` only: it also names the decoding algorithm where a backend
+        has more than one (a different sampler gives different samples for the same seed)."""
+        return self.fingerprint
+
     @abstractmethod
     def generate(
         self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None

@@ -71,13 +71,17 @@ class CachedBackend(Backend):
     def fingerprint(self) -> str:
         return self.inner.fingerprint
 
+    @property
+    def generation_fingerprint(self) -> str:
+        return self.inner.generation_fingerprint
+
     def generate(
         self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None
     ) -> list[str]:
         p = params.model_dump(mode="json")
         item_seeds = list(seeds) if seeds is not None else [None] * len(chats)
         keys = [
-            cache_key("generate", self.fingerprint, p, [list(c), sd])
+            cache_key("generate", self.inner.generation_fingerprint, p, [list(c), sd])
             for c, sd in zip(chats, item_seeds, strict=True)
         ]
         found = self.cache.get_many(keys)

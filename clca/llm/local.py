@@ -5,10 +5,14 @@ GPU has no bf16). The model is in eval mode and every call runs under ``torch.in
 
 Generation
     Chats are rendered with the tokenizer's chat template (``add_generation_prompt=True``), sorted by length
-    (less padding), split into micro-batches of ``batch_size``, left-padded with an attention mask and decoded
-    with ``model.generate`` (greedy when ``temperature == 0``, else sampling with ``temperature``/``top_p``).
-    Sampling is seeded per micro-batch from the first item's seed (or ``params.seed``). Stop strings are
-    passed to transformers (``stop_strings``) and the decoded text is also cut at the first stop string.
+    (less padding) and split into micro-batches of ``batch_size``. Engine ``clca`` (default, for models with a
+    plain full-attention KV cache): :mod:`clca.llm.decode` -- prompt KV states are kept in a bounded LRU
+    (``prefix_cache_mb``) and reused by longest common token prefix, identical prompts of a call are prefilled
+    once, decoding runs over a static cache, and each row samples with its own generator (seeded from the row's
+    seed and ``params.seed``), so its output does not depend on its batch-mates. Engine ``hf`` (and any model
+    the engine does not support): left-padded ``model.generate``, seeded per micro-batch from its first seed.
+    Greedy when ``temperature == 0``, else ``temperature``/``top_p`` sampling; decoded text is cut at the
+    first stop string.
 
 Scoring (``score``)
     For a request the reply ``answer_prefix + option`` followed by the end-of-turn token (``<|im_end|>`` for
@@ -102,6 +106,8 @@ class LocalBackend(Backend):
         dtype: str | None = None,
         batch_size: int = 16,
         score_batch_size: int | None = None,
+        engine: str = "clca",
+        prefix_cache_mb: float = 4096,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -137,11 +143,31 @@ class LocalBackend(Backend):
         self._fingerprint = f"{identity}{adapter_part}|dtype={str(self.dtype).removeprefix('torch.')}"
         self._fingerprint += f"|dev={self.device.split(':')[0]}"
         self.end_id = self._end_of_turn_id()
+        if engine not in ("clca", "hf"):
+            raise ModelError(f"unknown generation engine {engine!r}.", fix="use engine=clca or engine=hf.")
+        from clca.llm.decode import DecodeEngine, supports_engine
+
+        #: the batched decoding engine (None: ``model.generate`` is used)
+        self.engine: DecodeEngine | None = None
+        if engine == "clca" and supports_engine(self.model):
+            self.engine = DecodeEngine(
+                self.model,
+                self.tokenizer,
+                device=self.device,
+                pad_id=int(self.tokenizer.pad_token_id),
+                eos_ids=sorted({self.end_id, *self._eos_ids()}),
+                prefix_cache_bytes=int(prefix_cache_mb * 2**20),
+            )
 
     # ------------------------------------------------------------------ basics
     @property
     def fingerprint(self) -> str:
         return self._fingerprint
+
+    @property
+    def generation_fingerprint(self) -> str:
+        # the two engines sample differently (per-row vs per-batch generators): separate cache entries
+        return self._fingerprint + ("|gen=clca1" if self.engine is not None else "|gen=hf")
 
     def _end_of_turn_id(self) -> int:
         """The token that closes an assistant turn in the chat template (else EOS)."""
@@ -189,6 +215,15 @@ class LocalBackend(Backend):
         encoded = [self._encode(self.render(c)) for c in chats]
         order = sorted(range(len(chats)), key=lambda i: len(encoded[i]))
         out: list[str] = [""] * len(chats)
+        if self.engine is not None:
+            row_seeds = [int(s) for s in seeds] if seeds is not None else [params.seed] * len(chats)
+            for b in range(0, len(order), self.batch_size):
+                idx = order[b : b + self.batch_size]
+                with torch.inference_mode():
+                    new = self.engine.generate([encoded[i] for i in idx], params, [row_seeds[i] for i in idx])
+                for i, toks in zip(idx, new, strict=True):
+                    out[i] = cut_at_stop(self.tokenizer.decode(toks, skip_special_tokens=True), params.stop)
+            return out
         pad = int(self.tokenizer.pad_token_id)
         for b in range(0, len(order), self.batch_size):
             idx = order[b : b + self.batch_size]

@@ -1,0 +1,186 @@
+"""The batched decoding engine (clca/llm/decode.py): prefix store, sampler, and the engine on the real model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from clca.llm.base import Chat, GenerationParams
+from clca.llm.decode import PrefixStore, _sample, supports_engine
+from clca.llm.local import LocalBackend
+from clca.llm.registry import load_backend
+
+
+def _kv(n: int, value: float = 0.0) -> torch.Tensor:
+    """A fake prompt KV of ``n`` tokens: [layers=2, 2, heads=1, n, d=4], 64 bytes per token."""
+    return torch.full((2, 2, 1, n, 4), value)
+
+
+# ---------------------------------------------------------------------------------------------- prefix store
+def test_prefix_store_longest_common_prefix() -> None:
+    st = PrefixStore(budget_bytes=10**6)
+    st.add([1, 2, 3, 4, 5], _kv(5, 1.0))
+    st.add([1, 2, 9, 9], _kv(4, 2.0))
+    e, n = st.lookup([1, 2, 3, 4, 7, 8])
+    assert e is not None and n == 4 and float(e.kv[0, 0, 0, 0, 0]) == 1.0
+    e, n = st.lookup([1, 2, 9, 9, 9])
+    assert e is not None and n == 4 and float(e.kv[0, 0, 0, 0, 0]) == 2.0
+    e, n = st.lookup([1, 2, 3])  # the prompt is shorter than the entry
+    assert e is not None and n == 3
+    assert st.lookup([7, 1, 2]) == (None, 0)
+    assert st.lookup_tokens == 6 + 5 + 3 + 3 and st.hit_tokens == 4 + 4 + 3
+
+
+def test_prefix_store_lru_budget_and_dominated_entries() -> None:
+    per_token = _kv(1).numel() * 4
+    st = PrefixStore(budget_bytes=10 * per_token)
+    st.add([1, 2, 3], _kv(3))
+    st.add([5, 6, 7], _kv(3))
+    assert st.used_bytes == 6 * per_token
+    st.add([1, 2, 3, 4], _kv(4))  # extends [1, 2, 3]: the old entry is dropped
+    assert len(st.entries) == 2 and st.used_bytes == 7 * per_token
+    st.lookup([5, 6, 7])  # [5, 6, 7] is now the most recently used
+    st.add([8, 8, 8, 8, 8], _kv(5))  # over budget: evicts the least recently used ([1, 2, 3, 4])
+    assert st.lookup([1, 2, 3, 4]) == (None, 0)
+    assert st.lookup([5, 6, 7])[1] == 3 and st.used_bytes == 8 * per_token
+    st.add(list(range(11)), _kv(11))  # larger than the whole budget: not kept, nothing evicted
+    assert len(st.entries) == 2
+    off = PrefixStore(budget_bytes=0)
+    off.add([1, 2], _kv(2))
+    assert not off.entries
+
+
+# ------------------------------------------------------------------------------------------------- sampler
+def test_sample_greedy_and_nucleus() -> None:
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7]]))
+    assert _sample(logits, GenerationParams(), [None, None]).tolist() == [0, 2]
+
+    def draws(top_p: float, n: int = 400) -> set[int]:
+        g = torch.Generator().manual_seed(0)
+        p = GenerationParams(temperature=1.0, top_p=top_p)
+        return {int(_sample(logits[:1], p, [g])[0]) for _ in range(n)}
+
+    assert draws(1.0) == {0, 1, 2}
+    assert draws(0.75) == {0, 1}  # smallest set with mass >= 0.75 is {0.5, 0.3}
+    assert draws(0.5) == {0}
+    # the same generator state gives the same sample; rows use their own generators
+    p = GenerationParams(temperature=1.0)
+    a = _sample(logits, p, [torch.Generator().manual_seed(3), torch.Generator().manual_seed(4)])
+    b = _sample(logits[1:], p, [torch.Generator().manual_seed(4)])
+    assert int(a[1]) == int(b[0])
+
+
+def test_supports_engine_only_plain_full_attention() -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+
+    tiny = dict(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, vocab_size=64
+    )
+    assert supports_engine(LlamaForCausalLM(LlamaConfig(**tiny)))
+    assert not supports_engine(MistralForCausalLM(MistralConfig(sliding_window=8, **tiny)))
+
+
+# ------------------------------------------------------------------------------------- engine on SmolLM2
+@pytest.fixture(scope="module")
+def backend() -> Iterator[LocalBackend]:
+    b = load_backend("embedded:smollm2-135m", cache=False, batch_size=8)
+    assert isinstance(b, LocalBackend) and b.engine is not None
+    yield b
+    b.close()
+
+
+def _chats() -> list[Chat]:
+    return [
+        [{"role": "user", "content": "Say hello to my grandmother."}],
+        [
+            {"role": "system", "content": "You are a travel guide in Kyoto."},
+            {"role": "user", "content": "Where to eat?"},
+        ],
+        [{"role": "user", "content": "What is the capital of France? Answer in one short sentence please."}],
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a fruit."}],
+    ]
+
+
+@pytest.mark.slow
+def test_engine_greedy_equals_transformers_generate(backend: LocalBackend) -> None:
+    params = GenerationParams(max_new_tokens=12)
+    ours = backend.generate(_chats(), params)
+    engine, backend.engine = backend.engine, None
+    try:
+        reference = backend.generate(_chats(), params)
+    finally:
+        backend.engine = engine
+    assert ours == reference and all(ours)
+
+
+PERSONA = (
+    "You are Wei, a tea merchant in Chengdu. You run the shop your grandfather opened, you know every regular "
+    "customer by name, and you care about keeping face with the older merchants of the street. Your goal today "
+    "is to persuade your neighbour Li to share the cost of repairing the roof over both shops, without "
+    "mentioning that you already borrowed money from your cousin this year."
+)
+
+
+@pytest.mark.slow
+def test_engine_prefix_reuse_is_exact_and_saves_prefill(backend: LocalBackend) -> None:
+    eng = backend.engine
+    assert eng is not None
+    params = GenerationParams(max_new_tokens=10)
+    first = [
+        [
+            {"role": "system", "content": PERSONA},
+            {"role": "user", "content": t},
+        ]
+        for t in ("History:\nLi said hello.", "History:\nLi asked about prices.")
+    ]
+    longer = [
+        [c[0], {"role": "user", "content": c[1]["content"] + "\nWei nodded.\nLi said: thank you."}]
+        for c in first
+    ]
+    eng.store.clear()
+    eng.store.budget_bytes, budget = 0, eng.store.budget_bytes
+    try:
+        before = eng.stats.prefilled_tokens
+        cold = backend.generate(longer, params)
+        cold_prefill = eng.stats.prefilled_tokens - before
+    finally:
+        eng.store.budget_bytes = budget
+    backend.generate(first, params)
+    before = eng.stats.prefilled_tokens
+    warm = backend.generate(longer, params)
+    warm_prefill = eng.stats.prefilled_tokens - before
+    assert warm == cold
+    assert warm_prefill < cold_prefill / 3  # only the appended lines (and the chat template's tail) ran
+
+    # the logits after a reused prefix equal a full forward pass without any cache
+    ids = backend._encode(backend.render(longer[0]))
+    with torch.inference_mode():
+        reused, _ = eng._prefill([ids])
+        full = backend.model(input_ids=torch.tensor([ids])).logits[0, -1]
+    assert torch.allclose(reused[0], full, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_engine_dedup_per_row_seeds_stops_and_compaction(backend: LocalBackend) -> None:
+    eng = backend.engine
+    assert eng is not None
+    eng.store.clear()
+    chat = _chats()[2]
+    n_prompt = len(backend._encode(backend.render(chat)))
+    before = eng.stats.prefilled_tokens
+    sp = GenerationParams(max_new_tokens=8, temperature=1.0)
+    pair = backend.generate([chat, chat], sp, seeds=[1, 2])
+    assert eng.stats.prefilled_tokens - before == n_prompt  # identical prompts: one prefill
+    assert pair[0] != pair[1]
+    # a row's sample depends on its own seed only, not on its batch-mates
+    mixed = backend.generate([_chats()[0], chat, _chats()[3]], sp, seeds=[9, 1, 5])
+    assert mixed[1] == pair[0]
+    # rows that stop early leave the batch (compaction) without changing the others' greedy outputs
+    greedy = GenerationParams(max_new_tokens=16, stop=("e",))
+    chats = _chats() * 2
+    together = backend.generate(chats, greedy)
+    alone = [backend.generate([c], greedy)[0] for c in chats]
+    assert together == alone
+    assert all("e" not in t for t in together)
