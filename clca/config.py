@@ -47,9 +47,11 @@ class ModelsConfig(_Section):
 class ScenariosConfig(_Section):
     """``source``: ``adapt`` (the teacher culture-adapts Sotopia seeds, as in the paper) or ``seeds`` (the
     seeds are used as they are, tagged with the culture: no LLM; for quick CPU runs and tests — the culture
-    then enters only through the role-play system prompt)."""
+    then enters only through the role-play system prompt). ``names_first``: with ``adapt``, ask for the two new
+    names first and adapt the renamed scenario (default), or everything in one prompt as in the paper."""
 
     source: Literal["adapt", "seeds"] = "adapt"
+    names_first: bool = True
     per_culture: int = Field(default=2, ge=1)
     max_retries: int = Field(default=2, ge=0)
     max_new_tokens: int = Field(default=1024, ge=16)

@@ -143,6 +143,7 @@ def _stage_scenarios(ctx: PipelineContext, rec: StageRecord) -> None:
                 temperature=cfg.scenarios.temperature,
                 max_new_tokens=cfg.scenarios.max_new_tokens,
                 data_dir=cfg.data_dir,
+                names_first=cfg.scenarios.names_first,
             )
     per = _count_by_culture(ctx.run_dir / SCENARIOS_FILE, Scenario)
     rec.counts = {f"scenarios[{c}]": per.get(c, 0) for c in cfg.cultures}

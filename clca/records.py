@@ -52,6 +52,9 @@ class Scenario(Record):
     model: str = ""  # model spec that adapted it ("" for seeds)
     prompt_version: str = ""
     source: str = "sotopia"
+    #: which parts the adapting model changed beyond the names (``setting``, ``occupation``, ``background``,
+    #: ``personality``, ``goal``, ``secret``); empty for a names-only adaptation or an unadapted seed
+    adapted_fields: list[str] = Field(default_factory=list)
 
 
 class ScenarioFailure(Record):

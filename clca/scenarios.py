@@ -38,7 +38,7 @@ from clca.records import Character, Scenario, ScenarioFailure
 from clca.runs import JsonlStore
 from clca.settings import data_file
 
-PROMPT_VERSION = "adapt-v1"
+PROMPT_VERSION = "adapt-v2"  # v2: names first (names_first=True), then the adaptation of the renamed scenario
 SCENARIOS_FILE = "scenarios.jsonl"
 FAILURES_FILE = "scenario_failures.jsonl"
 
@@ -253,16 +253,121 @@ def source_names(s: Scenario) -> list[str]:
     return names
 
 
-def adaptation_chat(seed: Scenario, profile: CultureProfile) -> Chat:
-    """The adaptation prompt for one seed and culture."""
-    names = ", ".join(source_names(seed))
+#: "John Doe"-style names small models produce when asked for a typical name
+PLACEHOLDER_NAMES = {
+    "john doe", "jane doe", "john smith", "jane smith", "max mustermann", "erika mustermann", "zhang san",
+    "li si", "wang wu", "taro yamada", "hanako yamada", "yamada taro", "yamada hanako", "juan perez",
+    "juan pérez", "fulano de tal", "joe bloggs", "mario rossi", "ivan ivanov", "jan kowalski",
+    "张 三", "李 四", "王 五", "山田 太郎", "山田 花子",
+}  # fmt: skip
+_PLACEHOLDER_KEYS = {n.replace(" ", "") for n in PLACEHOLDER_NAMES}
+
+
+class _NamePair(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    first_name: str
+    last_name: str
+
+
+class _Names(BaseModel):
+    """The JSON schema of the names step."""
+
+    model_config = ConfigDict(extra="ignore")
+    person1: _NamePair
+    person2: _NamePair
+
+
+def names_chat(seed: Scenario, profile: CultureProfile) -> Chat:
+    """Step 1 of the names-first adaptation: ask only for two new names (small models manage this)."""
+
+    def who(c: Character) -> str:
+        age = f"{c.age}-year-old " if c.age is not None else ""
+        return f"a {age}{c.gender.lower()} {c.occupation.lower()}".replace("  ", " ")
+
+    c1, c2 = seed.characters
+    user = (
+        f"Person 1 is {who(c1)} and person 2 is {who(c2)}, both living in {profile.country}.\n"
+        f"Invent a realistic full name for each, typical of {profile.demonym} people (diverse, not famous), "
+        "written in Latin letters (romanised if the culture uses another script).\n"
+        'Reply with only this JSON object, filled in: {"person1": {"first_name": "", "last_name": ""}, '
+        '"person2": {"first_name": "", "last_name": ""}}'
+    )
+    return [
+        {"role": "system", "content": f"You are an expert in {profile.demonym} culture."},
+        {"role": "user", "content": user},
+    ]
+
+
+def parse_names(raw: str, seed: Scenario) -> list[tuple[str, str]]:
+    """The two (first, last) names of a names-step reply; ``ValueError`` with a one-line reason if unusable."""
+    try:
+        obj = _Names.model_validate(extract_json(raw))
+    except (JsonTextError, ValidationError) as exc:
+        raise ValueError(f"no names JSON ({str(exc).splitlines()[0]})") from None
+    pairs = [(p.first_name.strip(), p.last_name.strip()) for p in (obj.person1, obj.person2)]
+    banned = {n.lower() for n in source_names(seed)}
+    for first, last in pairs:
+        if f"{first}{last}".replace(" ", "").lower() in _PLACEHOLDER_KEYS:
+            raise ValueError(f"{first} {last!s} is a placeholder name")
+        for part in (first, last):
+            if not re.fullmatch(r"[^\W\d_](?:[^\W\d_]|['. -])*", part) or len(part) > 40:
+                raise ValueError(f"unusable name {part!r}")
+            if any(w.lower() in banned for w in re.findall(r"[^\W\d_][\w'-]*", part)):
+                raise ValueError(f"the original name {part!r} was kept")
+    if pairs[0] == pairs[1]:
+        raise ValueError("both people got the same name")
+    return pairs
+
+
+def _names_in(raw: str) -> str:
+    """The full names of a names-step reply, for a retry prompt ("" if unreadable)."""
+    try:
+        obj = _Names.model_validate(extract_json(raw))
+    except (JsonTextError, ValidationError):
+        return ""
+    return ", ".join(f"{p.first_name} {p.last_name}".strip() for p in (obj.person1, obj.person2))
+
+
+def rename(seed: Scenario, names: Sequence[tuple[str, str]]) -> Scenario:
+    """The seed with its characters' names replaced everywhere (full names first, then first and last names)."""
+    subs: list[tuple[str, str]] = []
+    for c, (first, last) in zip(seed.characters, names, strict=True):
+        subs.append((f"{c.first_name} {c.last_name}".strip(), f"{first} {last}"))
+    for c, (first, last) in zip(seed.characters, names, strict=True):
+        subs += [(c.first_name, first), (c.last_name, last)]
+    subs = [(a, b) for a, b in subs if a.strip()]
+
+    def swap(text: str) -> str:
+        for old, new in subs:
+            text = re.sub(rf"(?<![\w]){re.escape(old)}(?![\w])", new.replace("\\", "\\\\"), text)
+        return text
+
+    chars = []
+    for c, (first, last) in zip(seed.characters, names, strict=True):
+        fields: dict[str, Any] = {k: swap(v) if isinstance(v, str) else v for k, v in c.model_dump().items()}
+        chars.append(Character(**{**fields, "first_name": first, "last_name": last}))
+    return seed.model_copy(update={"setting": swap(seed.setting), "characters": chars})
+
+
+def adaptation_chat(seed: Scenario, profile: CultureProfile, *, keep_names: bool = False) -> Chat:
+    """The adaptation prompt for one seed and culture.
+
+    ``keep_names``: ``seed`` was already renamed by the names step, so the model is asked to keep its names
+    (the original names appear nowhere in the prompt); otherwise it must replace the seed's names.
+    """
+    if keep_names:
+        name_rule = f"- keep the names {' and '.join(c.name for c in seed.characters)};\n"
+    else:
+        name_rule = (
+            f"- give both people new first and last names that are typical of {profile.demonym} people "
+            f"(diverse, not famous); do not keep the original names ({', '.join(source_names(seed))});\n"
+        )
     user = (
         f"Adapt the following social scenario to {profile.demonym} culture ({profile.country}).\n\n"
         f"Culture profile: {profile.describe()}\n\n"
         f"Rewrite the scenario so that it is believable in {profile.country}:\n"
-        f"- give both people new first and last names that are typical of {profile.demonym} people "
-        f"(diverse, not famous); do not keep the original names ({names});\n"
-        f"- adapt the occupations, the setting (places, institutions, customs, money) and the backgrounds "
+        + name_rule
+        + f"- adapt the occupations, the setting (places, institutions, customs, money) and the backgrounds "
         f"to {profile.country};\n"
         f"- adapt the goals and secrets so that they still drive or resolve a conflict between the two people, "
         f"in a way that fits {profile.demonym} social expectations;\n"
@@ -279,8 +384,13 @@ def adaptation_chat(seed: Scenario, profile: CultureProfile) -> Chat:
     ]
 
 
-def repair_chat(chat: Chat, raw: str, error: str, seed: Scenario) -> Chat:
-    """The follow-up turn asking the model to fix its previous reply."""
+def repair_chat(chat: Chat, raw: str, error: str, seed: Scenario, *, keep_names: bool = False) -> Chat:
+    """The follow-up turn asking the model to fix its previous reply (``seed``: what the prompt showed)."""
+    names = (
+        f"the names {' and '.join(c.name for c in seed.characters)}"
+        if keep_names
+        else f"none of the original names ({', '.join(source_names(seed))})"
+    )
     return [
         *chat,
         {"role": "assistant", "content": raw},
@@ -289,8 +399,7 @@ def repair_chat(chat: Chat, raw: str, error: str, seed: Scenario) -> Chat:
             "content": (
                 f"That reply cannot be used: {error}. Reply again with only the corrected JSON object: keys "
                 '"setting" and "characters" (two objects with first_name, last_name, age, gender, pronoun, '
-                "occupation, background, personality, secret, goal), every field filled, none of the original "
-                f"names ({', '.join(source_names(seed))})."
+                f"occupation, background, personality, secret, goal), every field filled, {names}."
             ),
         },
     ]
@@ -325,6 +434,64 @@ def validate_adaptation(raw: str, seed: Scenario) -> AdaptedScenario:
     return adapted
 
 
+def _name_step(
+    backend: Backend,
+    chunk: Sequence[tuple[CultureProfile, Scenario]],
+    params: GenerationParams,
+    max_retries: int,
+    raws: list[list[str]],
+    errors: list[str],
+    summary: ScenarioSummary,
+) -> dict[int, list[tuple[str, str]]]:
+    """New names for each (culture, seed) of a chunk: index -> two (first, last) pairs; misses keep an error."""
+    named: dict[int, list[tuple[str, str]]] = {}
+    rejected: dict[int, list[str]] = {}
+    chats = {i: names_chat(chunk[i][1], chunk[i][0]) for i in range(len(chunk))}
+    pending = list(range(len(chunk)))
+    for attempt in range(max_retries + 1):
+        if not pending:
+            break
+        outs = backend.generate(
+            [chats[i] for i in pending], params, seeds=[params.seed + attempt] * len(pending)
+        )
+        summary.llm_calls += len(pending)
+        if attempt:
+            summary.retries += len(pending)
+        still: list[int] = []
+        for i, out in zip(pending, outs, strict=True):
+            raws[i].append(out)
+            try:
+                named[i] = parse_names(out, chunk[i][1])
+            except ValueError as exc:
+                errors[i] = f"names step: {exc}"
+                # retry with a fresh prompt (a repair turn made the 0.5B teacher repeat itself) naming what failed
+                rejected.setdefault(i, []).append(_names_in(out) or str(exc))
+                base = names_chat(chunk[i][1], chunk[i][0])
+                note = "; ".join(rejected[i])
+                chats[i] = [base[0], {"role": "user", "content": f"{base[1]['content']}\nNot these: {note}."}]
+                still.append(i)
+        pending = still
+    return named
+
+
+def changed_fields(shown: Scenario, adapted: AdaptedScenario) -> list[str]:
+    """The parts of ``adapted`` that differ from the scenario the model was shown (names aside: the shown
+    scenario is first renamed to the adapted names)."""
+    shown = rename(shown, [(c.first_name, c.last_name) for c in adapted.characters])
+
+    def norm(text: str) -> str:
+        return re.sub(r"\s+", " ", text).strip().lower()
+
+    out = ["setting"] if norm(adapted.setting) != norm(shown.setting) else []
+    for field in ("occupation", "background", "personality", "goal", "secret"):
+        if any(
+            norm(str(getattr(a, field))) != norm(str(getattr(c, field)))
+            for a, c in zip(adapted.characters, shown.characters, strict=True)
+        ):
+            out.append(field)
+    return out
+
+
 class ScenarioSummary(BaseModel):
     """Counts of one ``adapt_scenarios`` call."""
 
@@ -334,6 +501,7 @@ class ScenarioSummary(BaseModel):
     failed: int = 0
     llm_calls: int = 0
     retries: int = 0
+    names_only: int = 0  # written scenarios where the model changed nothing but the names
 
 
 def adapt_scenarios(
@@ -349,10 +517,15 @@ def adapt_scenarios(
     temperature: float = 0.7,
     max_new_tokens: int = 1024,
     data_dir: str | Path | None = None,
+    names_first: bool = True,
 ) -> ScenarioSummary:
     """Adapt ``per_culture`` Sotopia seeds to each culture; append to ``run_dir/scenarios.jsonl``.
 
-    Returns a :class:`ScenarioSummary`. Failures go to ``scenario_failures.jsonl``. Resumable.
+    ``names_first`` (default): first ask only for two new names (:func:`names_chat`, retried up to
+    ``max_retries`` times), put them into the seed (:func:`rename`), then ask for the adaptation of the renamed
+    scenario; small models that copy a scenario back then still cannot keep a source name. ``False``: one
+    prompt asks for everything, as in the paper. Returns a :class:`ScenarioSummary`. Failures go to
+    ``scenario_failures.jsonl``. Resumable.
     """
     run = Path(run_dir)
     store = JsonlStore(run / SCENARIOS_FILE, Scenario)
@@ -372,16 +545,25 @@ def adapt_scenarios(
     params = GenerationParams(
         temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, json_schema=schema
     )
+    name_params = GenerationParams(
+        temperature=temperature, max_new_tokens=96, seed=seed, json_schema=_Names.model_json_schema()
+    )
     from clca.progress import stage_progress
 
     with stage_progress("Adapting scenarios", total=len(todo), enabled=progress) as advance:
         for start in range(0, len(todo), max(1, batch_size)):
             chunk = todo[start : start + batch_size]
-            chats = [adaptation_chat(s, p) for p, s in chunk]
             raws: list[list[str]] = [[] for _ in chunk]
             results: list[AdaptedScenario | None] = [None] * len(chunk)
             errors: list[str] = [""] * len(chunk)
+            shown = [s for _, s in chunk]  # the scenario each adaptation prompt shows
             pending = list(range(len(chunk)))
+            if names_first:
+                named = _name_step(backend, chunk, name_params, max_retries, raws, errors, summary)
+                for i, pairs in named.items():
+                    shown[i] = rename(chunk[i][1], pairs)
+                pending = sorted(named)
+            chats = [adaptation_chat(shown[i], p, keep_names=names_first) for i, (p, _) in enumerate(chunk)]
             for attempt in range(max_retries + 1):
                 if not pending:
                     break
@@ -398,7 +580,7 @@ def adapt_scenarios(
                         results[i] = validate_adaptation(out, chunk[i][1])
                     except ValueError as exc:
                         errors[i] = str(exc)
-                        chats[i] = repair_chat(chats[i], out, errors[i], chunk[i][1])
+                        chats[i] = repair_chat(chats[i], out, errors[i], shown[i], keep_names=names_first)
                         still.append(i)
                 pending = still
             good: list[Scenario] = []
@@ -435,8 +617,10 @@ def adapt_scenarios(
                         model=backend.spec,
                         prompt_version=PROMPT_VERSION,
                         source=s.source,
+                        adapted_fields=changed_fields(shown[i], res),
                     )
                 )
+            summary.names_only += sum(1 for g in good if not g.adapted_fields)
             summary.written += store.extend(good)
             summary.failed += fails.extend(bad)
             advance(len(chunk))

@@ -513,7 +513,7 @@ def test_both_agents_prompts_share_the_scenario_context(seeds: list[Scenario]) -
     for sc in _cultured(seeds, 10):
         a = build_messages(sc, 0, [], words)[0]["content"]
         b = build_messages(sc, 1, [], words)[0]["content"]
-        common = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
         shared = a[:common]
         assert shared.endswith("ACTION: speak\nOUTPUT: Good evening! It is nice to see you.\n\nYou are ")
         assert common > 0.7 * min(len(a), len(b))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,7 +17,10 @@ from clca.scenarios import (
     adapt_scenarios,
     adaptation_chat,
     load_seeds,
+    parse_names,
     pick_seeds,
+    rename,
+    source_names,
     strip_tags,
     validate_adaptation,
 )
@@ -171,6 +175,7 @@ def test_adapt_repairs_then_records_failures_and_resumes(tmp_path: Path, data_di
         progress=False,
         batch_size=4,
         data_dir=data_dir,
+        names_first=False,
     )
     assert (summ.requested, summ.written, summ.failed, summ.skipped) == (6, 3, 3, 0)
     assert backend.batches == [4, 4, 2, 2]  # one batch per round per chunk
@@ -204,7 +209,14 @@ def test_resume_after_crash_same_file(tmp_path: Path, data_dir: Path) -> None:
                 raise KeyboardInterrupt
             return super().generate(chats, params, seeds)
 
-    kw = {"seed": 0, "max_retries": 0, "progress": False, "batch_size": 2, "data_dir": data_dir}
+    kw = {
+        "seed": 0,
+        "max_retries": 0,
+        "progress": False,
+        "batch_size": 2,
+        "data_dir": data_dir,
+        "names_first": False,
+    }
     run_a, run_b = tmp_path / "a", tmp_path / "b"
     with pytest.raises(KeyboardInterrupt):
         adapt_scenarios(Crashing(reply), run_a, ["Japan"], 5, **kw)  # type: ignore[arg-type]
@@ -229,5 +241,75 @@ def test_adapt_real_embedded_model(tmp_path: Path, data_dir: Path, call_cache_pa
     ok = JsonlStore(run / "scenarios.jsonl", Scenario).ids()
     bad = {f.id: f for f in JsonlStore(run / "scenario_failures.jsonl", ScenarioFailure).all()}
     assert len(ok | set(bad)) == 2 and not ok & set(bad)
-    for f in bad.values():
-        assert f.reason and len(f.raw) == 2 and f.model == backend.spec
+    for f in bad.values():  # names step (1-2 replies) and/or adaptation step (up to 2)
+        assert f.reason and 2 <= len(f.raw) <= 4 and f.model == backend.spec
+
+
+# ------------------------------------------------------------------------------------------- names first
+def test_parse_names_and_rename(data_dir: Path) -> None:
+    seed = next(s for s in load_seeds(data_dir) if "Finnegan" in s.characters[0].first_name)
+    ok = '{"person1": {"first_name": "Wei", "last_name": "Zhang"}, "person2": {"first_name": "Fang", "last_name": "Li"}}'
+    assert parse_names("Sure:\n```json\n" + ok + "\n```", seed) == [("Wei", "Zhang"), ("Fang", "Li")]
+    bad = {
+        ok.replace("Zhang", seed.characters[1].last_name): "original name",
+        ok.replace('"Wei", "last_name": "Zhang"', '"John", "last_name": "Doe"'): "placeholder",
+        ok.replace('"Fang", "last_name": "Li"', '"Wei", "last_name": "Zhang"'): "same name",
+        ok.replace('"Li"', '"Li 2"'): "unusable name",
+        '{"person1": {"first_name": "Wei"}}': "no names JSON",
+        '{"person1": {"first_name": "张", "last_name": "三"}, "person2": {"first_name": "李", "last_name": "华"}}': (
+            "placeholder"
+        ),
+    }
+    for raw, reason in bad.items():
+        with pytest.raises(ValueError, match=reason):
+            parse_names(raw, seed)
+    # a non-Latin script is accepted (the prompt asks for Latin letters; a weak model may not comply)
+    assert parse_names(ok.replace('"Wei"', '"伟"'), seed)[0] == ("伟", "Zhang")
+
+    renamed = rename(seed, [("Wei", "Zhang"), ("Fang", "Li")])
+    text = json.dumps(renamed.model_dump(mode="json"), ensure_ascii=False)
+    for name in source_names(seed):
+        assert name not in text
+    assert [c.name for c in renamed.characters] == ["Wei Zhang", "Fang Li"]
+    original = json.dumps(seed.model_dump(mode="json"), ensure_ascii=False)
+    assert (
+        text.count("Wei") >= original.count("Finnegan")
+        and renamed.characters[0].age == seed.characters[0].age
+    )
+
+
+def test_names_first_adaptation_with_repairs(tmp_path: Path, data_dir: Path) -> None:
+    """Names step (with a placeholder repaired), then the renamed scenario; copies are kept as names-only."""
+    prompts: list[str] = []
+
+    def reply(chat: Chat) -> str:
+        first = chat[1]["content"]
+        prompts.append(chat[-1]["content"])
+        if "Invent a realistic full name" in first:
+            if "Germany" in first and "Not these" not in first:  # the first German names are placeholders
+                return '{"person1": {"first_name": "Max", "last_name": "Mustermann"}, "person2": {"first_name": "Anna", "last_name": "Becker"}}'
+            return '{"person1": {"first_name": "Jonas", "last_name": "Weber"}, "person2": {"first_name": "Lea", "last_name": "Hoffmann"}}'
+        shown = json.loads(first[first.index("Scenario (JSON):\n") + 17 : first.rindex("}") + 1])
+        if "China" in first.split("\n", 1)[0]:  # changes the setting; Germany copies the scenario back
+            shown["setting"] = "A teahouse in Chengdu."
+        return json.dumps(shown)
+
+    run = tmp_path / "run"
+    summ = adapt_scenarios(
+        Scripted(reply), run, ["China", "Germany"], 2, max_retries=1, progress=False, data_dir=data_dir
+    )
+    assert (summ.written, summ.failed, summ.names_only, summ.retries) == (4, 0, 2, 2)  # 2 German repairs
+    scen = {s.id: s for s in JsonlStore(run / "scenarios.jsonl", Scenario).all()}
+    seeds = {s.seed_id: s for s in load_seeds(data_dir)}
+    for s in scen.values():
+        assert [c.name for c in s.characters] == ["Jonas Weber", "Lea Hoffmann"]
+        assert s.adapted_fields == (["setting"] if s.culture == "China" else [])
+        assert s.prompt_version == "adapt-v2"
+        blob = json.dumps(s.model_dump(mode="json"))
+        assert not any(n in blob for n in source_names(seeds[s.seed_id]))
+    adapt_prompts = [p for p in prompts if "Scenario (JSON)" in p]
+    assert adapt_prompts and all("keep the names Jonas Weber and Lea Hoffmann" in p for p in adapt_prompts)
+    used = {n for s in scen.values() for n in source_names(seeds[s.seed_id])}
+    for p in adapt_prompts:  # the original names never reach the adaptation prompt
+        assert not [n for n in used if re.search(rf"\b{re.escape(n)}\b", p)]
+    assert any("Not these: Max Mustermann, Anna Becker." in p for p in prompts)  # the retry names the rejects

@@ -50,6 +50,14 @@ def scenarios_cmd(
     max_new_tokens: Annotated[
         int, typer.Option("--max-new-tokens", help="Tokens per adapted scenario.")
     ] = 1024,
+    names_first: Annotated[
+        bool,
+        typer.Option(
+            "--names-first/--one-step",
+            help="Ask for the two new names first, then adapt the renamed scenario (default; small models "
+            "otherwise copy the source names), or everything in one prompt as in the paper.",
+        ),
+    ] = True,
     no_cache: NoCacheOpt = False,
 ) -> None:
     """Adapt Sotopia seed scenarios to each culture into RUN/scenarios.jsonl (resumable)."""
@@ -73,6 +81,7 @@ def scenarios_cmd(
             batch_size=batch_size,
             temperature=temperature,
             max_new_tokens=max_new_tokens,
+            names_first=names_first,
         )
     finally:
         backend.close()
