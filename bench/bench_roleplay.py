@@ -127,10 +127,11 @@ def run_mode(
 
 
 def write_results(text: str, path: Path) -> None:
-    """Replace (or add) the "## Role-play" section of RESULTS.md, leaving other sections alone."""
+    """Replace (or add) the "## Role-play" section of RESULTS.md (up to its "Decoding primitives" part, which
+    bench/bench_decode.py writes), leaving other sections alone."""
     old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     section = "## Role-play\n\n" + text.strip() + "\n"
-    pat = re.compile(r"^## Role-play\n.*?(?=^## |\Z)", re.S | re.M)
+    pat = re.compile(r"^## Role-play\n.*?(?=^## |^### Decoding primitives|\Z)", re.S | re.M)
     new = pat.sub(lambda _m: section + "\n", old) if pat.search(old) else old.rstrip("\n") + "\n\n" + section
     path.write_text(new, encoding="utf-8")
 

@@ -422,6 +422,9 @@ class LocalBackend(Backend):
     def close(self) -> None:
         import gc
 
+        if self.engine is not None:  # it holds the model and the prefix store
+            self.engine.store.clear()
+            self.engine = None
         del self.model
         gc.collect()
 
