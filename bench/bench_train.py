@@ -113,6 +113,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=2)
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--threads", type=int, help="torch intra-op threads (default: OMP_NUM_THREADS / torch's)")
+    ap.add_argument(
+        "--gradient-checkpointing", action="store_true", help="measure with activation checkpointing on"
+    )
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args()
 
@@ -137,6 +140,7 @@ def main() -> None:
             logging_steps=1000,
             save_checkpoints=False,
             eval_each_epoch=False,
+            gradient_checkpointing=args.gradient_checkpointing,
         )
         trainer, facts = build_trainer(mix, Path(tmp) / "out", cfg, progress=False)
         ds = trainer.train_dataset
@@ -187,6 +191,7 @@ def main() -> None:
         "bare_loop_fused_head_tokens_per_s": round(fused_tok / fused_s, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "device": facts["device"],
+        "gradient_checkpointing": args.gradient_checkpointing,
     }
     res["ratio_ours_over_bare"] = round(
         res["ours_sfttrainer_tokens_per_s"] / res["bare_loop_tokens_per_s"], 3
