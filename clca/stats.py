@@ -3,7 +3,8 @@
 Per culture (rows of ``scenarios.jsonl`` etc. are grouped by their ``culture`` field):
 
 * ``scenarios``: adapted scenarios; ``scenario_failures``: seeds that could not be adapted (and were not
-  adapted later).
+  adapted later); ``names_only``: LLM-adapted scenarios (prompt ``adapt-v2`` or later, which records
+  ``Scenario.adapted_fields``) in which the model changed nothing but the names.
 * ``episodes``: finished episodes; ``stopped_by_parse_failure``: episodes whose stop reason is
   ``parse_failure``; ``unparseable_turns``: role-play outputs that could not be parsed (summed
   ``Episode.parse_failures``); ``running``: episodes still in progress.
@@ -61,6 +62,9 @@ def _culture_stats(
     return {
         "scenarios": len(scen),
         "scenario_failures": sum(1 for f in fails if f.id not in scen_ids),
+        "names_only": sum(
+            1 for x in scen if x.model and x.prompt_version not in ("", "adapt-v1") and not x.adapted_fields
+        ),
         "episodes": len(finished),
         "running": len(eps) - len(finished),
         "stopped_by_parse_failure": sum(1 for e in finished if e.stop_reason == "parse_failure"),
@@ -118,6 +122,7 @@ def compute_stats(run_dir: str | Path, *, data_dir: str | Path | None = None) ->
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("scenarios", "scen."),
     ("scenario_failures", "fail"),
+    ("names_only", "names only"),
     ("episodes", "episodes"),
     ("kept", "kept"),
     ("kept_pct", "kept %"),

@@ -27,6 +27,18 @@ def build(tmp_path: Path) -> Path:
         ]
     )
     JsonlStore(run / "scenarios.jsonl", Scenario).append(scenario(culture="Japan", sid="japan-s1"))
+    adapted = {"model": "teacher", "prompt_version": "adapt-v2"}
+    JsonlStore(run / "scenarios.jsonl", Scenario).extend(
+        [  # a names-only adaptation, a real one, and a v1 record (adapted_fields unknown): only the first counts
+            scenario(culture="Japan", sid="japan-s4").model_copy(update=adapted),
+            scenario(culture="Japan", sid="japan-s5").model_copy(
+                update={**adapted, "adapted_fields": ["setting"]}
+            ),
+            scenario(culture="Japan", sid="japan-s6").model_copy(
+                update={**adapted, "prompt_version": "adapt-v1"}
+            ),
+        ]
+    )
     leak = episode("japan-s1:0", sid="japan-s1", culture="Japan", texts=[LEAK])
     leak = leak.model_copy(
         update={"stop_reason": "parse_failure", "turns": leak.turns[:1], "parse_failures": 2}
@@ -99,6 +111,7 @@ def test_stats_numbers(tmp_path: Path, data_dir: Path) -> None:
     assert cn == {
         "scenarios": 2,
         "scenario_failures": 1,
+        "names_only": 0,
         "episodes": 3,
         "running": 0,
         "stopped_by_parse_failure": 0,
@@ -128,7 +141,8 @@ def test_stats_numbers(tmp_path: Path, data_dir: Path) -> None:
         and jp["kept_pct"] is None
         and jp["leakage_flagged"] == 1
     )
-    assert st["total"]["episodes"] == 5 and st["total"]["scenarios"] == 3
+    assert jp["scenarios"] == 4 and jp["names_only"] == 1
+    assert st["total"]["episodes"] == 5 and st["total"]["scenarios"] == 6 and st["total"]["names_only"] == 1
     assert st["leakage"]["flagged_episodes"] == ["japan-s1:0"]
     assert json.loads((run / "stats.json").read_text())["cultures"]["China"]["kept"] == 1
 
