@@ -24,7 +24,9 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
 
@@ -434,20 +436,19 @@ def validate_adaptation(raw: str, seed: Scenario) -> AdaptedScenario:
     return adapted
 
 
-def _name_step(
+def _rounds(
     backend: Backend,
-    chunk: Sequence[tuple[CultureProfile, Scenario]],
+    chats: dict[int, Chat],
     params: GenerationParams,
     max_retries: int,
     raws: list[list[str]],
-    errors: list[str],
     summary: ScenarioSummary,
-) -> dict[int, list[tuple[str, str]]]:
-    """New names for each (culture, seed) of a chunk: index -> two (first, last) pairs; misses keep an error."""
-    named: dict[int, list[tuple[str, str]]] = {}
-    rejected: dict[int, list[str]] = {}
-    chats = {i: names_chat(chunk[i][1], chunk[i][0]) for i in range(len(chunk))}
-    pending = list(range(len(chunk)))
+    accept: Callable[[int, str], None],
+    retry: Callable[[int, str, ValueError], Chat],
+) -> None:
+    """Up to ``max_retries + 1`` batched rounds: ``accept(i, reply)`` raises ``ValueError`` for an unusable
+    reply, and ``retry(i, reply, error)`` gives the chat for the next round. Every reply goes to ``raws[i]``."""
+    pending = sorted(chats)
     for attempt in range(max_retries + 1):
         if not pending:
             break
@@ -461,17 +462,65 @@ def _name_step(
         for i, out in zip(pending, outs, strict=True):
             raws[i].append(out)
             try:
-                named[i] = parse_names(out, chunk[i][1])
+                accept(i, out)
             except ValueError as exc:
-                errors[i] = f"names step: {exc}"
-                # retry with a fresh prompt (a repair turn made the 0.5B teacher repeat itself) naming what failed
-                rejected.setdefault(i, []).append(_names_in(out) or str(exc))
-                base = names_chat(chunk[i][1], chunk[i][0])
-                note = "; ".join(rejected[i])
-                chats[i] = [base[0], {"role": "user", "content": f"{base[1]['content']}\nNot these: {note}."}]
+                chats[i] = retry(i, out, exc)
                 still.append(i)
         pending = still
+
+
+def _name_step(
+    backend: Backend,
+    chunk: Sequence[tuple[CultureProfile, Scenario]],
+    params: GenerationParams,
+    max_retries: int,
+    raws: list[list[str]],
+    errors: list[str],
+    summary: ScenarioSummary,
+) -> dict[int, list[tuple[str, str]]]:
+    """New names for each (culture, seed) of a chunk: index -> two (first, last) pairs; misses keep an error."""
+    named: dict[int, list[tuple[str, str]]] = {}
+    rejected: dict[int, list[str]] = {}
+
+    def accept(i: int, out: str) -> None:
+        named[i] = parse_names(out, chunk[i][1])
+
+    def retry(i: int, out: str, exc: ValueError) -> Chat:
+        # a fresh prompt naming what failed (a repair turn made the 0.5B teacher repeat itself)
+        errors[i] = f"names step: {exc}"
+        rejected.setdefault(i, []).append(_names_in(out) or str(exc))
+        base = names_chat(chunk[i][1], chunk[i][0])
+        note = "; ".join(rejected[i])
+        return [base[0], {"role": "user", "content": f"{base[1]['content']}\nNot these: {note}."}]
+
+    chats = {i: names_chat(s, p) for i, (p, s) in enumerate(chunk)}
+    _rounds(backend, chats, params, max_retries, raws, summary, accept, retry)
     return named
+
+
+@dataclass
+class _AdaptStep:
+    """The adaptation step of one chunk: prompts, validation against the seed, repair turns."""
+
+    chunk: Sequence[tuple[CultureProfile, Scenario]]
+    shown: list[Scenario]  # the scenario each prompt shows (the seed, or the seed renamed by the names step)
+    keep_names: bool
+    results: list[AdaptedScenario | None]
+    errors: list[str]
+    _chats: dict[int, Chat] = dc_field(default_factory=dict)
+
+    def chats(self, pending: Sequence[int]) -> dict[int, Chat]:
+        self._chats = {
+            i: adaptation_chat(self.shown[i], self.chunk[i][0], keep_names=self.keep_names) for i in pending
+        }
+        return self._chats
+
+    def accept(self, i: int, out: str) -> None:
+        self.results[i] = validate_adaptation(out, self.chunk[i][1])
+
+    def retry(self, i: int, out: str, exc: ValueError) -> Chat:
+        self.errors[i] = str(exc)
+        return repair_chat(self._chats[i], out, self.errors[i], self.shown[i], keep_names=self.keep_names)
 
 
 def changed_fields(shown: Scenario, adapted: AdaptedScenario) -> list[str]:
@@ -563,26 +612,8 @@ def adapt_scenarios(
                 for i, pairs in named.items():
                     shown[i] = rename(chunk[i][1], pairs)
                 pending = sorted(named)
-            chats = [adaptation_chat(shown[i], p, keep_names=names_first) for i, (p, _) in enumerate(chunk)]
-            for attempt in range(max_retries + 1):
-                if not pending:
-                    break
-                outs = backend.generate(
-                    [chats[i] for i in pending], params, seeds=[seed + attempt] * len(pending)
-                )
-                summary.llm_calls += len(pending)
-                if attempt:
-                    summary.retries += len(pending)
-                still: list[int] = []
-                for i, out in zip(pending, outs, strict=True):
-                    raws[i].append(out)
-                    try:
-                        results[i] = validate_adaptation(out, chunk[i][1])
-                    except ValueError as exc:
-                        errors[i] = str(exc)
-                        chats[i] = repair_chat(chats[i], out, errors[i], shown[i], keep_names=names_first)
-                        still.append(i)
-                pending = still
+            step = _AdaptStep(chunk, shown, names_first, results, errors)
+            _rounds(backend, step.chats(pending), params, max_retries, raws, summary, step.accept, step.retry)
             good: list[Scenario] = []
             bad: list[ScenarioFailure] = []
             for i, (p, s) in enumerate(chunk):
