@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -184,3 +185,23 @@ def test_engine_dedup_per_row_seeds_stops_and_compaction(backend: LocalBackend) 
     alone = [backend.generate([c], greedy)[0] for c in chats]
     assert together == alone
     assert all("e" not in t for t in together)
+
+
+@pytest.mark.slow
+def test_engine_with_peft_adapter_equals_transformers_generate(tmp_path: Path) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from clca.llm.registry import resolve_local_model
+
+    spec = "embedded:smollm2-135m"
+    base = AutoModelForCausalLM.from_pretrained(str(resolve_local_model(spec)))
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(base, lora).save_pretrained(str(tmp_path / "ad"))
+    tuned = load_backend(f"{spec}+adapter={tmp_path / 'ad'}", cache=False)
+    assert isinstance(tuned, LocalBackend) and tuned.engine is not None
+    params = GenerationParams(max_new_tokens=10)
+    ours = tuned.generate(_chats()[:2], params)
+    tuned.engine = None
+    assert ours == tuned.generate(_chats()[:2], params)
+    tuned.close()
