@@ -53,8 +53,9 @@ class Scenario(Record):
     prompt_version: str = ""
     source: str = "sotopia"
     #: which parts the adapting model changed beyond the names (``setting``, ``occupation``, ``background``,
-    #: ``personality``, ``goal``, ``secret``); empty for a names-only adaptation or an unadapted seed
-    adapted_fields: list[str] = Field(default_factory=list)
+    #: ``personality``, ``goal``, ``secret``); ``[]`` for a names-only adaptation, ``None`` when not recorded
+    #: (unadapted seeds, records written before clca recorded it)
+    adapted_fields: list[str] | None = None
 
 
 class ScenarioFailure(Record):

@@ -25,8 +25,6 @@ import json
 import random
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +38,8 @@ from clca.records import Character, Scenario, ScenarioFailure
 from clca.runs import JsonlStore
 from clca.settings import data_file
 
-PROMPT_VERSION = "adapt-v2"  # v2: names first (names_first=True), then the adaptation of the renamed scenario
+PROMPT_VERSION = "adapt-v1"  # one prompt for everything (names_first=False), as in the paper
+NAMES_FIRST_PROMPT_VERSION = "adapt-v2"  # names step, then the adaptation of the renamed scenario
 SCENARIOS_FILE = "scenarios.jsonl"
 FAILURES_FILE = "scenario_failures.jsonl"
 
@@ -300,12 +299,16 @@ def names_chat(seed: Scenario, profile: CultureProfile) -> Chat:
     ]
 
 
-def parse_names(raw: str, seed: Scenario) -> list[tuple[str, str]]:
-    """The two (first, last) names of a names-step reply; ``ValueError`` with a one-line reason if unusable."""
+def _read_names(raw: str) -> _Names:
     try:
-        obj = _Names.model_validate(extract_json(raw))
+        return _Names.model_validate(extract_json(raw))
     except (JsonTextError, ValidationError) as exc:
         raise ValueError(f"no names JSON ({str(exc).splitlines()[0]})") from None
+
+
+def parse_names(raw: str, seed: Scenario) -> list[tuple[str, str]]:
+    """The two (first, last) names of a names-step reply; ``ValueError`` with a one-line reason if unusable."""
+    obj = _read_names(raw)
     pairs = [(p.first_name.strip(), p.last_name.strip()) for p in (obj.person1, obj.person2)]
     banned = {n.lower() for n in source_names(seed)}
     for first, last in pairs:
@@ -324,8 +327,8 @@ def parse_names(raw: str, seed: Scenario) -> list[tuple[str, str]]:
 def _names_in(raw: str) -> str:
     """The full names of a names-step reply, for a retry prompt ("" if unreadable)."""
     try:
-        obj = _Names.model_validate(extract_json(raw))
-    except (JsonTextError, ValidationError):
+        obj = _read_names(raw)
+    except ValueError:
         return ""
     return ", ".join(f"{p.first_name} {p.last_name}".strip() for p in (obj.person1, obj.person2))
 
@@ -444,10 +447,11 @@ def _rounds(
     raws: list[list[str]],
     summary: ScenarioSummary,
     accept: Callable[[int, str], None],
-    retry: Callable[[int, str, ValueError], Chat],
+    retry: Callable[[int, Chat, str, ValueError], Chat],
 ) -> None:
     """Up to ``max_retries + 1`` batched rounds: ``accept(i, reply)`` raises ``ValueError`` for an unusable
-    reply, and ``retry(i, reply, error)`` gives the chat for the next round. Every reply goes to ``raws[i]``."""
+    reply, and ``retry(i, chat, reply, error)`` gives the chat for the next round. Every reply goes to
+    ``raws[i]``."""
     pending = sorted(chats)
     for attempt in range(max_retries + 1):
         if not pending:
@@ -464,7 +468,7 @@ def _rounds(
             try:
                 accept(i, out)
             except ValueError as exc:
-                chats[i] = retry(i, out, exc)
+                chats[i] = retry(i, chats[i], out, exc)
                 still.append(i)
         pending = still
 
@@ -485,7 +489,7 @@ def _name_step(
     def accept(i: int, out: str) -> None:
         named[i] = parse_names(out, chunk[i][1])
 
-    def retry(i: int, out: str, exc: ValueError) -> Chat:
+    def retry(i: int, _chat: Chat, out: str, exc: ValueError) -> Chat:
         # a fresh prompt naming what failed (a repair turn made the 0.5B teacher repeat itself)
         errors[i] = f"names step: {exc}"
         rejected.setdefault(i, []).append(_names_in(out) or str(exc))
@@ -498,29 +502,32 @@ def _name_step(
     return named
 
 
-@dataclass
-class _AdaptStep:
-    """The adaptation step of one chunk: prompts, validation against the seed, repair turns."""
+def _adapt_step(
+    backend: Backend,
+    chunk: Sequence[tuple[CultureProfile, Scenario]],
+    shown: Sequence[Scenario],
+    pending: Sequence[int],
+    keep_names: bool,
+    params: GenerationParams,
+    max_retries: int,
+    raws: list[list[str]],
+    errors: list[str],
+    summary: ScenarioSummary,
+) -> dict[int, AdaptedScenario]:
+    """Adaptations of the ``pending`` items of a chunk (``shown``: the scenario each prompt shows), validated
+    against the seed and repaired in follow-up turns; misses keep an error."""
+    adapted: dict[int, AdaptedScenario] = {}
 
-    chunk: Sequence[tuple[CultureProfile, Scenario]]
-    shown: list[Scenario]  # the scenario each prompt shows (the seed, or the seed renamed by the names step)
-    keep_names: bool
-    results: list[AdaptedScenario | None]
-    errors: list[str]
-    _chats: dict[int, Chat] = dc_field(default_factory=dict)
+    def accept(i: int, out: str) -> None:
+        adapted[i] = validate_adaptation(out, chunk[i][1])
 
-    def chats(self, pending: Sequence[int]) -> dict[int, Chat]:
-        self._chats = {
-            i: adaptation_chat(self.shown[i], self.chunk[i][0], keep_names=self.keep_names) for i in pending
-        }
-        return self._chats
+    def retry(i: int, chat: Chat, out: str, exc: ValueError) -> Chat:
+        errors[i] = str(exc)
+        return repair_chat(chat, out, errors[i], shown[i], keep_names=keep_names)
 
-    def accept(self, i: int, out: str) -> None:
-        self.results[i] = validate_adaptation(out, self.chunk[i][1])
-
-    def retry(self, i: int, out: str, exc: ValueError) -> Chat:
-        self.errors[i] = str(exc)
-        return repair_chat(self._chats[i], out, self.errors[i], self.shown[i], keep_names=self.keep_names)
+    chats = {i: adaptation_chat(shown[i], chunk[i][0], keep_names=keep_names) for i in pending}
+    _rounds(backend, chats, params, max_retries, raws, summary, accept, retry)
+    return adapted
 
 
 def changed_fields(shown: Scenario, adapted: AdaptedScenario) -> list[str]:
@@ -603,7 +610,6 @@ def adapt_scenarios(
         for start in range(0, len(todo), max(1, batch_size)):
             chunk = todo[start : start + batch_size]
             raws: list[list[str]] = [[] for _ in chunk]
-            results: list[AdaptedScenario | None] = [None] * len(chunk)
             errors: list[str] = [""] * len(chunk)
             shown = [s for _, s in chunk]  # the scenario each adaptation prompt shows
             pending = list(range(len(chunk)))
@@ -612,13 +618,14 @@ def adapt_scenarios(
                 for i, pairs in named.items():
                     shown[i] = rename(chunk[i][1], pairs)
                 pending = sorted(named)
-            step = _AdaptStep(chunk, shown, names_first, results, errors)
-            _rounds(backend, step.chats(pending), params, max_retries, raws, summary, step.accept, step.retry)
+            results = _adapt_step(
+                backend, chunk, shown, pending, names_first, params, max_retries, raws, errors, summary
+            )
             good: list[Scenario] = []
             bad: list[ScenarioFailure] = []
             for i, (p, s) in enumerate(chunk):
                 rid = f"{slug(p.country)}-{s.seed_id}"
-                res = results[i]
+                res = results.get(i)
                 if res is None:
                     bad.append(
                         ScenarioFailure(
@@ -646,12 +653,12 @@ def adapt_scenarios(
                         relationship=s.relationship,
                         characters=chars,
                         model=backend.spec,
-                        prompt_version=PROMPT_VERSION,
+                        prompt_version=NAMES_FIRST_PROMPT_VERSION if names_first else PROMPT_VERSION,
                         source=s.source,
                         adapted_fields=changed_fields(shown[i], res),
                     )
                 )
-            summary.names_only += sum(1 for g in good if not g.adapted_fields)
+            summary.names_only += sum(1 for g in good if g.adapted_fields == [])
             summary.written += store.extend(good)
             summary.failed += fails.extend(bad)
             advance(len(chunk))

@@ -3,8 +3,8 @@
 Per culture (rows of ``scenarios.jsonl`` etc. are grouped by their ``culture`` field):
 
 * ``scenarios``: adapted scenarios; ``scenario_failures``: seeds that could not be adapted (and were not
-  adapted later); ``names_only``: LLM-adapted scenarios (prompt ``adapt-v2`` or later, which records
-  ``Scenario.adapted_fields``) in which the model changed nothing but the names.
+  adapted later); ``names_only``: LLM-adapted scenarios in which the model changed nothing but the names
+  (``Scenario.adapted_fields == []``).
 * ``episodes``: finished episodes; ``stopped_by_parse_failure``: episodes whose stop reason is
   ``parse_failure``; ``unparseable_turns``: role-play outputs that could not be parsed (summed
   ``Episode.parse_failures``); ``running``: episodes still in progress.
@@ -62,9 +62,7 @@ def _culture_stats(
     return {
         "scenarios": len(scen),
         "scenario_failures": sum(1 for f in fails if f.id not in scen_ids),
-        "names_only": sum(
-            1 for x in scen if x.model and x.prompt_version not in ("", "adapt-v1") and not x.adapted_fields
-        ),
+        "names_only": sum(1 for x in scen if x.adapted_fields == []),
         "episodes": len(finished),
         "running": len(eps) - len(finished),
         "stopped_by_parse_failure": sum(1 for e in finished if e.stop_reason == "parse_failure"),

@@ -182,7 +182,10 @@ def test_adapt_repairs_then_records_failures_and_resumes(tmp_path: Path, data_di
     scen = JsonlStore(run / "scenarios.jsonl", Scenario).all()
     fails = JsonlStore(run / "scenario_failures.jsonl", ScenarioFailure).all()
     assert {s.culture for s in scen} == {"China"} and {f.culture for f in fails} == {"Great Britain"}
-    assert all(s.id == f"china-{s.seed_id}" and s.prompt_version and s.model == "scripted" for s in scen)
+    assert all(
+        s.id == f"china-{s.seed_id}" and s.prompt_version == "adapt-v1" and s.model == "scripted"
+        for s in scen
+    )
     assert all(len(f.raw) == 2 and "characters" in f.reason for f in fails)
     before = (run / "scenarios.jsonl").read_text(), (run / "scenario_failures.jsonl").read_text()
     again = adapt_scenarios(

@@ -27,16 +27,14 @@ def build(tmp_path: Path) -> Path:
         ]
     )
     JsonlStore(run / "scenarios.jsonl", Scenario).append(scenario(culture="Japan", sid="japan-s1"))
-    adapted = {"model": "teacher", "prompt_version": "adapt-v2"}
+    adapted = {"model": "teacher", "prompt_version": "adapt-v2", "adapted_fields": []}
     JsonlStore(run / "scenarios.jsonl", Scenario).extend(
-        [  # a names-only adaptation, a real one, and a v1 record (adapted_fields unknown): only the first counts
+        [  # a names-only adaptation, a real one, and a record without adapted_fields: only the first counts
             scenario(culture="Japan", sid="japan-s4").model_copy(update=adapted),
             scenario(culture="Japan", sid="japan-s5").model_copy(
                 update={**adapted, "adapted_fields": ["setting"]}
             ),
-            scenario(culture="Japan", sid="japan-s6").model_copy(
-                update={**adapted, "prompt_version": "adapt-v1"}
-            ),
+            scenario(culture="Japan", sid="japan-s6").model_copy(update={**adapted, "adapted_fields": None}),
         ]
     )
     leak = episode("japan-s1:0", sid="japan-s1", culture="Japan", texts=[LEAK])
