@@ -14,7 +14,7 @@ It prints episodes/hour, generated tokens/s (output tokens counted with the mode
 outputs/s, the share of prompt tokens served from the prefix store, and the ratios, and writes them into the
 "Role-play" section of bench/RESULTS.md.
 
-    python bench/bench_roleplay.py                  # 16 scenarios x 2 samples, 6 turns, 48 new tokens
+    python bench/bench_roleplay.py                  # 16 scenarios x 2 samples, 3 turns (6 utterances), 48 new tokens
     python bench/bench_roleplay.py --sequential 2   # time only 2 scenarios' episodes one chat at a time
 """
 
@@ -31,10 +31,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from clca.config import SimulateConfig
 from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult
 from clca.records import Scenario
-from clca.roleplay import SCENARIOS_FILE, simulate
-from clca.runs import JsonlStore
+from clca.roleplay import simulate
+from clca.rundir import RunDir
 
 
 class Counting(Backend):
@@ -83,21 +84,15 @@ def run_mode(
         engine.store.clear()
         st = engine.stats
         before = (st.prompt_tokens, st.prefilled_tokens, st.prefill_s, st.decode_s, st.setup_s)
-    run = work / name
-    JsonlStore(run / SCENARIOS_FILE, Scenario).extend(scenarios)
+    run = RunDir(work / name)
+    run.scenario_store().extend(scenarios)
     t0 = time.perf_counter()
-    s = simulate(
-        backend,
-        run,
-        samples=args.samples,
-        max_turns=args.turns,
-        max_new_tokens=args.max_new_tokens,
-        temperature=0.7,
-        batch_size=1 if one_at_a_time else None,
-        progress=False,
+    cfg = SimulateConfig(
+        samples=args.samples, max_turns=args.turns, max_new_tokens=args.max_new_tokens, temperature=0.7
     )
+    s = simulate(backend, run, cfg, batch_size=1 if one_at_a_time else None, progress=False)
     wall = time.perf_counter() - t0
-    episodes, turns = s.finished, round(s.avg_turns * s.finished)
+    episodes, turns = s.finished, round(2 * s.avg_turns * s.finished)  # utterances
     reused = prefill_s = decode_s = setup_s = 0.0
     if engine is not None:
         st = engine.stats
@@ -142,7 +137,7 @@ def main() -> None:
     ap.add_argument(
         "--samples", type=int, default=2, help="episodes per scenario (as `clca simulate --samples`)"
     )
-    ap.add_argument("--turns", type=int, default=6)
+    ap.add_argument("--turns", type=int, default=3, help="turns per episode (pairs of utterances)")
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument(
         "--sequential", type=int, default=4, help="scenarios timed one chat at a time (rates per episode)"
@@ -154,8 +149,8 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     args = ap.parse_args()
 
+    from clca.data.sotopia import load_seeds
     from clca.llm.registry import load_backend
-    from clca.scenarios import load_seeds
 
     seeds = load_seeds()
     step = max(1, len(seeds) // args.scenarios)

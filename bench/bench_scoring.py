@@ -27,8 +27,9 @@ from pathlib import Path
 
 import torch
 
+from clca.evaluation.metrics import softmax_logprobs as softmax_options
 from clca.llm.base import ScoreRequest
-from clca.llm.local import LocalBackend, softmax_options
+from clca.llm.local import LocalBackend
 from clca.llm.registry import load_backend
 from clca.settings import data_file
 

@@ -1,34 +1,39 @@
-"""Entry point of the ``clca`` command: imports every command module, turns errors into one line."""
+"""Entry point of the ``clca`` command: imports the command modules in pipeline order, turns errors into one line."""
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import sys
 
 import typer
 
 try:  # typer >= 0.20 vendors click; its exceptions are not the ``click`` package's
-    from typer._click.exceptions import ClickException
+    from typer._click.exceptions import ClickException, UsageError
 except ImportError:  # pragma: no cover - older typer on top of click
-    from click import ClickException  # type: ignore[assignment]
+    from click import ClickException, UsageError  # type: ignore[assignment]
 
-import clca.commands
 from clca.cli_app import STATE, app
 from clca.errors import ClcaError
 
-for _mod in pkgutil.iter_modules(clca.commands.__path__):
-    importlib.import_module(f"clca.commands.{_mod.name}")
+#: command modules, in the order ``clca --help`` lists their commands (the pipeline's order)
+COMMAND_MODULES = ("run", "stages", "eval", "report", "models")
+for _mod in COMMAND_MODULES:
+    importlib.import_module(f"clca.commands.{_mod}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI. User errors print one line on stderr and exit 2; ``--debug`` re-raises them."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=False, prog_name="clca")
     except typer.Exit as exc:
         return int(exc.exit_code)
+    except UsageError as exc:  # a bad option or value: one line, like every other user error
+        where = f" (clca {exc.ctx.info_name})" if exc.ctx is not None and exc.ctx.parent is not None else ""
+        msg = exc.format_message().replace("Value error, ", "")
+        print(f"error: {msg}{where} Fix: see --help.", file=sys.stderr)
+        return 2
     except ClickException as exc:
-        exc.show()
+        print(f"error: {exc.format_message()}", file=sys.stderr)
         return exc.exit_code
     except typer.Abort:
         print("Aborted.", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -50,4 +51,6 @@ def _root(
     ] = False,
 ) -> None:
     STATE["debug"] = debug
-    settings.set_data_dir(data_dir)
+    settings.set_data_dir(data_dir, source="--data-dir" if data_dir is not None else "")
+    if data_dir is not None and os.environ.get(settings.DATA_ENV) == str(data_dir):
+        settings.set_data_dir(data_dir, source=f"the {settings.DATA_ENV} environment variable")

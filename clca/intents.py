@@ -1,43 +1,38 @@
-"""Per-utterance intent labelling (CLCA's intent-understanding data).
+"""Per-utterance intent labelling (CLCA's intent-understanding data): ``clca intents``.
 
-For every utterance (``speak`` and ``non-verbal`` turns) of every episode the judge kept, the model predicts the
-speaker's intent from the setting, both characters' *public* information (name, age, gender, occupation,
-background; never goals or secrets) and the conversation up to and including that utterance. It adds a short
-reason tied to the culture's social or cultural expectations only when it is sure, and answers in the form
-``INTENT: ...``. Records go to ``intents.jsonl`` with id ``{episode_id}:{turn_index}``; a reply without an
-``INTENT:`` line is stored with ``error`` set and ``intent`` empty.
+For every utterance (``speak`` and ``non-verbal`` turns) of every episode the judge kept, the model predicts
+the speaker's intent, with the CLCA paper's prompts (``intent-v2``): the system message gives the setting,
+the relationship and both characters' *public* cards (never goals or secrets) and says "Both participants
+are from the {demonym} culture, you are an expert in {demonym} culture"; the user message gives the
+conversation up to and including that utterance ("Name: text" lines) and asks for the intent, reasoned with
+respect to the culture's social or cultural expectations only when the model is certain, in the form
+``INTENT: ...``. A reply without an ``INTENT:`` line is re-asked with a new seed (``max_retries``); if it still
+has none, the record keeps ``error`` and an empty intent. Records go to ``intents.jsonl`` with id
+``{episode_id}:{turn_index}``; batched and appended per chunk, resumable.
 
 ``Intent.cultural`` mirrors the paper's "% intents with cultural context" (Table 9) with a documented keyword
 heuristic on the intent text (:data:`CULTURAL_PATTERNS`): the intent mentions culture, tradition, custom,
 norms, etiquette, social/societal expectations or conventions, hierarchy/seniority/elders, face,
 harmony, filial duty, modesty/humility, honour, deference, collectivism/individualism, or the culture's own
-name or demonym ("British", "in China"). Batched per chunk, appended per chunk, resumable.
+name or demonym ("British", "in China").
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from clca.culture import CultureProfile
-from clca.errors import DataError
-from clca.judge import (
-    EPISODES_FILE,
-    JUDGEMENTS_FILE,
-    culture_profiles_for,
-    finished_episodes,
-    kept_episode_ids,
-    load_scenarios,
-    public_info,
-)
+from clca.config import IntentsConfig
+from clca.culture import CultureProfile, get_profile
 from clca.llm.base import Backend, Chat, GenerationParams
+from clca.llm.structured import StructuredStats, generate_structured
+from clca.progress import stage_progress
 from clca.records import Episode, Intent, Scenario
-from clca.runs import JsonlStore
+from clca.render import public_card, relationship_phrase, transcript
+from clca.rundir import RunDir
 
-INTENTS_FILE = "intents.jsonl"
-PROMPT_VERSION = "intent-v1"
+PROMPT_VERSION = "intent-v2"
 
 CULTURAL_PATTERNS: tuple[str, ...] = (
     r"\bcultur",
@@ -92,33 +87,39 @@ def parse_intent(text: str) -> str | None:
     return rest or None
 
 
-def _history(ep: Episode, upto: int) -> str:
-    lines = []
-    for t in ep.turns[: upto + 1]:
-        if t.action == "speak":
-            lines.append(f"{t.name}: {t.text}")
-        elif t.action == "non-verbal":
-            lines.append(f"{t.name} [non-verbal]: {t.text}")
-        elif t.action == "leave":
-            lines.append(f"{t.name} left the conversation.")
-    return "\n".join(lines)
+def _require_intent(text: str) -> str:
+    intent = parse_intent(text)
+    if intent is None:
+        raise ValueError("no 'INTENT:' line in the reply")
+    return intent
+
+
+def intent_system_prompt(s: Scenario, profile: CultureProfile) -> str:
+    """The paper's intent system prompt: the setting and both public cards (never goals or secrets)."""
+    a, b = s.characters
+    rel = relationship_phrase(s.relationship, a.name, b.name)
+    return (
+        "Here is the basic information about this conversation.\n"
+        f"Scenario: {s.setting}\n"
+        + (f"{rel}\n" if rel else "")
+        + "".join(f"Information about {c.name}:\n{public_card(c)}\n" for c in s.characters)
+        + f"Both participants are from the {profile.demonym} culture, you are an expert in {profile.demonym} culture."
+    )
 
 
 def intent_chat(ep: Episode, turn_index: int, s: Scenario, profile: CultureProfile) -> Chat:
     """The prompt asking for the intent behind ``ep.turns[turn_index]`` (public information only)."""
     name = ep.turns[turn_index].name
     user = (
-        f"Setting ({profile.country}): {s.setting}\n\nPeople:\n{public_info(s)}\n\n"
-        f"Conversation so far:\n{_history(ep, turn_index)}\n\n"
-        f"What is {name}'s intent in the last utterance? Describe it in one sentence. Only if you are sure, "
-        f"add a short reason tied to {profile.demonym} social or cultural expectations.\n"
-        "Answer in the form:\nINTENT: <the intent>"
+        f"{transcript(ep.turns, style='lines', upto=turn_index)}\n\n"
+        f"Please predict {name}'s intent in the last turn based on the provided conversation, and reason the "
+        f"prediction with respect to the social or cultural expectations in {profile.demonym} culture that might be "
+        "influencing the tone and content of this interaction in a short sentence. Don't explain if you are unsure "
+        "of the reasons, only explain if you are very certain, keep it short. Please follow the schema: "
+        "INTENT: <intent>. Please only output the response in English:"
     )
     return [
-        {
-            "role": "system",
-            "content": f"You understand people's intentions in conversations and know {profile.demonym} culture well.",
-        },
+        {"role": "system", "content": intent_system_prompt(s, profile)},
         {"role": "user", "content": user},
     ]
 
@@ -132,35 +133,28 @@ class IntentSummary(BaseModel):
     labelled: int = 0
     cultural: int = 0
     errors: int = 0
+    llm: StructuredStats = Field(default_factory=StructuredStats)
 
 
 def label_intents(
     backend: Backend,
-    run_dir: str | Path,
+    run: RunDir,
+    cfg: IntentsConfig,
     *,
-    progress: bool = True,
     batch_size: int = 64,
-    max_new_tokens: int = 96,
-    data_dir: str | Path | None = None,
+    progress: bool = True,
 ) -> IntentSummary:
-    """Label every utterance of the kept episodes into ``run_dir/intents.jsonl`` (resumable)."""
-    run = Path(run_dir)
-    if not (run / JUDGEMENTS_FILE).exists():
-        raise DataError(
-            f"{run / JUDGEMENTS_FILE} does not exist.", fix=f"run `clca judge --run {run}` first."
-        )
-    if not (run / EPISODES_FILE).exists():
-        raise DataError(
-            f"{run / EPISODES_FILE} does not exist.", fix=f"run `clca simulate --run {run}` first."
-        )
-    kept = kept_episode_ids(run)
-    eps = [e for e in finished_episodes(run) if e.id in kept]
-    scenarios = load_scenarios(run)
-    store = JsonlStore(run / INTENTS_FILE, Intent)
+    """Label every utterance of the kept episodes into ``intents.jsonl`` (resumable)."""
+    run.require(run.judgements_file)
+    run.require(run.episodes_file)
+    kept = run.kept_episode_ids()
+    eps = [e for e in run.finished_episodes() if e.id in kept]
+    scenarios = run.episodes_with_scenarios(eps)
+    store = run.intent_store()
     done = store.ids()
     summary = IntentSummary(episodes=len(eps))
+    profiles = {c: get_profile(c) for c in sorted({e.culture for e in eps})}
     todo: list[tuple[Episode, int]] = []
-    profiles = culture_profiles_for(run, eps, scenarios, data_dir)
     for e in eps:
         for i, t in enumerate(e.turns):
             if t.action in ("speak", "non-verbal"):
@@ -169,17 +163,21 @@ def label_intents(
                     summary.skipped += 1
                 else:
                     todo.append((e, i))
-    params = GenerationParams(temperature=0.0, max_new_tokens=max_new_tokens)
-    from clca.progress import stage_progress
-
+    params = GenerationParams(temperature=0.0, max_new_tokens=cfg.max_new_tokens)
     with stage_progress("Labelling intents", total=len(todo), enabled=progress) as advance:
         for start in range(0, len(todo), max(1, batch_size)):
             chunk = todo[start : start + batch_size]
             chats = [intent_chat(e, i, scenarios[e.scenario_id], profiles[e.culture]) for e, i in chunk]
-            outs = backend.generate(chats, params)
+            results = generate_structured(
+                backend,
+                chats,
+                lambda _i, text: _require_intent(text),
+                params,
+                max_retries=cfg.max_retries,
+                stats=summary.llm,
+            )
             recs: list[Intent] = []
-            for (e, i), raw in zip(chunk, outs, strict=True):
-                intent = parse_intent(raw)
+            for (e, i), res in zip(chunk, results, strict=True):
                 t = e.turns[i]
                 recs.append(
                     Intent(
@@ -189,11 +187,13 @@ def label_intents(
                         turn_index=i,
                         speaker=t.speaker,
                         name=t.name,
-                        intent=intent,
-                        cultural=bool(intent) and is_cultural(intent or "", profiles[e.culture]),
+                        intent=res.value,
+                        cultural=bool(res.value) and is_cultural(res.value or "", profiles[e.culture]),
                         model=backend.spec,
-                        raw=raw,
-                        error=None if intent else "no 'INTENT:' line in the reply",
+                        raw=res.raws[-1],
+                        attempts=res.attempts,
+                        prompt_version=PROMPT_VERSION,
+                        error=None if res.value else res.error,
                     )
                 )
             summary.labelled += store.extend(recs)

@@ -3,7 +3,7 @@
 Training data must never carry the evaluation items. Every ``question`` and ``simllm_question`` text of
 ``wvs7/country_distributions.jsonl`` is cut into word n-grams (lower-cased, words = letters, digits and
 apostrophes; ``n = 8`` by default); an episode is flagged when any utterance shares at least one n-gram with
-them. Results go to ``run_dir/leakage.jsonl`` (one :class:`LeakageRecord` per finished episode, flagged or
+them. Results go to the run's ``leakage.jsonl`` (one :class:`LeakageRecord` per finished episode, flagged or
 not), which is recomputed whenever it is missing, was computed with another ``n``, or does not cover exactly
 the current episodes. :func:`flagged_episode_ids` is what the training-mix builder calls to exclude episodes.
 """
@@ -15,29 +15,14 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from clca.records import Episode
-from clca.runs import JsonlStore
-from clca.settings import data_dir as _data_dir
+from clca.records import Episode, LeakageRecord
+from clca.rundir import RunDir
+from clca.runs import tmp_path
 from clca.settings import data_file
 
-LEAKAGE_FILE = "leakage.jsonl"
 WVS_FILE = "wvs7/country_distributions.jsonl"
 DEFAULT_N = 8
 _WORD = re.compile(r"[a-z0-9']+")
-
-
-class LeakageRecord(BaseModel):
-    """The leakage verdict for one episode (``id`` equals the episode id)."""
-
-    model_config = ConfigDict(extra="forbid")
-    id: str
-    culture: str
-    n: int
-    flagged: bool
-    qids: list[str] = Field(default_factory=list)  # WVS questions whose wording overlaps
-    matches: list[str] = Field(default_factory=list)  # up to 5 overlapping n-grams
 
 
 def words(text: str) -> list[str]:
@@ -68,11 +53,9 @@ def _wvs_index(path: Path, n: int) -> dict[tuple[str, ...], frozenset[str]]:
     return {g: frozenset(q) for g, q in index.items()}
 
 
-def wvs_ngrams(
-    n: int = DEFAULT_N, data_dir: str | Path | None = None
-) -> dict[tuple[str, ...], frozenset[str]]:
+def wvs_ngrams(n: int = DEFAULT_N) -> dict[tuple[str, ...], frozenset[str]]:
     """n-gram -> WVS question ids whose wording contains it."""
-    return _wvs_index(data_file(WVS_FILE, data_dir).resolve(), n)
+    return _wvs_index(data_file(WVS_FILE).resolve(), n)
 
 
 def check_episode(ep: Episode, index: dict[tuple[str, ...], frozenset[str]], n: int) -> LeakageRecord:
@@ -90,35 +73,22 @@ def check_episode(ep: Episode, index: dict[tuple[str, ...], frozenset[str]], n: 
     )
 
 
-def _episodes(run: Path) -> list[Episode]:
-    eps: dict[str, Episode] = {}
-    for e in JsonlStore(run / "episodes.jsonl", Episode).read():
-        eps[e.id] = e
-    return [e for e in eps.values() if e.stop_reason != "running"]
-
-
-def check_run(
-    run_dir: str | Path, *, n: int = DEFAULT_N, data_dir: str | Path | None = None, force: bool = False
-) -> list[LeakageRecord]:
-    """Leakage records for every finished episode of ``run_dir``; (re)writes ``leakage.jsonl`` when stale."""
-    run = Path(run_dir)
-    path = run / LEAKAGE_FILE
-    eps = _episodes(run)
-    if path.exists() and not force:
-        old = JsonlStore(path, LeakageRecord).all()
+def check_run(run: RunDir, *, n: int = DEFAULT_N, force: bool = False) -> list[LeakageRecord]:
+    """Leakage records for every finished episode of ``run``; (re)writes ``leakage.jsonl`` when stale."""
+    eps = run.finished_episodes()
+    if run.leakage_file.exists() and not force:
+        old = run.leakage()
         if {r.id for r in old} == {e.id for e in eps} and all(r.n == n for r in old):
             return old
-    index = wvs_ngrams(n, _data_dir(data_dir))
+    index = wvs_ngrams(n)
     recs = [check_episode(e, index, n) for e in eps]
-    run.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".jsonl.tmp")
+    run.path.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path(run.leakage_file)
     tmp.write_text("".join(r.model_dump_json() + "\n" for r in recs), encoding="utf-8")
-    tmp.replace(path)
+    tmp.replace(run.leakage_file)
     return recs
 
 
-def flagged_episode_ids(
-    run_dir: str | Path, *, n: int = DEFAULT_N, data_dir: str | Path | None = None
-) -> set[str]:
+def flagged_episode_ids(run: RunDir, *, n: int = DEFAULT_N) -> set[str]:
     """Ids of episodes whose text overlaps WVS question wording (computes ``leakage.jsonl`` if needed)."""
-    return {r.id for r in check_run(run_dir, n=n, data_dir=data_dir) if r.flagged}
+    return {r.id for r in check_run(run, n=n) if r.flagged}

@@ -26,7 +26,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from clca.errors import DataError
 from clca.runs import write_json_atomic
 
-MANIFEST_NAME = "manifest.json"
 PACKAGES = ("clca", "torch", "transformers", "peft", "trl", "datasets", "accelerate", "numpy")
 Status = Literal["pending", "running", "done", "failed"]
 
@@ -85,20 +84,26 @@ class Manifest(BaseModel):
     stages: dict[str, StageRecord] = Field(default_factory=dict)
 
 
-class RunManifest:
-    """The manifest of one run directory, saved after every change."""
+def load_manifest(path: Path) -> Manifest:
+    """Read a manifest; a non-UTF-8 or invalid file is a one-line :class:`DataError`."""
+    fix = "restore it, or delete it to rerun every stage's bookkeeping (outputs are kept)."
+    try:
+        return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text.", fix=fix) from None
+    except ValidationError as exc:
+        raise DataError(
+            f"{path} is not a valid clca manifest ({exc.errors()[0].get('msg')}).", fix=fix
+        ) from None
 
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = Path(run_dir)
-        self.path = self.run_dir / MANIFEST_NAME
+
+class RunManifest:
+    """The manifest of one run directory (at ``path``), saved after every change."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
         if self.path.exists():
-            try:
-                self.data = Manifest.model_validate_json(self.path.read_text(encoding="utf-8"))
-            except ValidationError as exc:
-                raise DataError(
-                    f"{self.path} is not a valid clca manifest ({exc.errors()[0].get('msg')}).",
-                    fix="restore it, or delete it to rerun every stage's bookkeeping (outputs are kept).",
-                ) from None
+            self.data = load_manifest(self.path)
             self.data.packages = package_versions()
             self.data.python = sys.version.split()[0]
             self.data.platform = platform.platform()

@@ -2,16 +2,63 @@
 
 Every record has a stable ``id`` so that a stage can skip what it already wrote when resumed.
 Add fields with defaults rather than renaming: run directories written by older versions must load.
+Where each record lives in a run directory: :class:`clca.rundir.RunDir`.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Action = Literal["none", "non-verbal", "speak", "leave"]
 Confidence = Literal["very confident", "confident", "not sure"]
+
+#: Sotopia's relationship types (its ``RelationshipType``), in the words Sotopia uses; ``""`` = not given.
+#: The Sotopia files store them as digit codes "0".."5" in this order.
+Relationship = Literal[
+    "stranger", "know by name", "acquaintance", "friend", "romantic relationship", "family member", ""
+]
+RELATIONSHIPS: tuple[Relationship, ...] = (
+    "stranger",
+    "know by name",
+    "acquaintance",
+    "friend",
+    "romantic relationship",
+    "family member",
+)
+_RELATIONSHIP_ALIASES: dict[str, Relationship] = {
+    **{str(i): r for i, r in enumerate(RELATIONSHIPS)},
+    **{r.replace(" ", "_"): r for r in RELATIONSHIPS},
+    "strangers": "stranger",
+    "known by name": "know by name",
+    "knows by name": "know by name",
+    "acquaintances": "acquaintance",
+    "friends": "friend",
+    "romantic": "romantic relationship",
+    "romantic partners": "romantic relationship",
+    "partners": "romantic relationship",
+    "couple": "romantic relationship",
+    "family": "family member",
+    "family members": "family member",
+    "relatives": "family member",
+}
+
+
+def normalise_relationship(value: object) -> Relationship:
+    """One representation of a relationship: a Sotopia code ("3"), Sotopia's name ("friend",
+    "know_by_name") or a plural/synonym ("friends", "family") -> the canonical word; ``ValueError`` otherwise."""
+    text = re.sub(r"\s+", " ", str(value if value is not None else "")).strip().lower()
+    if text in ("", "none", "null", "unknown"):
+        return ""
+    if text in RELATIONSHIPS:
+        return text  # type: ignore[return-value]
+    if text in _RELATIONSHIP_ALIASES:
+        return _RELATIONSHIP_ALIASES[text]
+    raise ValueError(
+        f"relationship {value!r} is not one of {', '.join(RELATIONSHIPS)} (or Sotopia's codes 0-5)"
+    )
 
 
 class Record(BaseModel):
@@ -44,18 +91,26 @@ class Character(BaseModel):
 class Scenario(Record):
     """A (culture-adapted) social scenario: a setting and two characters with private goals and secrets."""
 
-    seed_id: str  # Sotopia env id + combo index, or the user's own id
+    seed_id: str  # Sotopia env id + combo index, the norm id, or the user's own id
     culture: str  # country name as in the data bundle ("Great Britain"), or "generic" for seeds
     setting: str
-    relationship: str = ""  # e.g. "stranger", "friend", "family"
+    relationship: Relationship = ""
     characters: list[Character] = Field(min_length=2, max_length=2)
     model: str = ""  # model spec that adapted it ("" for seeds)
     prompt_version: str = ""
     source: str = "sotopia"
     #: which parts the adapting model changed beyond the names (``setting``, ``occupation``, ``background``,
     #: ``personality``, ``goal``, ``secret``); ``[]`` for a names-only adaptation, ``None`` when not recorded
-    #: (unadapted seeds, records written before clca recorded it)
+    #: (unadapted seeds, norm-based scenarios, records written before clca recorded it)
     adapted_fields: list[str] | None = None
+    #: norm-based scenarios: the norm / situation the scenario was built around (``{source}:{pk}`` and its text)
+    norm_id: str | None = None
+    norm: str | None = None
+
+    @field_validator("relationship", mode="before")
+    @classmethod
+    def _relationship(cls, v: object) -> Relationship:
+        return normalise_relationship(v)
 
 
 class ScenarioFailure(Record):
@@ -93,10 +148,15 @@ class Episode(Record):
     parse_errors: list[str] = Field(
         default_factory=list
     )  # one line per unparseable output (reason: raw text)
+    prompt_version: str = ""
 
 
 class Judgement(Record):
-    """The two-step LLM judge's verdict on one episode (``id`` equals the episode id)."""
+    """The LLM judge's verdict on one episode (``id`` equals the episode id).
+
+    Step 1: ``quality`` and ``alignment`` (with the culture), each with a confidence; step 2: a ``critique`` of
+    step 1 ending in a ``meta`` label on the conversation's alignment with the culture, with a confidence.
+    """
 
     episode_id: str
     culture: str
@@ -107,9 +167,14 @@ class Judgement(Record):
     alignment_confidence: Confidence | None = None
     meta: Literal["good", "bad"] | None = None
     meta_confidence: Confidence | None = None
+    critique: str = ""
     keep: bool
-    raw_step1: str = ""
+    #: every raw reply per question (``quality``, ``alignment``, ``meta``), retries included
+    raw: dict[str, list[str]] = Field(default_factory=dict)
+    raw_step1: str = ""  # records written before judge-v2
     raw_step2: str = ""
+    attempts: int = 0  # model calls made for this judgement (3 without retries)
+    prompt_version: str = ""
     error: str | None = None
 
 
@@ -125,4 +190,25 @@ class Intent(Record):
     cultural: bool = False  # the intent's reason refers to cultural/social expectations
     model: str = ""
     raw: str = ""
+    attempts: int = 1
+    prompt_version: str = ""
     error: str | None = None
+
+
+class LeakageRecord(BaseModel):
+    """The leakage verdict for one episode (``id`` equals the episode id); see :mod:`clca.leakage`."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    culture: str
+    n: int
+    flagged: bool
+    qids: list[str] = Field(default_factory=list)  # WVS questions whose wording overlaps
+    matches: list[str] = Field(default_factory=list)  # up to 5 overlapping n-grams
+
+
+class AnyRecord(BaseModel):
+    """Any record with an id (to count the lines of a file whose exact schema does not matter)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str

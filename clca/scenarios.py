@@ -1,22 +1,28 @@
-"""Sotopia seed scenarios and their culture adaptation by an LLM (CLCA's scenario step).
+"""Culture-adapted social scenarios (CLCA's scenario step): ``clca scenarios``.
 
-Seeds: every (environment, character pair) combination of Sotopia (``sotopia/``: 90 environments × 5 pairs
-= 450 seeds) becomes a generic :class:`~clca.records.Scenario` (culture ``"generic"``). Sotopia's inline tags
-(``<extra_info>``, ``<strategy_hint>``, ``<clarification_hint>``, possibly nested) are turned into plain
-sentences appended to the goal ("... fairly. Extra information: Books give you 5 points each ...").
+Sources (``ScenariosConfig.source``):
 
-Adaptation (paper: GPT-4 rewrote SOTOPIA-π tasks per culture): the model gets the culture profile in words
-and the scenario as JSON, and must return the same JSON with names (diverse names of the culture),
-occupations, setting, backgrounds, goals and secrets adapted so that the scenario is believable in that
-culture and the goals/secrets still drive or resolve a conflict. The reply is parsed robustly
-(:func:`clca.jsontext.extract_json`), validated with pydantic and checked (every field filled, no source
-name left anywhere); an invalid reply gets a repair prompt quoting the problem, up to ``max_retries`` times.
-Seeds that still fail are written to ``scenario_failures.jsonl`` with the reason and every raw reply.
+``adapt`` (the paper's first source)
+    The teacher rewrites Sotopia seeds (:mod:`clca.data.sotopia`) so that they are believable in the culture.
+    Names first (default): step 1 asks only for two new names of the culture (placeholders such as "John Doe"
+    and the source names are rejected and re-asked with a fresh prompt naming the rejects); the seed is
+    renamed in code (:func:`rename`); step 2 asks for the adaptation of the renamed scenario, so a model that
+    copies the scenario back cannot keep a source name. ``names_first: false``: one prompt for everything, as
+    in the paper. The reply must be the same JSON with every field filled and no source name left anywhere;
+    an invalid reply gets a repair turn quoting the problem.
+``norms`` (the paper's second source)
+    The teacher writes a NEW scenario set in the culture around one social norm or situation of Sotopia-π's
+    inspirational prompts (Social Chemistry rows first, then NormBank), with the same schema, validation
+    and retries; the norm's id and text are kept as provenance (``Scenario.norm_id``, ``Scenario.norm``).
+``both``
+    ``norm_share`` of each culture's scenarios from norms, the rest adapted (the paper used both).
+``seeds``
+    The seeds as they are, tagged with the culture (no LLM).
 
-Batching and resume: per round, all pending prompts (of a chunk of ``batch_size`` seeds) go to the backend
-as one ``generate`` batch; the retry round batches all repairs. Records are appended after each chunk, ids
-are ``{culture_slug}-{seed_id}``, and ids already in ``scenarios.jsonl`` or ``scenario_failures.jsonl`` are
-skipped, so an interrupted run continues where it stopped and never duplicates.
+Every LLM step goes through :func:`clca.llm.structured.generate_structured` (bounded re-asks with new seeds).
+Items that still fail are written to ``scenario_failures.jsonl`` with the reason and every raw reply.
+Resume: ids are ``{culture_slug}-{seed_id}`` (``{culture_slug}-norm-{pk}`` for norms); ids already in
+``scenarios.jsonl`` or ``scenario_failures.jsonl`` are skipped, and records are appended per batch.
 """
 
 from __future__ import annotations
@@ -24,188 +30,31 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from clca.config import ScenariosConfig
 from clca.culture import CultureProfile, get_profile, slug
-from clca.errors import DataError
+from clca.data.sotopia import Norm, load_norms, load_seeds, pick_seeds
 from clca.jsontext import JsonTextError, extract_json
 from clca.llm.base import Backend, Chat, GenerationParams
-from clca.records import Character, Scenario, ScenarioFailure
-from clca.runs import JsonlStore
-from clca.settings import data_file
+from clca.llm.structured import StructuredStats, generate_structured
+from clca.progress import stage_progress
+from clca.records import (
+    RELATIONSHIPS,
+    Character,
+    Relationship,
+    Scenario,
+    ScenarioFailure,
+    normalise_relationship,
+)
+from clca.rundir import RunDir
 
 PROMPT_VERSION = "adapt-v1"  # one prompt for everything (names_first=False), as in the paper
 NAMES_FIRST_PROMPT_VERSION = "adapt-v2"  # names step, then the adaptation of the renamed scenario
-SCENARIOS_FILE = "scenarios.jsonl"
-FAILURES_FILE = "scenario_failures.jsonl"
-
-RELATIONSHIPS = {
-    "0": "stranger",
-    "1": "know by name",
-    "2": "acquaintance",
-    "3": "friend",
-    "4": "romantic relationship",
-    "5": "family member",
-}
-_TAG_LABELS = {"extra_info": "Extra information", "strategy_hint": "Hint", "clarification_hint": "Hint"}
-_INNER_TAG = re.compile(r"<(\w+)>((?:(?!<\w+>)[\s\S])*?)</\1>")
-_LABEL_START = re.compile(r"^\s*(Extra information|Hint|Clarification|Note)\s*:", re.I)
-
-
-# --------------------------------------------------------------------------------------------- seeds
-
-
-def strip_tags(goal: str) -> str:
-    """Turn Sotopia's ``(<extra_info>...</extra_info>)``-style tags into plain trailing sentences."""
-    text = goal
-    while True:
-        m = _INNER_TAG.search(text)
-        if m is None:
-            break
-        content = m.group(2).strip()
-        label = _TAG_LABELS.get(m.group(1), m.group(1).replace("_", " ").capitalize())
-        if content and not _LABEL_START.match(content):
-            content = f"{label}: {content}"
-        text = text[: m.start()] + "\x00" + content + "\x01" + text[m.end() :]
-    text = re.sub(r"</?\w+>", "", text)
-    main_parts: list[str] = []
-    extras: list[str] = []
-    # split top-level marked segments out of the main text; drop the parentheses that wrapped them
-    depth = 0
-    buf = ""
-    for ch in text:
-        if ch == "\x00":
-            if depth == 0:
-                main_parts.append(buf)
-                buf = ""
-            else:  # a nested tag starts a new sentence inside the outer one
-                buf = buf.rstrip()
-                if buf and buf[-1] not in ".!?":
-                    buf += "."
-                buf += " "
-            depth += 1
-            continue
-        if ch == "\x01":
-            depth -= 1
-            if depth == 0:
-                extras.append(buf)
-                buf = ""
-            else:
-                buf += " "
-            continue
-        buf += ch
-    main_parts.append(buf)
-    main = " ".join(p for p in main_parts)
-    main = re.sub(r"\(\s*\)", "", main)
-    main = re.sub(r"\s+", " ", main).strip()
-    sentences = [main] if main else []
-    for e in extras:
-        e = re.sub(r"\s+", " ", e).strip()
-        if e:
-            sentences.append(e)
-    out = ""
-    for s in sentences:
-        if out and out[-1] not in ".!?":
-            out += "."
-        out = f"{out} {s}".strip()
-    return out
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise DataError(
-                    f"{path}, line {lineno}: not valid JSON.",
-                    fix="restore the file from the clca data bundle.",
-                ) from None
-    return rows
-
-
-def load_seeds(data_dir: str | Path | None = None) -> list[Scenario]:
-    """All Sotopia (environment, character pair) combinations as generic scenarios, in a stable order.
-
-    ``seed_id`` is ``{env_id}-{k}`` with ``k`` the pair's rank among that environment's combos (by combo id).
-    """
-    envs = _read_jsonl(data_file("sotopia/environment_profiles.jsonl", data_dir))
-    agents = {a["agent_id"]: a for a in _read_jsonl(data_file("sotopia/agent_profiles.jsonl", data_dir))}
-    combos_path = data_file("sotopia/env_agent_combo_storages.jsonl", data_dir)
-    by_env: dict[str, list[dict[str, Any]]] = {}
-    for c in _read_jsonl(combos_path):
-        by_env.setdefault(c["env_id"], []).append(c)
-    seeds: list[Scenario] = []
-    for env in envs:
-        goals = [strip_tags(g) for g in env["agent_goals"]]
-        for k, combo in enumerate(sorted(by_env.get(env["env_id"], []), key=lambda c: c["combo_id"])):
-            chars: list[Character] = []
-            for i, aid in enumerate(combo["agent_ids"][:2]):
-                a = agents.get(aid)
-                if a is None:
-                    raise DataError(
-                        f"{combos_path}: combo {combo['combo_id']} names agent {aid}, not in agent_profiles.jsonl.",
-                        fix="restore the sotopia files from the clca data bundle.",
-                    )
-                chars.append(
-                    Character(
-                        first_name=a["first_name"],
-                        last_name=a.get("last_name", ""),
-                        age=a.get("age"),
-                        gender=a.get("gender", ""),
-                        pronoun=a.get("gender_pronoun", ""),
-                        occupation=a.get("occupation", ""),
-                        background=a.get("public_info", ""),
-                        personality=a.get("personality_and_values", ""),
-                        secret=a.get("secret", ""),
-                        goal=goals[i] if i < len(goals) else "",
-                    )
-                )
-            sid = f"{env['env_id']}-{k}"
-            seeds.append(
-                Scenario(
-                    id=sid,
-                    seed_id=sid,
-                    culture="generic",
-                    setting=env["scenario"].strip(),
-                    relationship=RELATIONSHIPS.get(str(env.get("relationship", "")), ""),
-                    characters=chars,
-                )
-            )
-    return seeds
-
-
-def pick_seeds(seeds: Sequence[Scenario], n: int, seed: int = 0) -> list[Scenario]:
-    """``n`` seeds chosen deterministically and spread over environments.
-
-    Environments are shuffled with ``seed``; one character pair (also seeded) is taken from each environment
-    in turn, then a second pair from each, and so on. Every culture gets the same selection, so cultures are
-    adapted from the same situations (as in the paper).
-    """
-    rng = random.Random(seed)
-    by_env: dict[str, list[Scenario]] = {}
-    for s in seeds:
-        by_env.setdefault(s.seed_id.rsplit("-", 1)[0], []).append(s)
-    envs = sorted(by_env)
-    rng.shuffle(envs)
-    pools = {e: rng.sample(by_env[e], len(by_env[e])) for e in envs}
-    out: list[Scenario] = []
-    depth = 0
-    while len(out) < n and any(len(p) > depth for p in pools.values()):
-        for e in envs:
-            if len(out) >= n:
-                break
-            if len(pools[e]) > depth:
-                out.append(pools[e][depth])
-        depth += 1
-    return out
+NORM_PROMPT_VERSION = "norm-v1"  # a new scenario around a social norm
 
 
 # ----------------------------------------------------------------------------------------- adaptation
@@ -306,11 +155,8 @@ def _read_names(raw: str) -> _Names:
         raise ValueError(f"no names JSON ({str(exc).splitlines()[0]})") from None
 
 
-def parse_names(raw: str, seed: Scenario) -> list[tuple[str, str]]:
-    """The two (first, last) names of a names-step reply; ``ValueError`` with a one-line reason if unusable."""
-    obj = _read_names(raw)
-    pairs = [(p.first_name.strip(), p.last_name.strip()) for p in (obj.person1, obj.person2)]
-    banned = {n.lower() for n in source_names(seed)}
+def _check_name_pairs(pairs: Sequence[tuple[str, str]], banned: set[str]) -> None:
+    """``ValueError`` for a placeholder, unusable or banned name, or two identical names."""
     for first, last in pairs:
         if f"{first}{last}".replace(" ", "").lower() in _PLACEHOLDER_KEYS:
             raise ValueError(f"{first} {last!s} is a placeholder name")
@@ -319,8 +165,15 @@ def parse_names(raw: str, seed: Scenario) -> list[tuple[str, str]]:
                 raise ValueError(f"unusable name {part!r}")
             if any(w.lower() in banned for w in re.findall(r"[^\W\d_][\w'-]*", part)):
                 raise ValueError(f"the original name {part!r} was kept")
-    if pairs[0] == pairs[1]:
+    if len(pairs) == 2 and pairs[0] == pairs[1]:
         raise ValueError("both people got the same name")
+
+
+def parse_names(raw: str, seed: Scenario) -> list[tuple[str, str]]:
+    """The two (first, last) names of a names-step reply; ``ValueError`` with a one-line reason if unusable."""
+    obj = _read_names(raw)
+    pairs = [(p.first_name.strip(), p.last_name.strip()) for p in (obj.person1, obj.person2)]
+    _check_name_pairs(pairs, {n.lower() for n in source_names(seed)})
     return pairs
 
 
@@ -354,6 +207,10 @@ def rename(seed: Scenario, names: Sequence[tuple[str, str]]) -> Scenario:
     return seed.model_copy(update={"setting": swap(seed.setting), "characters": chars})
 
 
+def _expert(profile: CultureProfile) -> str:
+    return f"You are an expert in {profile.demonym} culture who writes realistic social role-play scenarios."
+
+
 def adaptation_chat(seed: Scenario, profile: CultureProfile, *, keep_names: bool = False) -> Chat:
     """The adaptation prompt for one seed and culture.
 
@@ -380,13 +237,10 @@ def adaptation_chat(seed: Scenario, profile: CultureProfile, *, keep_names: bool
         f"Scenario (JSON):\n{json.dumps(scenario_payload(seed), ensure_ascii=False, indent=1)}\n\n"
         "Reply with only the adapted scenario as one JSON object."
     )
-    return [
-        {
-            "role": "system",
-            "content": f"You are an expert in {profile.demonym} culture who writes realistic social role-play scenarios.",
-        },
-        {"role": "user", "content": user},
-    ]
+    return [{"role": "system", "content": _expert(profile)}, {"role": "user", "content": user}]
+
+
+_FIELDS = "first_name, last_name, age, gender, pronoun, occupation, background, personality, secret, goal"
 
 
 def repair_chat(chat: Chat, raw: str, error: str, seed: Scenario, *, keep_names: bool = False) -> Chat:
@@ -403,130 +257,46 @@ def repair_chat(chat: Chat, raw: str, error: str, seed: Scenario, *, keep_names:
             "role": "user",
             "content": (
                 f"That reply cannot be used: {error}. Reply again with only the corrected JSON object: keys "
-                '"setting" and "characters" (two objects with first_name, last_name, age, gender, pronoun, '
-                f"occupation, background, personality, secret, goal), every field filled, {names}."
+                f'"setting" and "characters" (two objects with {_FIELDS}), every field filled, {names}.'
             ),
         },
     ]
 
 
-def validate_adaptation(raw: str, seed: Scenario) -> AdaptedScenario:
-    """Parse and check a model reply; raise ``ValueError`` with a one-line reason when it is unusable."""
-    try:
-        obj = extract_json(raw)
-    except JsonTextError as exc:
-        raise ValueError(str(exc)) from None
-    try:
-        adapted = AdaptedScenario.model_validate(obj)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "(object)"
-        raise ValueError(f"schema error at {loc}: {err.get('msg', 'invalid')}") from None
+def _validate_fields(adapted: AdaptedScenario, reference: Sequence[Character] | None) -> None:
     if not adapted.setting.strip():
         raise ValueError("the field 'setting' is empty")
     for i, c in enumerate(adapted.characters):
         for field, value in c.model_dump().items():
             if field == "age":
                 continue
-            src = getattr(seed.characters[i], field, "x")
+            src = getattr(reference[i], field, "x") if reference is not None else "x"
             if isinstance(value, str) and not value.strip() and str(src).strip():
                 raise ValueError(f"the field characters[{i}].{field} is empty")
+
+
+def _parse_object(raw: str, model: type[BaseModel]) -> Any:
+    try:
+        obj = extract_json(raw)
+    except JsonTextError as exc:
+        raise ValueError(str(exc)) from None
+    try:
+        return model.model_validate(obj)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(object)"
+        raise ValueError(f"schema error at {loc}: {err.get('msg', 'invalid')}") from None
+
+
+def validate_adaptation(raw: str, seed: Scenario) -> AdaptedScenario:
+    """Parse and check a model reply; raise ``ValueError`` with a one-line reason when it is unusable."""
+    adapted: AdaptedScenario = _parse_object(raw, AdaptedScenario)
+    _validate_fields(adapted, seed.characters)
     texts = [adapted.setting] + [str(v) for c in adapted.characters for v in c.model_dump().values()]
     blob = "\n".join(texts)
     for name in source_names(seed):
         if re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", blob, flags=re.I):
             raise ValueError(f"the original name {name!r} is still in the scenario")
-    return adapted
-
-
-def _rounds(
-    backend: Backend,
-    chats: dict[int, Chat],
-    params: GenerationParams,
-    max_retries: int,
-    raws: list[list[str]],
-    summary: ScenarioSummary,
-    accept: Callable[[int, str], None],
-    retry: Callable[[int, Chat, str, ValueError], Chat],
-) -> None:
-    """Up to ``max_retries + 1`` batched rounds: ``accept(i, reply)`` raises ``ValueError`` for an unusable
-    reply, and ``retry(i, chat, reply, error)`` gives the chat for the next round. Every reply goes to
-    ``raws[i]``."""
-    pending = sorted(chats)
-    for attempt in range(max_retries + 1):
-        if not pending:
-            break
-        outs = backend.generate(
-            [chats[i] for i in pending], params, seeds=[params.seed + attempt] * len(pending)
-        )
-        summary.llm_calls += len(pending)
-        if attempt:
-            summary.retries += len(pending)
-        still: list[int] = []
-        for i, out in zip(pending, outs, strict=True):
-            raws[i].append(out)
-            try:
-                accept(i, out)
-            except ValueError as exc:
-                chats[i] = retry(i, chats[i], out, exc)
-                still.append(i)
-        pending = still
-
-
-def _name_step(
-    backend: Backend,
-    chunk: Sequence[tuple[CultureProfile, Scenario]],
-    params: GenerationParams,
-    max_retries: int,
-    raws: list[list[str]],
-    errors: list[str],
-    summary: ScenarioSummary,
-) -> dict[int, list[tuple[str, str]]]:
-    """New names for each (culture, seed) of a chunk: index -> two (first, last) pairs; misses keep an error."""
-    named: dict[int, list[tuple[str, str]]] = {}
-    rejected: dict[int, list[str]] = {}
-
-    def accept(i: int, out: str) -> None:
-        named[i] = parse_names(out, chunk[i][1])
-
-    def retry(i: int, _chat: Chat, out: str, exc: ValueError) -> Chat:
-        # a fresh prompt naming what failed (a repair turn made the 0.5B teacher repeat itself)
-        errors[i] = f"names step: {exc}"
-        rejected.setdefault(i, []).append(_names_in(out) or str(exc))
-        base = names_chat(chunk[i][1], chunk[i][0])
-        note = "; ".join(rejected[i])
-        return [base[0], {"role": "user", "content": f"{base[1]['content']}\nNot these: {note}."}]
-
-    chats = {i: names_chat(s, p) for i, (p, s) in enumerate(chunk)}
-    _rounds(backend, chats, params, max_retries, raws, summary, accept, retry)
-    return named
-
-
-def _adapt_step(
-    backend: Backend,
-    chunk: Sequence[tuple[CultureProfile, Scenario]],
-    shown: Sequence[Scenario],
-    pending: Sequence[int],
-    keep_names: bool,
-    params: GenerationParams,
-    max_retries: int,
-    raws: list[list[str]],
-    errors: list[str],
-    summary: ScenarioSummary,
-) -> dict[int, AdaptedScenario]:
-    """Adaptations of the ``pending`` items of a chunk (``shown``: the scenario each prompt shows), validated
-    against the seed and repaired in follow-up turns; misses keep an error."""
-    adapted: dict[int, AdaptedScenario] = {}
-
-    def accept(i: int, out: str) -> None:
-        adapted[i] = validate_adaptation(out, chunk[i][1])
-
-    def retry(i: int, chat: Chat, out: str, exc: ValueError) -> Chat:
-        errors[i] = str(exc)
-        return repair_chat(chat, out, errors[i], shown[i], keep_names=keep_names)
-
-    chats = {i: adaptation_chat(shown[i], chunk[i][0], keep_names=keep_names) for i in pending}
-    _rounds(backend, chats, params, max_retries, raws, summary, accept, retry)
     return adapted
 
 
@@ -548,118 +318,315 @@ def changed_fields(shown: Scenario, adapted: AdaptedScenario) -> list[str]:
     return out
 
 
-class ScenarioSummary(BaseModel):
-    """Counts of one ``adapt_scenarios`` call."""
+# ----------------------------------------------------------------------------------------- norms
 
-    requested: int = 0  # (culture, seed) pairs asked for
+
+class NormScenario(AdaptedScenario):
+    """The JSON schema of a new scenario written around a norm."""
+
+    relationship: Relationship = ""
+
+    @field_validator("relationship", mode="before")
+    @classmethod
+    def _relationship(cls, v: object) -> Relationship:
+        return normalise_relationship(v)
+
+
+_NORM_SOURCES = {
+    "social_chem": "Social Chemistry 101",
+    "normbank": "NormBank",
+    "social_iqa": "Social IQa",
+}
+
+
+def norm_chat(norm: Norm, profile: CultureProfile) -> Chat:
+    """The prompt asking for a new scenario set in the culture around ``norm``."""
+    where = _NORM_SOURCES.get(norm.source, "a collection of social situations")
+    user = (
+        f"Write a new social scenario set in {profile.country}, around this social norm or situation "
+        f"(from {where}):\n"
+        f'Social norm or situation: "{norm.text}"\n\n'
+        f"Culture profile: {profile.describe()}\n\n"
+        f"The scenario is an interaction between two people living in {profile.country} that is believable in "
+        f"{profile.demonym} culture and in which the norm or situation matters. Give both people realistic "
+        f"{profile.demonym} first and last names (diverse, not famous; in Latin letters), an age, gender, "
+        "pronoun, occupation, a public background, a personality, a private social goal and a secret. The goals "
+        "and secrets should play a key role in inciting or resolving a conflict between them, in a way that "
+        f"fits {profile.demonym} social expectations. Their relationship is one of: {', '.join(RELATIONSHIPS)}.\n\n"
+        'Reply with only one JSON object with the keys "setting", "relationship" and "characters" (two objects '
+        f"with {_FIELDS}), every field filled."
+    )
+    return [{"role": "system", "content": _expert(profile)}, {"role": "user", "content": user}]
+
+
+def validate_norm_scenario(raw: str) -> NormScenario:
+    """Parse and check a norm-based scenario; ``ValueError`` with a one-line reason when it is unusable."""
+    sc: NormScenario = _parse_object(raw, NormScenario)
+    _validate_fields(sc, None)
+    _check_name_pairs([(c.first_name.strip(), c.last_name.strip()) for c in sc.characters], set())
+    return sc
+
+
+def pick_norms(norms: Sequence[Norm], n: int, seed: int = 0) -> list[Norm]:
+    """``n`` norms: a seeded shuffle within each source, the sources in :func:`load_norms`'s order."""
+    rng = random.Random(seed)
+    by_source: dict[str, list[Norm]] = {}
+    for x in norms:
+        by_source.setdefault(x.source, []).append(x)
+    ordered: list[Norm] = []
+    for group in by_source.values():
+        ordered += rng.sample(group, len(group))
+    return ordered[:n]
+
+
+# ----------------------------------------------------------------------------------------- the stage
+
+
+class ScenarioSummary(BaseModel):
+    """Counts of one ``make_scenarios`` call."""
+
+    requested: int = 0  # (culture, seed or norm) pairs asked for
     skipped: int = 0  # already in scenarios.jsonl or scenario_failures.jsonl
     written: int = 0
     failed: int = 0
-    llm_calls: int = 0
-    retries: int = 0
     names_only: int = 0  # written scenarios where the model changed nothing but the names
+    llm: StructuredStats = Field(default_factory=StructuredStats)
 
 
-def adapt_scenarios(
-    backend: Backend,
-    run_dir: str | Path,
-    cultures: Sequence[str],
-    per_culture: int,
+def split_counts(cfg: ScenariosConfig) -> tuple[int, int]:
+    """(adapted seeds, norm-based scenarios) per culture for ``cfg.source``."""
+    if cfg.source == "norms":
+        return 0, cfg.per_culture
+    if cfg.source == "both":
+        n_norms = round(cfg.per_culture * cfg.norm_share)
+        return cfg.per_culture - n_norms, n_norms
+    return cfg.per_culture, 0
+
+
+def make_scenarios(
+    backend: Backend | None,
+    run: RunDir,
+    cfg: ScenariosConfig,
     *,
+    cultures: Sequence[str],
     seed: int = 0,
-    max_retries: int = 2,
-    progress: bool = True,
     batch_size: int = 64,
-    temperature: float = 0.7,
-    max_new_tokens: int = 1024,
-    data_dir: str | Path | None = None,
-    names_first: bool = True,
+    progress: bool = True,
 ) -> ScenarioSummary:
-    """Adapt ``per_culture`` Sotopia seeds to each culture; append to ``run_dir/scenarios.jsonl``.
+    """Write ``cfg.per_culture`` scenarios per culture to ``run``'s ``scenarios.jsonl`` (see module doc).
 
-    ``names_first`` (default): first ask only for two new names (:func:`names_chat`, retried up to
-    ``max_retries`` times), put them into the seed (:func:`rename`), then ask for the adaptation of the renamed
-    scenario; small models that copy a scenario back then still cannot keep a source name. ``False``: one
-    prompt asks for everything, as in the paper. Returns a :class:`ScenarioSummary`. Failures go to
-    ``scenario_failures.jsonl``. Resumable.
+    ``backend`` may be ``None`` only for ``source: seeds``. Resumable.
     """
-    run = Path(run_dir)
-    store = JsonlStore(run / SCENARIOS_FILE, Scenario)
-    fails = JsonlStore(run / FAILURES_FILE, ScenarioFailure)
-    done = store.ids() | fails.ids()
-    profiles = [get_profile(c, data_dir) for c in cultures]
-    chosen = pick_seeds(load_seeds(data_dir), per_culture, seed)
-    summary = ScenarioSummary(requested=len(profiles) * len(chosen))
-    todo: list[tuple[CultureProfile, Scenario]] = []
-    for p in profiles:
-        for s in chosen:
-            if f"{slug(p.country)}-{s.seed_id}" in done:
-                summary.skipped += 1
-            else:
-                todo.append((p, s))
-    schema = AdaptedScenario.model_json_schema()
-    params = GenerationParams(
-        temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, json_schema=schema
-    )
-    name_params = GenerationParams(
-        temperature=temperature, max_new_tokens=96, seed=seed, json_schema=_Names.model_json_schema()
-    )
-    from clca.progress import stage_progress
-
-    with stage_progress("Adapting scenarios", total=len(todo), enabled=progress) as advance:
-        for start in range(0, len(todo), max(1, batch_size)):
-            chunk = todo[start : start + batch_size]
-            raws: list[list[str]] = [[] for _ in chunk]
-            errors: list[str] = [""] * len(chunk)
-            shown = [s for _, s in chunk]  # the scenario each adaptation prompt shows
-            pending = list(range(len(chunk)))
-            if names_first:
-                named = _name_step(backend, chunk, name_params, max_retries, raws, errors, summary)
-                for i, pairs in named.items():
-                    shown[i] = rename(chunk[i][1], pairs)
-                pending = sorted(named)
-            results = _adapt_step(
-                backend, chunk, shown, pending, names_first, params, max_retries, raws, errors, summary
+    profiles = [get_profile(c) for c in cultures]
+    n_adapt, n_norms = split_counts(cfg)
+    store, fails = run.scenario_store(), run.failure_store()
+    summary = ScenarioSummary()
+    chosen = pick_seeds(load_seeds(), n_adapt, seed) if n_adapt else []
+    if cfg.source == "seeds":
+        recs = [
+            s.model_copy(
+                update={
+                    "id": f"{slug(p.country)}-{s.seed_id}",
+                    "culture": p.country,
+                    "source": f"{s.source} (unadapted)",
+                }
             )
-            good: list[Scenario] = []
-            bad: list[ScenarioFailure] = []
-            for i, (p, s) in enumerate(chunk):
-                rid = f"{slug(p.country)}-{s.seed_id}"
-                res = results.get(i)
-                if res is None:
-                    bad.append(
-                        ScenarioFailure(
-                            id=rid,
-                            seed_id=s.seed_id,
-                            culture=p.country,
-                            model=backend.spec,
-                            reason=f"no valid scenario after {max_retries + 1} attempts: {errors[i]}",
-                            raw=raws[i],
-                        )
-                    )
-                    continue
-                chars = [
-                    Character(
-                        **{**c.model_dump(), "age": c.age if c.age is not None else s.characters[j].age}
-                    )
-                    for j, c in enumerate(res.characters)
-                ]
-                good.append(
-                    Scenario(
-                        id=rid,
-                        seed_id=s.seed_id,
-                        culture=p.country,
-                        setting=res.setting.strip(),
-                        relationship=s.relationship,
-                        characters=chars,
-                        model=backend.spec,
-                        prompt_version=NAMES_FIRST_PROMPT_VERSION if names_first else PROMPT_VERSION,
-                        source=s.source,
-                        adapted_fields=changed_fields(shown[i], res),
-                    )
-                )
+            for p in profiles
+            for s in chosen
+        ]
+        summary.requested = len(recs)
+        summary.written = store.extend(recs)
+        summary.skipped = summary.requested - summary.written
+        return summary
+    if backend is None:
+        raise ValueError("a backend is needed unless source is 'seeds'")
+    done = store.ids() | fails.ids()
+    todo_adapt = [(p, s) for p in profiles for s in chosen]
+    norms = pick_norms(load_norms(), n_norms, seed) if n_norms else []
+    todo_norms = [(p, x) for p in profiles for x in norms]
+    summary.requested = len(todo_adapt) + len(todo_norms)
+    todo_adapt = [(p, s) for p, s in todo_adapt if f"{slug(p.country)}-{s.seed_id}" not in done]
+    todo_norms = [(p, x) for p, x in todo_norms if norm_record_id(p.country, x) not in done]
+    summary.skipped = summary.requested - len(todo_adapt) - len(todo_norms)
+    params = GenerationParams(
+        temperature=cfg.temperature,
+        max_new_tokens=cfg.max_new_tokens,
+        seed=seed,
+        json_schema=AdaptedScenario.model_json_schema(),
+    )
+    step = max(1, batch_size)
+    with stage_progress("Scenarios", total=len(todo_adapt) + len(todo_norms), enabled=progress) as advance:
+        for start in range(0, len(todo_adapt), step):
+            chunk = todo_adapt[start : start + step]
+            good, bad = _adapt_chunk(backend, chunk, cfg, params, summary)
             summary.names_only += sum(1 for g in good if g.adapted_fields == [])
             summary.written += store.extend(good)
             summary.failed += fails.extend(bad)
             advance(len(chunk))
+        norm_params = params.model_copy(update={"json_schema": NormScenario.model_json_schema()})
+        for start in range(0, len(todo_norms), step):
+            chunk_n = todo_norms[start : start + step]
+            good, bad = _norm_chunk(backend, chunk_n, cfg, norm_params, summary)
+            summary.written += store.extend(good)
+            summary.failed += fails.extend(bad)
+            advance(len(chunk_n))
     return summary
+
+
+def norm_record_id(country: str, norm: Norm) -> str:
+    return f"{slug(country)}-norm-{norm.pk}"
+
+
+def _failure(
+    rid: str, seed_id: str, culture: str, backend: Backend, reason: str, raws: list[str]
+) -> ScenarioFailure:
+    return ScenarioFailure(
+        id=rid, seed_id=seed_id, culture=culture, model=backend.spec, reason=reason, raw=raws
+    )
+
+
+def _adapt_chunk(
+    backend: Backend,
+    chunk: Sequence[tuple[CultureProfile, Scenario]],
+    cfg: ScenariosConfig,
+    params: GenerationParams,
+    summary: ScenarioSummary,
+) -> tuple[list[Scenario], list[ScenarioFailure]]:
+    raws: list[list[str]] = [[] for _ in chunk]
+    errors: list[str] = [""] * len(chunk)
+    shown = [s for _, s in chunk]  # the scenario each adaptation prompt shows
+    pending = list(range(len(chunk)))
+    attempts = cfg.max_retries + 1
+    if cfg.names_first:
+        rejected: dict[int, list[str]] = {}
+
+        def retry_names(i: int, _chat: Chat, out: str, exc: ValueError) -> Chat:
+            # a fresh prompt naming what failed (a repair turn made the 0.5B teacher repeat itself)
+            rejected.setdefault(i, []).append(_names_in(out) or str(exc))
+            base = names_chat(chunk[i][1], chunk[i][0])
+            return [
+                base[0],
+                {"role": "user", "content": f"{base[1]['content']}\nNot these: {'; '.join(rejected[i])}."},
+            ]
+
+        name_params = params.model_copy(
+            update={"max_new_tokens": 96, "json_schema": _Names.model_json_schema()}
+        )
+        named = generate_structured(
+            backend,
+            [names_chat(s, p) for p, s in chunk],
+            lambda i, out: parse_names(out, chunk[i][1]),
+            name_params,
+            max_retries=cfg.max_retries,
+            seeds=[params.seed] * len(chunk),
+            retry_chat=retry_names,
+            stats=summary.llm,
+        )
+        pending = []
+        for i, named_i in enumerate(named):
+            raws[i] += named_i.raws
+            if named_i.value is None:
+                errors[i] = f"names step: {named_i.error}"
+            else:
+                shown[i] = rename(chunk[i][1], named_i.value)
+                pending.append(i)
+    adapted = generate_structured(
+        backend,
+        [adaptation_chat(shown[i], chunk[i][0], keep_names=cfg.names_first) for i in pending],
+        lambda n, out: validate_adaptation(out, chunk[pending[n]][1]),
+        params,
+        max_retries=cfg.max_retries,
+        seeds=[params.seed] * len(pending),
+        retry_chat=lambda n, chat, out, exc: repair_chat(
+            chat, out, str(exc), shown[pending[n]], keep_names=cfg.names_first
+        ),
+        stats=summary.llm,
+    )
+    results: dict[int, AdaptedScenario] = {}
+    for n, res in enumerate(adapted):
+        i = pending[n]
+        raws[i] += res.raws
+        if res.value is None:
+            errors[i] = res.error or "unusable reply"
+        else:
+            results[i] = res.value
+    good: list[Scenario] = []
+    bad: list[ScenarioFailure] = []
+    for i, (p, s) in enumerate(chunk):
+        rid = f"{slug(p.country)}-{s.seed_id}"
+        res_i = results.get(i)
+        if res_i is None:
+            reason = f"no valid scenario after {attempts} attempts: {errors[i]}"
+            bad.append(_failure(rid, s.seed_id, p.country, backend, reason, raws[i]))
+            continue
+        chars = [
+            Character(**{**c.model_dump(), "age": c.age if c.age is not None else s.characters[j].age})
+            for j, c in enumerate(res_i.characters)
+        ]
+        good.append(
+            Scenario(
+                id=rid,
+                seed_id=s.seed_id,
+                culture=p.country,
+                setting=res_i.setting.strip(),
+                relationship=s.relationship,
+                characters=chars,
+                model=backend.spec,
+                prompt_version=NAMES_FIRST_PROMPT_VERSION if cfg.names_first else PROMPT_VERSION,
+                source=s.source,
+                adapted_fields=changed_fields(shown[i], res_i),
+            )
+        )
+    return good, bad
+
+
+def _norm_chunk(
+    backend: Backend,
+    chunk: Sequence[tuple[CultureProfile, Norm]],
+    cfg: ScenariosConfig,
+    params: GenerationParams,
+    summary: ScenarioSummary,
+) -> tuple[list[Scenario], list[ScenarioFailure]]:
+    results = generate_structured(
+        backend,
+        [norm_chat(x, p) for p, x in chunk],
+        lambda i, out: validate_norm_scenario(out),
+        params,
+        max_retries=cfg.max_retries,
+        seeds=[params.seed] * len(chunk),
+        retry_chat=lambda i, chat, out, exc: [
+            *chat,
+            {"role": "assistant", "content": out},
+            {
+                "role": "user",
+                "content": f"That reply cannot be used: {exc}. Reply again with only the corrected JSON object: keys "
+                f'"setting", "relationship" and "characters" (two objects with {_FIELDS}), every field filled.',
+            },
+        ],
+        stats=summary.llm,
+    )
+    good: list[Scenario] = []
+    bad: list[ScenarioFailure] = []
+    for (p, x), res in zip(chunk, results, strict=True):
+        rid = norm_record_id(p.country, x)
+        if res.value is None:
+            reason = f"no valid scenario after {cfg.max_retries + 1} attempts: {res.error}"
+            bad.append(_failure(rid, x.id, p.country, backend, reason, res.raws))
+            continue
+        sc = res.value
+        good.append(
+            Scenario(
+                id=rid,
+                seed_id=x.id,
+                culture=p.country,
+                setting=sc.setting.strip(),
+                relationship=sc.relationship,
+                characters=[Character(**c.model_dump()) for c in sc.characters],
+                model=backend.spec,
+                prompt_version=NORM_PROMPT_VERSION,
+                source=f"sotopia-pi:{x.source}",
+                norm_id=x.id,
+                norm=x.text,
+            )
+        )
+    return good, bad

@@ -1,12 +1,17 @@
 """Process-wide settings: where the data bundle lives, where caches go.
 
-Precedence for the data directory: explicit argument (CLI ``--data-dir``) > ``CLCA_DATA_DIR`` >
+The data directory is set ONE way: :func:`set_data_dir` (the CLI's global ``--data-dir``, a run config's
+``data_dir``, or :func:`using_data_dir` in library code and tests); every reader calls :func:`data_dir` /
+:func:`data_file` and takes no directory argument. Precedence: :func:`set_data_dir` > ``CLCA_DATA_DIR`` >
 ``../shared/data`` relative to the project root (the checkout that holds ``pyproject.toml``) when it exists.
+Errors name where the value came from.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from clca.errors import DataError
@@ -14,7 +19,8 @@ from clca.errors import DataError
 DATA_ENV = "CLCA_DATA_DIR"
 CACHE_ENV = "CLCA_CACHE_DIR"
 
-_data_dir_override: Path | None = None
+#: (path, where it came from) set by :func:`set_data_dir`
+_data_dir_override: tuple[Path, str] | None = None
 
 
 def project_root() -> Path:
@@ -26,18 +32,34 @@ def project_root() -> Path:
     return here.parent
 
 
-def set_data_dir(path: str | Path | None) -> None:
-    """Set the data directory for this process (the CLI's ``--data-dir``)."""
+def set_data_dir(path: str | Path | None, *, source: str = "the --data-dir option") -> None:
+    """Set the data directory for this process (``None`` clears it); ``source`` names the setting in errors."""
     global _data_dir_override
-    _data_dir_override = Path(path).expanduser() if path is not None else None
+    _data_dir_override = (Path(path).expanduser(), source) if path is not None else None
 
 
-def data_dir(explicit: str | Path | None = None, *, must_exist: bool = True) -> Path:
+def data_dir_override() -> Path | None:
+    """The directory set by :func:`set_data_dir`, if any."""
+    return _data_dir_override[0] if _data_dir_override is not None else None
+
+
+@contextmanager
+def using_data_dir(path: str | Path | None, *, source: str = "the data_dir setting") -> Iterator[None]:
+    """Use ``path`` as the data directory inside the block (``None``: leave the current setting)."""
+    global _data_dir_override
+    old = _data_dir_override
+    if path is not None:
+        set_data_dir(path, source=source)
+    try:
+        yield
+    finally:
+        _data_dir_override = old
+
+
+def data_dir(*, must_exist: bool = True) -> Path:
     """Resolve the data bundle directory; raise a one-line :class:`DataError` naming the setting if absent."""
-    if explicit is not None:
-        cand, how = Path(explicit).expanduser(), "the --data-dir option"
-    elif _data_dir_override is not None:
-        cand, how = _data_dir_override, "the --data-dir option"
+    if _data_dir_override is not None:
+        cand, how = _data_dir_override
     elif os.environ.get(DATA_ENV):
         cand, how = Path(os.environ[DATA_ENV]).expanduser(), f"the {DATA_ENV} environment variable"
     else:
@@ -50,9 +72,9 @@ def data_dir(explicit: str | Path | None = None, *, must_exist: bool = True) -> 
     return cand
 
 
-def data_file(relpath: str, explicit_dir: str | Path | None = None) -> Path:
+def data_file(relpath: str) -> Path:
     """A file inside the data bundle, with a clear error when it is missing."""
-    base = data_dir(explicit_dir)
+    base = data_dir()
     path = base / relpath
     if not path.exists():
         raise DataError(

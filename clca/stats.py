@@ -10,8 +10,10 @@ Per culture (rows of ``scenarios.jsonl`` etc. are grouped by their ``culture`` f
   ``Episode.parse_failures``); ``running``: episodes still in progress.
 * ``judged``, ``kept``, ``kept_pct`` (= kept / judged × 100), ``judge_errors``.
 * The data statistics are computed over the **final data** (``data_from``): the kept episodes when the culture
-  has judgements, otherwise all finished episodes. ``avg_turns``: utterances (``speak`` + ``non-verbal``)
-  per episode; ``avg_words_per_utterance``: whitespace words per ``speak`` utterance.
+  has judgements, otherwise all finished episodes. ``avg_turns``: turns per episode, one turn being a pair
+  of utterances (``speak`` + ``non-verbal``), as the CLCA paper's Table 9 counts them ("AT");
+  ``avg_utterances``: utterances per episode; ``avg_words_per_utterance``: whitespace words per ``speak``
+  utterance; ``avg_words_per_turn``: words per pair of utterances (Table 9's "AW" when a turn is a pair).
 * ``intents``, ``intent_errors``, ``cultural_intent_pct`` (intents whose text refers to cultural context, over
   intents with a parsed text; see :mod:`clca.intents`).
 * ``leakage_flagged``: final-data episodes whose text overlaps WVS question wording (:mod:`clca.leakage`).
@@ -22,21 +24,12 @@ A ``total`` row aggregates all cultures the same way.
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from clca.leakage import check_run
 from clca.records import Episode, Intent, Judgement, Scenario, ScenarioFailure
-from clca.runs import JsonlStore, write_json_atomic
-
-STATS_FILE = "stats.json"
-
-
-def _latest(records: list[Any]) -> list[Any]:
-    out: dict[str, Any] = {}
-    for r in records:
-        out[r.id] = r
-    return list(out.values())
+from clca.rundir import RunDir
+from clca.runs import write_json_atomic
 
 
 def _culture_stats(
@@ -59,6 +52,8 @@ def _culture_stats(
     def pct(a: int, b: int) -> float | None:
         return round(100.0 * a / b, 2) if b else None
 
+    words = sum(len(t.text.split()) for t in speak)
+
     return {
         "scenarios": len(scen),
         "scenario_failures": sum(1 for f in fails if f.id not in scen_ids),
@@ -73,10 +68,10 @@ def _culture_stats(
         "judge_errors": sum(1 for j in judged.values() if j.error),
         "data_from": "kept" if judged else "all",
         "final_episodes": len(final),
-        "avg_turns": round(len(utter) / len(final), 2) if final else None,
-        "avg_words_per_utterance": round(sum(len(t.text.split()) for t in speak) / len(speak), 2)
-        if speak
-        else None,
+        "avg_turns": round(len(utter) / 2 / len(final), 2) if final else None,
+        "avg_utterances": round(len(utter) / len(final), 2) if final else None,
+        "avg_words_per_utterance": round(words / len(speak), 2) if speak else None,
+        "avg_words_per_turn": round(2 * words / len(utter), 2) if utter else None,
         "intents": len(ints),
         "intent_errors": sum(1 for i in ints if i.error),
         "cultural_intent_pct": pct(sum(1 for i in parsed if i.cultural), len(parsed)),
@@ -84,18 +79,14 @@ def _culture_stats(
     }
 
 
-def compute_stats(run_dir: str | Path, *, data_dir: str | Path | None = None) -> dict[str, Any]:
-    """Statistics of ``run_dir`` per culture plus a ``total``; also written to ``run_dir/stats.json``."""
-    run = Path(run_dir)
-    scen = _latest(JsonlStore(run / "scenarios.jsonl", Scenario).all())
-    fails = _latest(JsonlStore(run / "scenario_failures.jsonl", ScenarioFailure).all())
-    eps = _latest(JsonlStore(run / "episodes.jsonl", Episode).all())
-    judg = _latest(JsonlStore(run / "judgements.jsonl", Judgement).all())
-    ints = _latest(JsonlStore(run / "intents.jsonl", Intent).all())
+def compute_stats(run: RunDir) -> dict[str, Any]:
+    """Statistics of ``run`` per culture plus a ``total``; also written to the run's ``stats.json``."""
+    scen, fails = run.scenarios(), run.scenario_failures()
+    eps, judg, ints = run.episodes(), run.judgements(), run.intents()
     flagged: set[str] = set()
     leakage_checked = False
-    if (run / "episodes.jsonl").exists():
-        flagged = {r.id for r in check_run(run, data_dir=data_dir) if r.flagged}
+    if run.episodes_file.exists():
+        flagged = {r.id for r in check_run(run) if r.flagged}
         leakage_checked = True
     groups: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
     for name, recs in (("scen", scen), ("fails", fails), ("eps", eps), ("judg", judg), ("ints", ints)):
@@ -107,12 +98,12 @@ def compute_stats(run_dir: str | Path, *, data_dir: str | Path | None = None) ->
     }
     total = _culture_stats(scen, fails, eps, judg, ints, flagged)
     out: dict[str, Any] = {
-        "run": str(run),
+        "run": str(run.path),
         "cultures": cultures,
         "total": total,
         "leakage": {"checked": leakage_checked, "flagged_episodes": sorted(flagged)},
     }
-    write_json_atomic(run / STATS_FILE, out)
+    write_json_atomic(run.stats_file, out)
     return out
 
 
@@ -124,7 +115,7 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("episodes", "episodes"),
     ("kept", "kept"),
     ("kept_pct", "kept %"),
-    ("avg_turns", "turns"),
+    ("avg_turns", "turns (pairs)"),
     ("avg_words_per_utterance", "words/utt."),
     ("cultural_intent_pct", "cult. intents %"),
     ("stopped_by_parse_failure", "parse stops"),

@@ -1,38 +1,15 @@
-"""Helpers for the data-stage tests: a scripted backend and a tiny hand-built run directory."""
+"""Helpers for the data-stage tests: a tiny hand-built run directory (the model is clca's ScriptedBackend)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult
+from clca.llm.testing import ScriptedBackend as Scripted
 from clca.records import Character, Episode, Scenario, Turn
-from clca.runs import JsonlStore
+from clca.rundir import RunDir
 
-
-class Scripted(Backend):
-    """A backend whose reply is computed from the chat by a function; records batch sizes and chats."""
-
-    spec = "scripted"
-
-    def __init__(self, reply: Callable[[Chat], str]) -> None:
-        self.reply = reply
-        self.batches: list[int] = []
-        self.chats: list[Chat] = []
-
-    @property
-    def fingerprint(self) -> str:
-        return "scripted"
-
-    def generate(
-        self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None
-    ) -> list[str]:
-        self.batches.append(len(chats))
-        self.chats.extend(chats)
-        return [self.reply(c) for c in chats]
-
-    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
-        raise NotImplementedError
+__all__ = ["Scripted", "episode", "make_run", "scenario"]
 
 
 def scenario(culture: str = "China", sid: str = "china-s1") -> Scenario:
@@ -93,11 +70,11 @@ def episode(eid: str, sid: str = "china-s1", culture: str = "China", texts: Sequ
     )
 
 
-def make_run(root: Path) -> Path:
+def make_run(root: Path) -> RunDir:
     """A run dir with two China scenarios and three finished episodes (one of them without utterances)."""
-    run = root / "run"
-    JsonlStore(run / "scenarios.jsonl", Scenario).extend([scenario(), scenario(sid="china-s2")])
-    JsonlStore(run / "episodes.jsonl", Episode).extend(
+    run = RunDir(root / "run")
+    run.scenario_store().extend([scenario(), scenario(sid="china-s2")])
+    run.episode_store().extend(
         [
             episode(
                 "china-s1:0",

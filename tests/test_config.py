@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clca.config import RESOLVED_NAME, apply_overrides, load_config, parse_override, write_resolved
+from clca.config import apply_overrides, load_config, parse_override, write_resolved
 from clca.errors import ClcaError
+from clca.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,14 +41,14 @@ def test_overrides_beat_the_file(tmp_path: Path) -> None:
             "cultures=[Japan, Germany]",
             "models.judge=openai:gpt-4o@https://x/v1",
             "train.overrides.max_steps=5",
-            "eval.survey=null",
+            "eval.survey=my.jsonl",
         ],
     )
     assert cfg.simulate.samples == 1
     assert cfg.cultures == ["Japan", "Germany"]
     assert cfg.models.judge_spec == "openai:gpt-4o@https://x/v1"
     assert cfg.train.overrides == {"max_steps": 5}
-    assert cfg.eval.survey is None
+    assert cfg.eval.survey == "my.jsonl"
 
 
 def test_later_override_wins_and_input_is_not_mutated() -> None:
@@ -114,8 +115,8 @@ def test_duplicate_culture_rejected(tmp_path: Path) -> None:
 
 def test_resolved_config_round_trips(tmp_path: Path) -> None:
     cfg = load_config(_write(tmp_path, MINIMAL), [f"run_dir={tmp_path / 'run'}", "seed=7"])
-    out = write_resolved(cfg)
-    assert out == tmp_path / "run" / RESOLVED_NAME
+    out = write_resolved(cfg, RunDir(cfg.run_dir).config_file)
+    assert out == tmp_path / "run" / "config.resolved.yaml"
     again = load_config(out)
     assert again == cfg
     assert yaml.safe_load(out.read_text())["simulate"]["max_turns"] == 12
@@ -123,18 +124,103 @@ def test_resolved_config_round_trips(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["demo.yaml", "paper.yaml"])
 def test_shipped_configs_validate(name: str) -> None:
-    """Both shipped configs parse, and their mix/train/judge sections are valid for the stage modules."""
-    from clca.pipeline import _filter_rule, _mix_config, _train_config, plan_stages
+    """Both shipped configs parse, every section is typed, and the plan has every stage."""
+    from clca.pipeline import plan_stages
 
     cfg = load_config(ROOT / "configs" / name)
-    _mix_config(cfg)
-    tc = _train_config(cfg)
+    tc = cfg.train.resolve(model=cfg.models.student, seed=cfg.seed)
     assert tc.model == cfg.models.student
-    _filter_rule(cfg)
     names = [s.name for s in plan_stages(cfg)]
     assert names[:4] == ["scenarios", "simulate", "judge", "intents"] and names[-1] == "report"
     for c in cfg.cultures:
         assert f"train:{c}" in names
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [
+        ("mix:\n  ratio_intnt: 1\n", "mix.ratio_intnt"),
+        ("judge:\n  rule: {drop_quality_bd: [confident]}\n", "judge.rule.drop_quality_bd"),
+        ("judge:\n  rule: pape\n", "judge.rule"),
+        ("train:\n  overrides:\n    lora_alph: 3\n", "overrides.lora_alph"),
+        ("train:\n  preset: gpu\n", "train.preset"),
+        ("train:\n  overrides:\n    lora_r: -1\n", "overrides.lora_r"),
+        ("models:\n  teacher: emb:smol\n", "models.teacher"),
+        ("eval:\n  styles: [plain, culturl]\n", "culturl"),
+        ("eval:\n  questions: ''\n", "eval.questions"),
+        ("scenarios:\n  per_culture: 0\n", "scenarios.per_culture"),
+        ("simulate:\n  samples: 1000000000\n", "simulate.samples"),
+        ("simulate:\n  temperature: 5\n", "simulate.temperature"),
+        ("intents:\n  enabled: false\n", "dialogue_only"),
+    ],
+)
+def test_any_bad_key_fails_at_load_with_one_line(tmp_path: Path, extra: str, where: str) -> None:
+    """A typo or bad value in any section fails when the config loads, naming the key, in one line."""
+    with pytest.raises(ClcaError) as ei:
+        load_config(_write(tmp_path, "run_dir: x\ncultures: [China]\n" + extra))
+    msg = str(ei.value)
+    assert where in msg and "Fix:" in msg and "\n" not in msg
+
+
+def test_filter_rule_forms(tmp_path: Path) -> None:
+    from clca.config import NAMED_RULES
+
+    cfg = load_config(_write(tmp_path, "run_dir: x\ncultures: [China]\njudge:\n  rule: none\n"))
+    assert cfg.judge.rule == NAMED_RULES["none"] and cfg.judge.rule_name == "none"
+    cfg = load_config(
+        _write(
+            tmp_path, "run_dir: x\ncultures: [China]\njudge:\n  rule: {drop_not_aligned: [very confident]}\n"
+        )
+    )
+    assert (
+        cfg.judge.rule.drop_not_aligned == frozenset({"very confident"}) and cfg.judge.rule_name == "custom"
+    )
+    # the settings hash does not depend on set order
+    assert cfg.judge.model_dump(mode="json")["rule"]["drop_quality_bad"] == ["very confident"]
+
+
+def test_stage_cli_options_come_from_the_config_models() -> None:
+    """Every field of a stage's config is an option of its command, with the same default."""
+    import inspect
+
+    import typer
+
+    import clca.cli  # noqa: F401  (registers the commands)
+    from clca.cli_app import app
+    from clca.cli_options import option_name
+    from clca.config import (
+        EvalSettings,
+        IntentsConfig,
+        JudgeConfig,
+        MixConfig,
+        ScenariosConfig,
+        SimulateConfig,
+    )
+
+    commands = {c.name: c.callback for c in app.registered_commands}
+    pairs = {
+        "scenarios": ScenariosConfig,
+        "simulate": SimulateConfig,
+        "judge": JudgeConfig,
+        "intents": IntentsConfig,
+        "mix": MixConfig,
+        "eval": EvalSettings,
+    }
+    for name, model in pairs.items():
+        params = inspect.signature(commands[name]).parameters
+        for field, info in model.model_fields.items():
+            if name == "intents" and field == "enabled":
+                continue
+            assert field in params, f"clca {name} lacks {option_name(field)}"
+            opt = params[field].annotation.__metadata__[0]
+            assert isinstance(opt, typer.models.OptionInfo)
+            default = params[field].default
+            expected = info.get_default(call_default_factory=True)
+            if isinstance(expected, list):
+                expected = ",".join(map(str, expected))
+            elif field == "rule":
+                expected = "paper"
+            assert default == expected, (name, field)
 
 
 def test_paper_config_is_the_paper() -> None:
@@ -145,4 +231,4 @@ def test_paper_config_is_the_paper() -> None:
     assert cfg.models.judge_spec.startswith("openai:gpt-4o@")
     assert cfg.train.preset == "paper"
     assert cfg.eval.questions == "Q1-Q41,Q43-Q45"
-    assert cfg.judge.rule == "paper"
+    assert cfg.judge.rule_name == "paper"

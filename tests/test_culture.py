@@ -42,7 +42,7 @@ PAPER = {
 
 @pytest.mark.parametrize("country", sorted(PAPER))
 def test_paper_profiles_verbatim(country: str, data_dir: Path) -> None:
-    p = get_profile(country, data_dir)
+    p = get_profile(country)
     assert ", ".join(p.hofstede_words) == PAPER[country][0]
     assert ", ".join(p.iw_words) == PAPER[country][1]
     text = p.describe()
@@ -69,22 +69,22 @@ def test_paper_profiles_verbatim(country: str, data_dir: Path) -> None:
     ],
 )
 def test_aliases(alias: str, canonical: str, demonym: str, data_dir: Path) -> None:
-    p = get_profile(alias, data_dir)
+    p = get_profile(alias)
     assert (p.country, p.demonym) == (canonical, demonym)
 
 
 def test_raw_scores_and_missing(data_dir: Path) -> None:
-    cn = get_profile("China", data_dir)
+    cn = get_profile("China")
     assert cn.hofstede == {"pdi": 80, "idv": 20, "mas": 66, "uai": 30, "ltowvs": 87, "ivr": 24}
     assert cn.inglehart_welzel == {"trad_sec": pytest.approx(0.5978), "surv_self": pytest.approx(-0.1034)}
-    assert cn.in_wvs and not get_profile("Mexico", data_dir).in_wvs
+    assert cn.in_wvs and not get_profile("Mexico").in_wvs
     # Albania has only LTO and IVR in Hofstede 2015 (#NULL! elsewhere): only those are worded.
-    al = get_profile("Albania", data_dir)
+    al = get_profile("Albania")
     assert al.hofstede is not None and al.hofstede["pdi"] is None
     assert len(al.hofstede_words) == 2
     # Montenegro's Hofstede code is "MNG", Mongolia's ISO3 code: the two must not be confused.
-    assert get_profile("Mongolia", data_dir).hofstede is None
-    assert get_profile("Montenegro", data_dir).hofstede is not None
+    assert get_profile("Mongolia").hofstede is None
+    assert get_profile("Montenegro").hofstede is not None
 
 
 def test_every_wvs_country_has_a_profile_and_demonym(data_dir: Path) -> None:
@@ -93,19 +93,19 @@ def test_every_wvs_country_has_a_profile_and_demonym(data_dir: Path) -> None:
         for line in fh:
             names.add(json.loads(line)["country"])
     assert len(names) == 46
-    known = set(list_cultures(data_dir))
+    known = set(list_cultures())
     for n in names:
         assert n in known
-        p = get_profile(n, data_dir)
+        p = get_profile(n)
         assert p.country == n and p.demonym and p.iw_words, n
         assert find_country(n) is not None
 
 
 def test_unknown_country_suggests(data_dir: Path) -> None:
     with pytest.raises(DataError, match="Great Britain"):
-        get_profile("Great Britian", data_dir)
+        get_profile("Great Britian")
     with pytest.raises(DataError, match="unknown culture"):
-        get_profile("Atlantis", data_dir)
+        get_profile("Atlantis")
 
 
 def test_band_edges() -> None:

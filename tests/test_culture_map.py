@@ -22,7 +22,7 @@ def test_expected_position() -> None:
 
 def test_fit_beats_the_mean_baseline(data_dir: Path) -> None:
     paper_q = [f"Q{i}" for i in range(1, 46) if i != 42]
-    cmap = fit_culture_map(paper_q, data_dir=data_dir)
+    cmap = fit_culture_map(paper_q)
     assert len(cmap.countries) == 46
     assert cmap.qids == paper_q
     assert np.isfinite(cmap.cv_error) and np.isfinite(cmap.baseline_error)
@@ -32,7 +32,7 @@ def test_fit_beats_the_mean_baseline(data_dir: Path) -> None:
 
 
 def test_a_country_placed_by_its_own_answers_lands_near_its_point(data_dir: Path) -> None:
-    cmap = fit_culture_map(data_dir=data_dir)
+    cmap = fit_culture_map()
     rows = [json.loads(line) for line in (data_dir / "wvs7/country_distributions.jsonl").open()]
     for country in ("Japan", "Iraq"):
         dists = {r["qid"]: r["probs"] for r in rows if r["country"] == country}
@@ -46,13 +46,13 @@ def test_a_country_placed_by_its_own_answers_lands_near_its_point(data_dir: Path
 
 
 def test_few_questions_is_worse_but_works(data_dir: Path) -> None:
-    small = fit_culture_map(["Q1", "Q2", "Q3"], data_dir=data_dir)
-    full = fit_culture_map(data_dir=data_dir)
+    small = fit_culture_map(["Q1", "Q2", "Q3"])
+    full = fit_culture_map()
     assert small.cv_error > full.cv_error
 
 
 def test_plot(tmp_path: Path, data_dir: Path) -> None:
-    cmap = fit_culture_map(["Q1", "Q2", "Q3", "Q4", "Q5"], data_dir=data_dir)
+    cmap = fit_culture_map(["Q1", "Q2", "Q3", "Q4", "Q5"])
     ps = [
         Placement("base · plain", "China", (0.1, -0.2), "base", "plain"),
         Placement("clca-china · plain", "China", (0.5, -0.4), "adapted", "plain"),
@@ -69,7 +69,7 @@ def test_plot(tmp_path: Path, data_dir: Path) -> None:
 
 
 def test_extrapolated_placements_are_clipped_for_drawing(data_dir: Path) -> None:
-    cmap = fit_culture_map(["Q1", "Q2", "Q3"], data_dir=data_dir)
+    cmap = fit_culture_map(["Q1", "Q2", "Q3"])
     (lo0, hi0), (lo1, hi1) = cmap.bounds()
     assert lo0 < float(cmap.official[:, 0].min()) and hi1 > float(cmap.official[:, 1].max())
     assert cmap.clip((0.0, 0.0)) == (0.0, 0.0)

@@ -13,40 +13,21 @@ from clca.cli import main
 from clca.evaluation import EvalConfig, evaluate
 from clca.evaluation import metrics as M
 from clca.evaluation.records import QuestionResult
-from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult
+from clca.llm.testing import ScriptedBackend
 from clca.runs import JsonlStore
 
 FIX = Path(__file__).parent / "fixtures"
 
 
-class Scripted(Backend):
+def Scripted(texts: Sequence[str] = ("2",)) -> ScriptedBackend:
     """Prefers option "2" in scoring; generation cycles through canned texts."""
-
-    spec = "scripted:test"
-
-    def __init__(self, texts: Sequence[str] = ("2",)) -> None:
-        self.texts = list(texts)
-        self.score_calls: list[list[ScoreRequest]] = []
-        self.gen_calls: list[list[Chat]] = []
-        self._i = 0
-
-    @property
-    def fingerprint(self) -> str:
-        return "scripted-v1"
-
-    def generate(
-        self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None
-    ) -> list[str]:
-        self.gen_calls.append(list(chats))
-        out = []
-        for _ in chats:
-            out.append(self.texts[self._i % len(self.texts)])
-            self._i += 1
-        return out
-
-    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
-        self.score_calls.append(list(requests))
-        return [ScoreResult(logprobs=[-abs(int(o) - 2) - 1.0 for o in r.options]) for r in requests]
+    counter = itertools.count()
+    return ScriptedBackend(
+        lambda chat: texts[next(counter) % len(texts)],
+        spec="scripted:test",
+        fingerprint="scripted-v1",
+        score_fn=lambda r: [-abs(int(o) - 2) - 1.0 for o in r.options],
+    )
 
 
 def _cfg(tmp_path: Path, **kw: object) -> EvalConfig:
@@ -144,7 +125,7 @@ def test_reasoning_style_generates_then_scores(tmp_path: Path, data_dir: Path) -
     be = Scripted(["People there value family highly.\nAnswer: 1"])
     res = evaluate(be, _cfg(tmp_path, styles=["anthropological"], countries=["Japan"], questions="Q1"))
     (rec,) = res.records
-    assert len(be.gen_calls) == 1
+    assert len(be.calls) == 1
     (req,) = be.score_calls[0]
     assert req.answer_prefix == "People there value family highly.\nAnswer: "
     assert rec.prompts[0].generations == ["People there value family highly.\nAnswer: 1"]
@@ -179,7 +160,7 @@ def test_goqa_survey_and_report_escapes(tmp_path: Path, data_dir: Path) -> None:
         (["--styles", "plain,fancy"], "unknown prompt style 'fancy'"),
         (["--model", "nonsense"], "cannot resolve model spec"),
         (["--survey", "FIXTURE_BAD"], "line 2"),
-        (["--mode", "vibes"], "--mode 'vibes'"),
+        (["--mode", "vibes"], "'--mode': 'vibes' is not one of"),
     ],
 )
 def test_cli_bad_input_one_line(

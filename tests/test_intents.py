@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from stage_helpers import Scripted, make_run
 
+from clca.config import IntentsConfig
 from clca.culture import get_profile
-from clca.intents import is_cultural, label_intents, parse_intent
+from clca.intents import PROMPT_VERSION, is_cultural, label_intents, parse_intent
 from clca.llm.base import Chat
-from clca.records import Intent, Judgement
-from clca.runs import JsonlStore
+from clca.records import Judgement
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,7 @@ def test_parse_intent(text: str, expected: str | None) -> None:
 
 
 def test_is_cultural(data_dir: Path) -> None:
-    cn = get_profile("China", data_dir)
+    cn = get_profile("China")
     assert is_cultural("To avoid losing face in front of his friend.", cn)
     assert is_cultural("To show respect to an elder, as Chinese etiquette expects.", cn)
     assert is_cultural("To follow the custom of paying for guests in China.", cn)
@@ -44,7 +44,7 @@ def test_is_cultural(data_dir: Path) -> None:
 
 
 def _reply(chat: Chat) -> str:
-    last_line = chat[1]["content"].split("Conversation so far:\n", 1)[1].split("\n\n", 1)[0].splitlines()[-1]
+    last_line = chat[1]["content"].split("\n\n", 1)[0].splitlines()[-1]
     if "elder brother" in last_line:
         return "INTENT: To show deference to an older friend, as Chinese norms expect."
     if "nods" in last_line:
@@ -54,7 +54,7 @@ def _reply(chat: Chat) -> str:
 
 def test_label_intents_kept_only_and_resume(tmp_path: Path, data_dir: Path) -> None:
     run = make_run(tmp_path)
-    JsonlStore(run / "judgements.jsonl", Judgement).extend(
+    run.judgement_store().extend(
         [
             Judgement(id="china-s1:0", episode_id="china-s1:0", culture="China", model="m", keep=True),
             Judgement(id="china-s2:0", episode_id="china-s2:0", culture="China", model="m", keep=False),
@@ -62,51 +62,44 @@ def test_label_intents_kept_only_and_resume(tmp_path: Path, data_dir: Path) -> N
         ]
     )
     backend = Scripted(_reply)
-    s = label_intents(backend, run, progress=False, batch_size=2, data_dir=data_dir)
+    s = label_intents(backend, run, IntentsConfig(max_retries=1), progress=False, batch_size=2)
     assert (s.episodes, s.utterances, s.labelled, s.cultural, s.errors) == (1, 3, 3, 1, 1)
-    assert backend.batches == [2, 1]
+    assert backend.batches == [2, 1, 1]  # the reply without INTENT: is re-asked once (new seed)
     for chat in backend.chats:
         text = "\n".join(m["content"] for m in chat)
         assert "SECRET" not in text and "GOAL-" not in text and "Li Wei teaches maths." in text
-    recs = {r.id: r for r in JsonlStore(run / "intents.jsonl", Intent).all()}
+        # the paper's prompts, with the relationship phrase
+        assert "you are an expert in Chinese culture" in text and "Li Wei and Zhang Min are friends." in text
+        assert "Please follow the schema: INTENT: <intent>" in text
+    recs = {r.id: r for r in run.intents()}
     assert set(recs) == {"china-s1:0:0", "china-s1:0:1", "china-s1:0:2"}
     assert recs["china-s1:0:2"].cultural and recs["china-s1:0:2"].speaker == 0
     assert recs["china-s1:0:1"].intent is None and recs["china-s1:0:1"].error
+    assert recs["china-s1:0:1"].attempts == 2 and recs["china-s1:0:0"].prompt_version == PROMPT_VERSION
     # history stops at the labelled utterance
     first = backend.chats[0][1]["content"]
     assert "Hello Zhang" in first and "elder brother" not in first
-    before = (run / "intents.jsonl").read_text()
-    again = label_intents(backend, run, progress=False, data_dir=data_dir)
-    assert (again.skipped, again.labelled) == (3, 0) and (run / "intents.jsonl").read_text() == before
+    before = run.intents_file.read_text()
+    again = label_intents(backend, run, IntentsConfig(), progress=False)
+    assert (again.skipped, again.labelled) == (3, 0) and run.intents_file.read_text() == before
 
 
 def test_intents_resume_after_crash_same_file(tmp_path: Path, data_dir: Path) -> None:
-    from collections.abc import Sequence
-
-    from clca.llm.base import GenerationParams
-
-    class Crashing(Scripted):
-        def generate(
-            self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None
-        ) -> list[str]:
-            if len(self.batches) == 2:
-                raise KeyboardInterrupt
-            return super().generate(chats, params, seeds)
-
     runs = []
     for name in ("a", "b"):
         run = make_run(tmp_path / name)
-        JsonlStore(run / "judgements.jsonl", Judgement).extend(
+        run.judgement_store().extend(
             [
                 Judgement(id=i, episode_id=i, culture="China", model="m", keep=True)
                 for i in ("china-s1:0", "china-s2:0")
             ]
         )
         runs.append(run)
-    with pytest.raises(KeyboardInterrupt):
-        label_intents(Crashing(_reply), runs[0], progress=False, batch_size=2, data_dir=data_dir)
-    assert len(JsonlStore(runs[0] / "intents.jsonl", Intent).all()) == 4
+    cfg = IntentsConfig(max_retries=0)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        label_intents(Scripted(_reply, crash_after=2), runs[0], cfg, progress=False, batch_size=2)
+    assert len(runs[0].intents()) == 4
     for run in runs:
-        label_intents(Scripted(_reply), run, progress=False, batch_size=2, data_dir=data_dir)
-    assert (runs[0] / "intents.jsonl").read_text() == (runs[1] / "intents.jsonl").read_text()
-    assert len((runs[0] / "intents.jsonl").read_text().splitlines()) == 6
+        label_intents(Scripted(_reply), run, cfg, progress=False, batch_size=2)
+    assert runs[0].intents_file.read_text() == runs[1].intents_file.read_text()
+    assert len(runs[0].intents_file.read_text().splitlines()) == 6

@@ -2,45 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-from clca.llm.base import Backend, Chat, GenerationParams, Message, ScoreRequest, ScoreResult
+from clca.llm.base import GenerationParams, Message, ScoreRequest
 from clca.llm.cache import CachedBackend, CallCache
+from clca.llm.testing import ScriptedBackend
 
 
 def _user(text: str) -> Message:
     return {"role": "user", "content": text}
 
 
-class Scripted(Backend):
-    """Answers deterministically from its input and records every batch it receives."""
+def Scripted(fingerprint: str = "scripted-v1") -> ScriptedBackend:
+    """Answers deterministically from its input (and records every batch it receives)."""
+    return ScriptedBackend(
+        lambda chat, seed: f"{fingerprint}:{chat[-1]['content']}:{seed}",
+        fingerprint=fingerprint,
+        score_fn=lambda r: [-float(len(o)) for o in r.options],
+    )
 
-    def __init__(self, fingerprint: str = "scripted-v1") -> None:
-        self.spec = "scripted"
-        self._fp = fingerprint
-        self.gen_batches: list[list[tuple[str, int | None]]] = []
-        self.score_batches: list[int] = []
 
-    @property
-    def fingerprint(self) -> str:
-        return self._fp
-
-    def generate(
-        self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None
-    ) -> list[str]:
-        sd = list(seeds) if seeds is not None else [None] * len(chats)
-        self.gen_batches.append([(c[-1]["content"], s) for c, s in zip(chats, sd, strict=True)])
-        return [
-            f"{self._fp}:{c[-1]['content']}:{s}:{params.temperature}" for c, s in zip(chats, sd, strict=True)
-        ]
-
-    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
-        self.score_batches.append(len(requests))
-        return [
-            ScoreResult(logprobs=[-float(len(o)) for o in r.options], n_tokens=[1] * len(r.options))
-            for r in requests
-        ]
+def gen_batches(b: ScriptedBackend) -> list[list[tuple[str, int | None]]]:
+    return [
+        [(chat[-1]["content"], c.seeds[i] if c.seeds is not None else None) for i, chat in enumerate(c.chats)]
+        for c in b.calls
+    ]
 
 
 def test_generate_hits_misses_and_batched_misses(tmp_path: Path) -> None:
@@ -49,11 +35,11 @@ def test_generate_hits_misses_and_batched_misses(tmp_path: Path) -> None:
     b = CachedBackend(inner, cache)
     p = GenerationParams(max_new_tokens=8)
     first = b.generate([[_user("a")], [_user("b")]], p)
-    assert first == ["scripted-v1:a:None:0.0", "scripted-v1:b:None:0.0"]
+    assert first == ["scripted-v1:a:None", "scripted-v1:b:None"]
     assert (cache.hits, cache.misses) == (0, 2)
     again = b.generate([[_user("a")], [_user("c")], [_user("b")], [_user("d")]], p)
     assert again[0] == first[0] and again[2] == first[1]
-    assert inner.gen_batches[-1] == [("c", None), ("d", None)]  # only the misses, as one batch
+    assert gen_batches(inner)[-1] == [("c", None), ("d", None)]  # only the misses, as one batch
     assert (cache.hits, cache.misses) == (2, 4)
 
 
@@ -64,16 +50,16 @@ def test_invalidation_by_params_seed_messages_and_fingerprint(tmp_path: Path) ->
     chat = [_user("a")]
     p = GenerationParams()
     b.generate([chat], p, seeds=[1])
-    n = len(inner.gen_batches)
+    n = len(gen_batches(inner))
     b.generate([chat], p, seeds=[1])
-    assert len(inner.gen_batches) == n  # hit
+    assert len(gen_batches(inner)) == n  # hit
     b.generate([chat], p, seeds=[2])  # other seed
     b.generate([chat], GenerationParams(temperature=0.5), seeds=[1])  # other params
     b.generate([[_user("a ")]], p, seeds=[1])  # other message (one character)
     b.generate([[{"role": "system", "content": "x"}, _user("a")]], p, seeds=[1])
-    assert len(inner.gen_batches) == n + 4
+    assert len(gen_batches(inner)) == n + 4
     other = CachedBackend(Scripted("scripted-v2"), cache)  # other model/adapter fingerprint
-    assert other.generate([chat], p, seeds=[1]) == ["scripted-v2:a:1:0.0"]
+    assert other.generate([chat], p, seeds=[1]) == ["scripted-v2:a:1"]
 
 
 def test_score_cache_and_persistence(tmp_path: Path) -> None:
@@ -87,9 +73,9 @@ def test_score_cache_and_persistence(tmp_path: Path) -> None:
     res = b.score(reqs)
     assert res[0].logprobs == [-1.0, -2.0]
     b.score([*reqs, ScoreRequest(messages=[_user("q")], options=["1", "10"], answer_prefix="A: ")])
-    assert inner.score_batches == [2, 1]
+    assert [len(c) for c in inner.score_calls] == [2, 1]
     # a new process (new CallCache on the same file) sees the stored answers
     inner2 = Scripted()
     b2 = CachedBackend(inner2, CallCache(path))
-    assert b2.score(reqs) == res and inner2.score_batches == []
-    assert b2.generate([[_user("z")]], GenerationParams()) == ["scripted-v1:z:None:0.0"]
+    assert b2.score(reqs) == res and inner2.score_calls == []
+    assert b2.generate([[_user("z")]], GenerationParams()) == ["scripted-v1:z:None"]

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from clca.errors import ModelError
+from clca.evaluation.metrics import softmax_logprobs as softmax_options
 from clca.llm.base import Chat, GenerationParams, Message, ScoreRequest
 from clca.llm.cache import CachedBackend, CallCache
-from clca.llm.local import LocalBackend, cut_at_stop, softmax_options
+from clca.llm.local import LocalBackend, cut_at_stop
 from clca.llm.registry import load_backend, resolve_local_model
 
 pytestmark = pytest.mark.slow

@@ -1,189 +1,78 @@
-"""The one-command pipeline: resumption after a crash, no duplicates, consistency checks, manifest.
+"""The one-command pipeline: resumption after a crash, no duplicates, consistency checks, plan, manifest.
 
-The fast tests replace the LLM with a scripted backend and the generation/training stage functions with
-small fakes that honour the same contract (write records to the run directory, skip ids already written);
-the mix, evaluation and report are the real code. One slow test runs ``clca run`` end to end on the real
-embedded model.
+The fast tests run every real stage (scenarios, role-play, judge, intents, stats, mix, evaluation, report) on
+clca's scripted backend, injected through ``run_pipeline(load_backend=...)``; only training is replaced
+(``replace={"train": ...}``) by a body that writes an adapter folder. One slow test runs ``clca run`` end to end
+on the real embedded model.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
-import clca.intents
-import clca.judge
-import clca.leakage
-import clca.roleplay
-import clca.scenarios
-import clca.stats
-import clca.training.train
 from clca.config import RunConfig, config_from_mapping
 from clca.errors import ClcaError
-from clca.llm import registry
-from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult
+from clca.llm.base import Backend, Chat, ScoreRequest
+from clca.llm.testing import ScriptedBackend, stage_reply
 from clca.manifest import RunManifest
-from clca.pipeline import run_pipeline
-from clca.records import Character, Episode, Intent, Judgement, Scenario, Turn
-from clca.runs import JsonlStore
+from clca.pipeline import Stage, StageContext, plan, run_pipeline
+from clca.rundir import RunDir
+
+TEACHER, ACTOR, JUDGE, STUDENT = "scripted:auto", "hf:actor-model", "hf:judge-model", "hf:student-model"
 
 
-class ScriptedBackend(Backend):
-    """Deterministic fake: generation echoes, scores come from a hash (different with an adapter)."""
+class World:
+    """The scripted models of a test run, and what happened to them."""
 
-    loaded: ClassVar[list[str]] = []
-    closed: ClassVar[list[str]] = []
+    def __init__(self) -> None:
+        self.loaded: list[ScriptedBackend] = []
+        self.crash_actor_after: int | None = None
+        self.drop: set[str] = set()  # demonyms whose conversations the judge finds very confidently bad
+        self.trained: list[Any] = []
 
-    def __init__(self, spec: str) -> None:
-        self.spec = spec
-        ScriptedBackend.loaded.append(spec)
+    def _judge(self, chat: Chat) -> str:
+        user = chat[-1]["content"]
+        if any(f"{d} culture" in user or f"a {d} (" in user for d in self.drop) and "Quality:" in user:
+            return "Quality: bad\nConfidence: very confident"
+        return stage_reply(chat)
 
-    @property
-    def fingerprint(self) -> str:
-        return "scripted:" + self.spec
+    def load(self, spec: str) -> Backend:
+        def scores(r: ScoreRequest) -> list[float]:  # different per model (and adapter), deterministic
+            h = hashlib.sha256((spec + json.dumps(r.messages)).encode()).digest()
+            return [-1.0 - h[i % 32] / 64.0 for i in range(len(r.options))]
 
-    def generate(
-        self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None
-    ) -> list[str]:
-        return ["ok" for _ in chats]
+        reply = self._judge if spec == JUDGE else stage_reply
+        crash = self.crash_actor_after if spec == ACTOR else None
+        be = ScriptedBackend(
+            reply, spec=spec, fingerprint=f"scripted:{spec}", score_fn=scores, crash_after=crash
+        )
+        self.loaded.append(be)
+        return be
 
-    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
-        out = []
-        for r in requests:
-            h = hashlib.sha256((self.spec + json.dumps(r.messages)).encode()).digest()
-            out.append(ScoreResult(logprobs=[-1.0 - (h[i % 32] / 64.0) for i in range(len(r.options))]))
-        return out
+    def train(self, ctx: StageContext, stage: Stage) -> dict[str, int]:
+        out = stage.outputs[0]
+        assert (ctx.run.mix_dir(stage.name.split(":", 1)[1]) / "mix_stats.json").exists()
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "adapter_config.json").write_text("{}")
+        self.trained.append(ctx.cfg.train.resolve(model=ctx.cfg.models.student, seed=ctx.cfg.seed))
+        return {"steps": 1}
 
-    def close(self) -> None:
-        ScriptedBackend.closed.append(self.spec)
-
-
-class Calls(Counter[str]):
-    pass
-
-
-@pytest.fixture()
-def fakes(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    calls: Calls = Calls()
-    state: dict[str, Any] = {"calls": calls, "crash_simulate": False, "drop": set()}
-    ScriptedBackend.loaded, ScriptedBackend.closed = [], []
-    monkeypatch.setattr(registry, "load_backend", lambda spec, **kw: ScriptedBackend(spec))
-
-    def adapt_scenarios(
-        backend: Backend, run_dir: Path, cultures: list[str], per_culture: int, **kw: Any
-    ) -> None:
-        calls["scenarios"] += 1
-        store = JsonlStore(Path(run_dir) / "scenarios.jsonl", Scenario)
-        for c in cultures:
-            for i in range(per_culture):
-                store.append(
-                    Scenario(
-                        id=f"{c}-{i}",
-                        seed_id=f"seed{i}",
-                        culture=c,
-                        setting=f"A tea house in {c}",
-                        characters=[
-                            Character(first_name="Ann", occupation="teacher", goal="g1"),
-                            Character(first_name="Bo", occupation="cook", goal="g2"),
-                        ],
-                    )
-                )
-
-    def simulate(backend: Backend, run_dir: Path, *, samples: int, cultures: list[str], **kw: Any) -> Any:
-        calls["simulate"] += 1
-        scen = JsonlStore(Path(run_dir) / "scenarios.jsonl", Scenario).all()
-        store = JsonlStore(Path(run_dir) / "episodes.jsonl", Episode)
-        for n, s in enumerate(scen):
-            if state["crash_simulate"] and n == 1:
-                raise RuntimeError("boom mid-simulation")
-            for k in range(samples):
-                eid = f"{s.id}#s{k}"
-                if eid in store:
-                    continue
-                calls["episodes_written"] += 1
-                turns = [
-                    Turn(speaker=t % 2, name=("Ann", "Bo")[t % 2], action="speak", text=f"line {t} of {eid}")
-                    for t in range(3)
-                ]
-                store.append(
-                    Episode(
-                        id=eid,
-                        scenario_id=s.id,
-                        culture=s.culture,
-                        sample=k,
-                        seed=0,
-                        model=backend.spec,
-                        turns=turns,
-                        stop_reason="max_turns",
-                    )
-                )
-        return clca.roleplay.SimulationSummary()
-
-    def judge_episodes(backend: Backend, run_dir: Path, *, rule: Any = None, **kw: Any) -> None:
-        calls["judge"] += 1
-        store = JsonlStore(Path(run_dir) / "judgements.jsonl", Judgement)
-        for e in JsonlStore(Path(run_dir) / "episodes.jsonl", Episode).read():
-            store.append(
-                Judgement(
-                    id=e.id,
-                    episode_id=e.id,
-                    culture=e.culture,
-                    model=backend.spec,
-                    keep=e.culture not in state["drop"],
-                )
-            )
-
-    def label_intents(backend: Backend, run_dir: Path, **kw: Any) -> None:
-        calls["intents"] += 1
-        store = JsonlStore(Path(run_dir) / "intents.jsonl", Intent)
-        for e in JsonlStore(Path(run_dir) / "episodes.jsonl", Episode).read():
-            for i, t in enumerate(e.turns):
-                store.append(
-                    Intent(
-                        id=f"{e.id}:{i}",
-                        episode_id=e.id,
-                        culture=e.culture,
-                        turn_index=i,
-                        speaker=t.speaker,
-                        name=t.name,
-                        intent=f"intent {i}",
-                    )
-                )
-
-    def compute_stats(run_dir: Path, **kw: Any) -> dict[str, Any]:
-        calls["stats"] += 1
-        (Path(run_dir) / "stats.json").write_text(json.dumps({"episodes": 1}))
-        return {}
-
-    def train_adapter(dataset_dir: Path, out_dir: Path, cfg: Any, *, progress: bool = True) -> Any:
-        calls["train"] += 1
-        assert (Path(dataset_dir) / "mix_stats.json").exists() or Path(dataset_dir).exists()
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        (Path(out_dir) / "adapter_config.json").write_text(json.dumps({"model": cfg.model}))
-        state.setdefault("train_cfgs", []).append(cfg)
-
-    monkeypatch.setattr(clca.scenarios, "adapt_scenarios", adapt_scenarios)
-    monkeypatch.setattr(clca.roleplay, "simulate", simulate)
-    monkeypatch.setattr(clca.judge, "judge_episodes", judge_episodes)
-    monkeypatch.setattr(clca.intents, "label_intents", label_intents)
-    monkeypatch.setattr(clca.stats, "compute_stats", compute_stats)
-    monkeypatch.setattr(clca.leakage, "flagged_episode_ids", lambda run_dir, **kw: set())
-    monkeypatch.setattr(clca.training.train, "train_adapter", train_adapter)
-    return state
+    def run(self, cfg: RunConfig, **kw: Any) -> Any:
+        return run_pipeline(cfg, progress=False, load_backend=self.load, replace={"train": self.train}, **kw)
 
 
 def _cfg(tmp_path: Path, *overrides: str) -> RunConfig:
     data = {
         "run_dir": str(tmp_path / "run"),
         "cultures": ["China", "Japan"],
+        "models": {"teacher": TEACHER, "actor": ACTOR, "judge": JUDGE, "student": STUDENT},
         "scenarios": {"per_culture": 2},
-        "simulate": {"samples": 2, "max_turns": 3},
+        "simulate": {"samples": 2, "max_turns": 2},
         "train": {"preset": "cpu", "overrides": {"max_steps": 2}},
         "eval": {"questions": "Q1-Q3", "styles": ["plain", "cultural"], "bootstrap": 50},
         "mix": {"val_fraction": 0.0},
@@ -191,128 +80,203 @@ def _cfg(tmp_path: Path, *overrides: str) -> RunConfig:
     return config_from_mapping(data, overrides=list(overrides))
 
 
-def test_resume_after_crash_skips_done_stages_without_duplicates(
-    tmp_path: Path, fakes: dict[str, Any]
-) -> None:
-    calls = fakes["calls"]
-    fakes["crash_simulate"] = True
+def test_resume_after_crash_skips_done_stages_without_duplicates(tmp_path: Path, data_dir: Path) -> None:
+    world = World()
+    world.crash_actor_after = 2  # the actor dies in the third role-play round
     cfg = _cfg(tmp_path)
-    with pytest.raises(RuntimeError, match="boom"):
-        run_pipeline(cfg, progress=False)
-    man = json.loads((cfg.run_dir / "manifest.json").read_text())
+    run = RunDir(cfg.run_dir)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        world.run(cfg)
+    man = json.loads(run.manifest_file.read_text())
     assert man["stages"]["scenarios"]["status"] == "done"
-    assert man["stages"]["scenarios"]["counts"] == {
-        "scenarios[China]": 2,
-        "scenarios[Japan]": 2,
-        "failures": 0,
-    }
+    counts = man["stages"]["scenarios"]["counts"]
+    assert counts["scenarios[China]"] == 2 and counts["scenarios[Japan]"] == 2 and counts["failed"] == 0
+    assert counts["llm.calls"] == 8  # names + adaptation for 4 scenarios
     assert man["stages"]["simulate"]["status"] == "failed"
-    assert "boom mid-simulation" in man["stages"]["simulate"]["error"]
+    assert "simulated crash" in man["stages"]["simulate"]["error"]
     assert man["stages"]["judge"]["status"] == "pending"
-    assert calls["episodes_written"] == 2  # the first scenario's two samples made it before the crash
-    assert (cfg.run_dir / "config.resolved.yaml").exists()
+    ckpt = json.loads(run.checkpoint_file.read_text())
+    assert len(ckpt["episodes"]) == 8 and all(len(e["episode"]["turns"]) == 2 for e in ckpt["episodes"])
+    assert run.config_file.exists()
 
-    fakes["crash_simulate"] = False
+    world.crash_actor_after = None
     events: list[tuple[str, str]] = []
-    res = run_pipeline(cfg, progress=False, on_stage=lambda n, e: events.append((n, e)))
-    assert calls["scenarios"] == 1  # not rerun
+    res = world.run(cfg, on_stage=lambda n, e: events.append((n, e)))
     assert ("scenarios", "skip") in events
-    assert calls["simulate"] == 2 and calls["episodes_written"] == 8  # resumed: 6 more, not 8
-    lines = (cfg.run_dir / "episodes.jsonl").read_text().splitlines()
-    ids = [json.loads(x)["id"] for x in lines]
+    adapt_prompts = [c for b in world.loaded[2:] for c in b.chats if "Scenario (JSON)" in c[-1]["content"]]
+    assert adapt_prompts == []  # scenarios not rerun
+    ids = [json.loads(x)["id"] for x in run.episodes_file.read_text().splitlines()]
     assert len(ids) == len(set(ids)) == 8
+    assert all(len(e.turns) == 4 for e in run.episodes())  # resumed mid-conversation, 2 turns (pairs) each
     statuses = {s["stage"]: s["status"] for s in res.stages}
     assert set(statuses.values()) == {"done"}
     assert list(statuses)[:5] == ["scenarios", "simulate", "judge", "intents", "stats"]
     assert {"mix:China", "train:Japan", "eval:base", "eval:clca-china", "eval:clca-japan"} <= set(statuses)
     # every backend loaded was closed again; the adapted student carries its adapter dir
-    assert sorted(ScriptedBackend.loaded) == sorted(ScriptedBackend.closed)
-    assert any("+adapter=" in s and s.endswith("adapters/china") for s in ScriptedBackend.loaded)
-    assert fakes["train_cfgs"][0].max_steps == 2 and fakes["train_cfgs"][0].model == cfg.models.student
-    # the real evaluation wrote per-model records; the report compares them
-    base = (cfg.run_dir / "eval/base/per_question.jsonl").read_text().splitlines()
-    assert len(base) == 2 * 2 * 3  # countries x styles x questions
-    assert len((cfg.run_dir / "eval/clca-china/per_question.jsonl").read_text().splitlines()) == 2 * 3
+    assert all(b.closed for b in world.loaded)
+    assert any(
+        b.spec.startswith(STUDENT + "+adapter=") and b.spec.endswith("adapters/china") for b in world.loaded
+    )
+    assert world.trained[0].max_steps == 2 and world.trained[0].model == STUDENT
+    # the real stages wrote their records; the evaluation wrote per-model records; the report compares them
+    assert len(run.judgements()) == 8 and all(j.keep for j in run.judgements())
+    assert len(run.intents()) == 8 * 3  # 3 utterances before the leave
+    assert len((run.eval_dir("base") / "per_question.jsonl").read_text().splitlines()) == 2 * 2 * 3
+    assert len((run.eval_dir("clca-china") / "per_question.jsonl").read_text().splitlines()) == 2 * 3
     assert res.report is not None and res.report.exists()
     html = res.report.read_text()
     assert "clca-japan" in html and "Inglehart" in html
-    # mix is the real builder: both cultures got training data
-    assert (cfg.run_dir / "mix/china").is_dir() and (cfg.run_dir / "mix/japan").is_dir()
+    assert run.mix_dir("China").is_dir() and run.mix_dir("Japan").is_dir()
 
-    man = json.loads((cfg.run_dir / "manifest.json").read_text())
-    assert man["models"]["teacher"]["fingerprint"] == "scripted:embedded:smollm2-135m"
+    man = json.loads(run.manifest_file.read_text())
+    assert man["models"]["teacher"]["fingerprint"] == "scripted:scripted:auto"
     assert set(man["packages"]) >= {"clca", "torch", "transformers", "peft", "trl", "datasets"}
     assert any(k.endswith("wvs7/country_distributions.jsonl") for k in man["data_files"])
     assert all(len(v) == 64 for v in man["data_files"].values())
     assert man["seeds"] == {"seed": 0}
-    assert man["stages"]["simulate"]["duration_s"] is not None
+    assert man["stages"]["judge"]["counts"]["llm.calls"] == 8 * 3  # quality, alignment, meta
+    assert man["stages"]["simulate"]["settings"]["prompt"] == "roleplay-v3"
 
-    # a third run does nothing but rebuild the report
-    before = dict(calls)
-    loaded = len(ScriptedBackend.loaded)
-    run_pipeline(cfg, progress=False)
-    assert dict(calls) == before and len(ScriptedBackend.loaded) == loaded
+    # a third run loads no model and only rebuilds the report
+    n = len(world.loaded)
+    world.run(cfg)
+    assert len(world.loaded) == n
 
 
-def test_changed_settings_are_refused_then_forced(tmp_path: Path, fakes: dict[str, Any]) -> None:
-    calls = fakes["calls"]
-    run_pipeline(_cfg(tmp_path), progress=False, only=["scenarios", "simulate"])
+def test_forced_rerun_after_interrupted_simulate_moves_the_checkpoint_aside(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """`--force-stage simulate` after an interrupted simulate with new settings works (the checkpoint, named by
+    the RunDir for both the pipeline and role-play, is moved aside with the episodes)."""
+    world = World()
+    world.crash_actor_after = 1
+    with pytest.raises(RuntimeError):
+        world.run(_cfg(tmp_path), only=["scenarios", "simulate"])
+    run = RunDir(_cfg(tmp_path).run_dir)
+    assert run.checkpoint_file.exists()
+    world.crash_actor_after = None
+    changed = _cfg(tmp_path, "simulate.max_turns=1")
+    with pytest.raises(ClcaError, match="max_turns"):
+        world.run(changed, only=["scenarios", "simulate"])
+    world.run(changed, only=["scenarios", "simulate"], force_stages=["simulate"])
+    assert not run.checkpoint_file.exists()
+    assert all(len(e.turns) == 2 for e in run.episodes()) and len(run.episodes()) == 8
+    old = list((run.path / "superseded").glob(f"*/{RunDir.CHECKPOINT}"))
+    assert len(old) == 1
+
+
+def test_changed_settings_are_refused_then_forced(tmp_path: Path, data_dir: Path) -> None:
+    world = World()
+    world.run(_cfg(tmp_path), only=["scenarios", "simulate"])
     changed = _cfg(tmp_path, "simulate.samples=1")
     with pytest.raises(ClcaError) as ei:
-        run_pipeline(changed, progress=False)
+        world.run(changed)
     msg = str(ei.value)
     assert "'simulate'" in msg and "samples" in msg and "--force-stage simulate" in msg
     # settings that are not inputs of a done stage may change freely (batch size, later stages)
-    run_pipeline(
-        _cfg(tmp_path, "models.batch_size=3", "train.overrides.max_steps=1"),
-        progress=False,
-        only=["scenarios", "simulate"],
+    n = len(world.loaded)
+    world.run(
+        _cfg(tmp_path, "models.batch_size=3", "train.overrides.max_steps=1"), only=["scenarios", "simulate"]
     )
-    assert calls["simulate"] == 1
+    assert len(world.loaded) == n
 
-    run_pipeline(changed, progress=False, force_stages=["simulate"], only=["scenarios", "simulate"])
-    assert calls["scenarios"] == 1 and calls["simulate"] == 2
-    eps = JsonlStore(changed.run_dir / "episodes.jsonl", Episode).all()
+    world.run(changed, force_stages=["simulate"], only=["scenarios", "simulate"])
+    run = RunDir(changed.run_dir)
+    eps = run.episodes()
     assert len(eps) == 4 and all(e.sample == 0 for e in eps)  # only the new settings' episodes
-    old = list((changed.run_dir / "superseded").glob("*/episodes.jsonl"))
+    old = list((run.path / "superseded").glob("*/episodes.jsonl"))
     assert len(old) == 1 and len(old[0].read_text().splitlines()) == 8
     with pytest.raises(ClcaError, match="no such stage"):
-        run_pipeline(changed, progress=False, force_stages=["simulat"])
+        world.run(changed, force_stages=["simulat"])
+    with pytest.raises(ClcaError, match=r"--only nope: no such stage.*scenarios, simulate"):
+        world.run(changed, only=["nope"])
 
 
-def test_culture_without_kept_episodes_is_a_clear_error(tmp_path: Path, fakes: dict[str, Any]) -> None:
-    fakes["drop"] = {"Japan"}
+def test_plan_reads_only_config_and_manifest(tmp_path: Path, data_dir: Path) -> None:
+    world = World()
+    cfg = _cfg(tmp_path)
+    rows = {r.stage: r for r in plan(cfg)}
+    assert {r.action for r in rows.values()} == {"run"} and rows["simulate"].outputs == [
+        "episodes.jsonl",
+        "episodes.checkpoint.json",
+    ]
+    world.run(cfg, only=["scenarios", "simulate"])
+    rows = {r.stage: r for r in plan(_cfg(tmp_path, "simulate.temperature=0.2"))}
+    assert rows["scenarios"].action == "reuse" and rows["simulate"].action == "refused"
+    assert rows["simulate"].changed == ["temperature"] and rows["judge"].action == "run"
+    rows = {r.stage: r for r in plan(cfg, {"simulate"})}
+    assert rows["simulate"].action == "rerun (forced)" and rows["scenarios"].action == "reuse"
+
+
+def test_culture_without_kept_episodes_is_a_clear_error(tmp_path: Path, data_dir: Path) -> None:
+    world = World()
+    world.drop = {"Japanese"}
     cfg = _cfg(tmp_path)
     with pytest.raises(ClcaError) as ei:
-        run_pipeline(cfg, progress=False)
+        world.run(cfg)
     msg = str(ei.value)
     assert "'Japan'" in msg and "0 episodes kept" in msg and "judge.rule=none" in msg
-    man = RunManifest(cfg.run_dir).data
+    man = RunManifest(RunDir(cfg.run_dir).manifest_file).data
     assert man.stages["mix:China"].status == "done"
     assert man.stages["mix:Japan"].status == "failed"
 
 
-def test_unknown_culture_and_uncovered_survey_fail_before_any_work(
-    tmp_path: Path, fakes: dict[str, Any]
-) -> None:
+def test_unknown_culture_and_uncovered_survey_fail_before_any_work(tmp_path: Path, data_dir: Path) -> None:
+    world = World()
     with pytest.raises(ClcaError, match="unknown culture 'Atlantis'"):
-        run_pipeline(_cfg(tmp_path, "cultures=[Atlantis]"), progress=False)
+        world.run(_cfg(tmp_path, "cultures=[Atlantis]"))
     with pytest.raises(ClcaError, match="no answers for Mexico"):
-        run_pipeline(_cfg(tmp_path, "cultures=[Mexico]"), progress=False)
-    assert fakes["calls"]["scenarios"] == 0
+        world.run(_cfg(tmp_path, "cultures=[Mexico]"))
+    assert world.loaded == []
     # aliases are resolved to the data bundle's names
     cfg = _cfg(tmp_path, "cultures=[UK]")
-    run_pipeline(cfg, progress=False, only=["scenarios"])
-    assert JsonlStore(cfg.run_dir / "scenarios.jsonl", Scenario).all()[0].culture == "Great Britain"
+    world.run(cfg, only=["scenarios"])
+    assert RunDir(cfg.run_dir).scenarios()[0].culture == "Great Britain"
 
 
-def test_run_cli_reports_config_errors(tmp_path: Path) -> None:
+def test_run_cli_reports_config_errors_and_plans(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
     from clca.cli import main
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"run_dir: {tmp_path / 'r'}\ncultures: [China]\nsimulate: {{samplez: 1}}\n")
     assert main(["run", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "simulate.samplez" in err and len(err.strip().splitlines()) == 1
     assert main(["run", str(cfg), "--set", "simulate=null"]) != 0
+    capsys.readouterr()
+    root = Path(__file__).resolve().parents[1]
+    t0 = time.perf_counter()
+    assert (
+        main(
+            [
+                "run",
+                str(root / "configs" / "demo.yaml"),
+                "--plan",
+                "--json",
+                "--set",
+                f"run_dir={tmp_path / 'd'}",
+            ]
+        )
+        == 0
+    )
+    assert time.perf_counter() - t0 < 5
+    out = json.loads(capsys.readouterr().out)
+    assert out["config"]["cultures"] == ["Great Britain", "China"]
+    assert [s["action"] for s in out["stages"]] == ["run"] * len(out["stages"])
+    assert not (tmp_path / "d").exists()  # the plan writes nothing
+    # in a fresh process: the plan imports no torch/transformers (no model can be loaded)
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from clca.cli import main; "
+        f"rc = main(['run', {str(root / 'configs' / 'demo.yaml')!r}, '--plan', '--json']); "
+        "assert rc == 0 and 'torch' not in sys.modules and 'transformers' not in sys.modules, sorted(sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 @pytest.mark.slow
@@ -332,9 +296,9 @@ cache: {tmp_path / "cache.sqlite"}
 cultures: [Japan]
 models: {{teacher: embedded:smollm2-135m, actor: embedded:smollm2-135m, student: embedded:smollm2-135m, batch_size: 4}}
 scenarios: {{source: seeds, per_culture: 2}}
-simulate: {{samples: 1, max_turns: 2, max_new_tokens: 40}}
-judge: {{rule: none, max_new_tokens: 48}}
-intents: {{max_new_tokens: 32}}
+simulate: {{samples: 1, max_turns: 1, max_new_tokens: 40}}
+judge: {{rule: none, max_new_tokens: 48, max_retries: 0}}
+intents: {{max_new_tokens: 32, max_retries: 0}}
 mix: {{val_fraction: 0.0, ratio_dialogue_p2: 0.0, ratio_intent: 0.0}}
 train: {{preset: cpu, overrides: {{max_steps: 2, max_length: 256, per_device_batch_size: 2, grad_accum: 1}}}}
 eval: {{questions: Q1-Q3, styles: [plain, cultural], bootstrap: 50}}
@@ -342,14 +306,14 @@ eval: {{questions: Q1-Q3, styles: [plain, cultural], bootstrap: 50}}
         encoding="utf-8",
     )
     rc = main(["run", str(cfg), "--no-progress"])
-    run = tmp_path / "run"
-    man = json.loads((run / "manifest.json").read_text())
+    run = RunDir(tmp_path / "run")
+    man = json.loads(run.manifest_file.read_text())
     failed = {k: v["error"] for k, v in man["stages"].items() if v["status"] != "done"}
     assert rc == 0, failed
     assert not failed
-    assert (run / "adapters/japan/adapter_config.json").exists()
-    assert len((run / "eval/clca-japan/per_question.jsonl").read_text().splitlines()) == 2 * 3
-    html = (run / "report/index.html").read_text()
+    assert (run.adapter_dir("Japan") / "adapter_config.json").exists()
+    assert len((run.eval_dir("clca-japan") / "per_question.jsonl").read_text().splitlines()) == 2 * 3
+    html = (run.report_dir / "index.html").read_text()
     assert "clca-japan" in html and "Inglehart" in html
     # a rerun skips everything (all done) and still succeeds
     assert main(["run", str(cfg), "--no-progress"]) == 0

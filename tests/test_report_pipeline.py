@@ -13,7 +13,8 @@ from clca.evaluation.metrics import question_metrics
 from clca.evaluation.records import QuestionResult, result_id
 from clca.manifest import RunManifest
 from clca.records import Character, Episode, Intent, Judgement, Turn
-from clca.report.pipeline_report import before_after, build_report, load_eval_records, paired_change
+from clca.report.pipeline_report import before_after, build_report, paired_change
+from clca.rundir import RunDir
 from clca.runs import JsonlStore
 
 QIDS = ["Q1", "Q2", "Q3", "Q4", "Q5", "Q6"]
@@ -111,7 +112,7 @@ def run_dir(tmp_path: Path, data_dir: Path) -> Path:
         )
     )
     (run / "stats.json").write_text(json.dumps({"China": {"avg_turns": 2.0, "note": EVIL}}))
-    m = RunManifest(run)
+    m = RunManifest(RunDir(run).manifest_file)
     with m.running("scenarios", "abc") as rec:
         rec.counts["scenarios[China]"] = 1
     _ = Character  # records used above share this module
@@ -119,7 +120,7 @@ def run_dir(tmp_path: Path, data_dir: Path) -> Path:
 
 
 def test_before_after_numbers(run_dir: Path) -> None:
-    recs = load_eval_records(run_dir)
+    recs = RunDir(run_dir).eval_records()
     assert len(recs) == 2 * 2 * 2 * len(QIDS)
     ba = before_after(recs, ["plain", "cultural"])
     assert ba["cultures"] == ["China", "Japan"]
@@ -144,7 +145,7 @@ def test_before_after_numbers(run_dir: Path) -> None:
 
 
 def test_paired_change_only_uses_common_questions(run_dir: Path) -> None:
-    recs = load_eval_records(run_dir)
+    recs = RunDir(run_dir).eval_records()
     base = {r.qid: r for r in recs if r.model_tag == "base" and r.country == "China" and r.style == "plain"}
     ad = {r.qid: r for r in recs if r.model_tag == "clca-china" and r.style == "plain"}
     del ad["Q1"]
@@ -153,7 +154,7 @@ def test_paired_change_only_uses_common_questions(run_dir: Path) -> None:
 
 
 def test_report_page(run_dir: Path) -> None:
-    page = build_report(run_dir)
+    page = build_report(RunDir(run_dir))
     html = page.read_text(encoding="utf-8")
     assert EVIL not in html and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
     assert "Wang &lt;b&gt;Fang&lt;/b&gt;" in html
@@ -188,5 +189,5 @@ def test_report_cli(run_dir: Path, tmp_path: Path) -> None:
 
 
 def test_report_on_an_empty_run(tmp_path: Path) -> None:
-    page = build_report(tmp_path)
+    page = build_report(RunDir(tmp_path))
     assert "No evaluation records yet" in page.read_text()

@@ -5,90 +5,77 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
+from clca.config import SimulateConfig
+from clca.data.sotopia import load_seeds
 from clca.errors import DataError
-from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult
+from clca.llm.base import Chat
+from clca.llm.testing import ScriptedBackend
 from clca.records import Episode, Scenario, Turn
+from clca.render import transcript
 from clca.roleplay import (
-    CHECKPOINT_FILE,
-    EPISODES_FILE,
-    SCENARIOS_FILE,
+    RETRY_SEED_STEP,
     EpisodeState,
     apply_output,
     build_messages,
     culture_words,
     parse_action,
-    render_history,
     simulate,
 )
-from clca.runs import JsonlStore
-from clca.scenarios import load_seeds
+from clca.rundir import RunDir
 
 # ------------------------------------------------------------------------------------------------ fixtures
 
 
 @pytest.fixture(scope="module")
 def seeds(data_dir: Path) -> list[Scenario]:
-    """The real Sotopia-derived seed scenarios (450 scenario × character-pair combinations)."""
-    return load_seeds(data_dir)
+    """The real Sotopia-derived seed scenarios (450 scenario x character-pair combinations)."""
+    return load_seeds()
 
 
 def _cultured(seeds: list[Scenario], n: int, culture: str = "China") -> list[Scenario]:
     return [s.model_copy(update={"culture": culture, "id": f"{culture[:2]}-{s.id}"}) for s in seeds[:n]]
 
 
-def _write_scenarios(run: Path, scenarios: Sequence[Scenario]) -> None:
-    JsonlStore(run / SCENARIOS_FILE, Scenario).extend(scenarios)
+def _write_scenarios(run: Path, scenarios: Sequence[Scenario]) -> RunDir:
+    rd = RunDir(run)
+    rd.scenario_store().extend(scenarios)
+    return rd
 
 
-class ScriptedBackend(Backend):
+def actor(garbage_every: int = 5) -> Callable[[Chat, int | None], str]:
     """A deterministic stand-in for a model: its reply depends only on the chat text and the seed.
 
-    It reads whose turn it is and the turn number from the prompt. Some replies (chosen by a hash of the
-    chat) are unparseable, agents leave at turn 3 or later when ``turn + seed`` is a multiple of 3; ``crash_after`` raises on that call number.
+    It reads whose turn it is and the turn number from the prompt. Some replies (chosen by a hash of the chat
+    and the seed) are unparseable; agents leave at turn 3 or later when ``turn + seed`` is a multiple of 3.
     """
 
-    spec = "scripted:test"
+    def reply(chat: Chat, seed: int | None) -> str:
+        assert seed is not None
+        user = chat[-1]["content"]
+        m = re.search(r"You are at Turn #(\d+)\. You are (.+?); it is your turn", user)
+        assert m, user
+        k, name = int(m.group(1)), m.group(2)
+        h = int(hashlib.sha256((json.dumps(chat) + str(seed)).encode()).hexdigest(), 16)
+        if garbage_every and h % garbage_every == 0:
+            return "This is the beginning of the interaction, no history available."
+        if k >= 3 and (k + seed) % 3 == 0:
+            return f"ACTION: leave\nOUTPUT: Goodbye from {name}."
+        return f"ACTION: speak\nOUTPUT: {name} at turn {k}, seed {seed}, h{h % 1000}."
 
-    def __init__(self, crash_after: int | None = None, garbage_every: int = 5) -> None:
-        self.calls: list[int] = []  # batch size of every generate call
-        self.crash_after = crash_after
-        self.garbage_every = garbage_every
-        self.chats: list[Chat] = []
+    return reply
 
-    @property
-    def fingerprint(self) -> str:
-        return "scripted"
 
-    def generate(
-        self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None
-    ) -> list[str]:
-        if self.crash_after is not None and len(self.calls) >= self.crash_after:
-            raise RuntimeError("simulated crash")
-        self.calls.append(len(chats))
-        self.chats.extend(chats)
-        assert seeds is not None and len(seeds) == len(chats)
-        outs = []
-        for chat, seed in zip(chats, seeds, strict=True):
-            user = chat[-1]["content"]
-            m = re.search(r"You are at Turn #(\d+)\. You are (.+?); it is your turn", user)
-            assert m, user
-            k, name = int(m.group(1)), m.group(2)
-            h = int(hashlib.sha256((json.dumps(chat) + str(seed)).encode()).hexdigest(), 16)
-            if self.garbage_every and h % self.garbage_every == 0:
-                outs.append("This is the beginning of the interaction, no history available.")
-            elif k >= 3 and (k + seed) % 3 == 0:
-                outs.append(f"ACTION: leave\nOUTPUT: Goodbye from {name}.")
-            else:
-                outs.append(f"ACTION: speak\nOUTPUT: {name} at turn {k}, seed {seed}, h{h % 1000}.")
-        return outs
+def Actor(garbage_every: int = 5, crash_after: int | None = None) -> ScriptedBackend:
+    return ScriptedBackend(actor(garbage_every), spec="scripted:test", crash_after=crash_after)
 
-    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
-        raise NotImplementedError
+
+def sim(**kw: object) -> SimulateConfig:
+    return SimulateConfig.model_validate(kw)
 
 
 # ------------------------------------------------------------------------------------------------ prompts
@@ -127,7 +114,7 @@ def test_history_uses_sotopia_wording(seeds: list[Scenario]) -> None:
         Turn(speaker=0, name=a, action="none", text=""),
         Turn(speaker=1, name=b, action="leave", text=""),
     ]
-    assert render_history(sc, turns).split("\n") == [
+    assert transcript(turns, style="sotopia").split("\n") == [
         f'Turn #0: {a} said: "Hi!"',
         f"Turn #1: {b} [non-verbal] waves",
         f"Turn #2: {a} did nothing",
@@ -370,10 +357,10 @@ def test_stop_on_leave_and_alternation(seeds: list[Scenario]) -> None:
 def test_stop_on_turn_cap(seeds: list[Scenario]) -> None:
     sc = seeds[0]
     st = _state(sc)
-    for _ in range(3):
+    for _ in range(4):  # max_turns counts pairs: 2 turns = 4 acts
         assert not st.done
-        apply_output(st, sc, "ACTION: none\nOUTPUT: NONE", max_turns=3, max_consecutive_failures=2)
-    assert st.done and st.episode.stop_reason == "max_turns" and len(st.episode.turns) == 3
+        apply_output(st, sc, "ACTION: none\nOUTPUT: NONE", max_turns=2, max_consecutive_failures=2)
+    assert st.done and st.episode.stop_reason == "max_turns" and len(st.episode.turns) == 4
 
 
 def test_parse_failure_is_retried_then_recorded(seeds: list[Scenario]) -> None:
@@ -397,78 +384,105 @@ def test_parse_failure_is_retried_then_recorded(seeds: list[Scenario]) -> None:
 
 
 def test_lockstep_rounds_one_call_each(tmp_path: Path, seeds: list[Scenario]) -> None:
-    run = tmp_path / "run"
-    _write_scenarios(run, _cultured(seeds, 3))
-    be = ScriptedBackend(garbage_every=0)
-    summary = simulate(be, run, samples=2, max_turns=5, progress=False)
-    eps = JsonlStore(run / EPISODES_FILE, Episode).all()
+    run = _write_scenarios(tmp_path / "run", _cultured(seeds, 3))
+    be = Actor(garbage_every=0)
+    summary = simulate(be, run, sim(samples=2, max_turns=2), progress=False)
+    eps = run.episode_store().all()
     assert len(eps) == 6 == summary.finished
     assert sorted(e.id for e in eps) == sorted(f"Ch-{s.id}#s{k}" for s in seeds[:3] for k in range(2))
     assert {e.seed for e in eps} == {0, 1}
-    assert be.calls[0] == 6 and len(be.calls) == summary.rounds == summary.generate_calls
-    assert all(b >= a for a, b in zip(be.calls[1:], be.calls, strict=False))  # rounds shrink as episodes end
-    assert sum(be.calls) == summary.outputs
+    assert be.batches[0] == 6 and len(be.batches) == summary.rounds == summary.generate_calls
+    assert all(
+        b >= a for a, b in zip(be.batches[1:], be.batches, strict=False)
+    )  # rounds shrink as episodes end
+    assert sum(be.batches) == summary.outputs
     assert {e.stop_reason for e in eps} == {"leave", "max_turns"}
-    assert not (run / CHECKPOINT_FILE).exists()
+    assert all(len(e.turns) <= 4 for e in eps) and any(len(e.turns) == 4 for e in eps)  # 2 pairs
+    assert not run.checkpoint_file.exists()
     # both samples of a scenario differ (distinct seeds)
     by = {e.id: e for e in eps}
     s0 = by[f"Ch-{seeds[0].id}#s0"].turns[0].text
     s1 = by[f"Ch-{seeds[0].id}#s1"].turns[0].text
     assert s0 != s1 and "seed 0" in s0 and "seed 1" in s1
     # rerun: nothing new, no duplicates, no model call
-    be2 = ScriptedBackend()
-    again = simulate(be2, run, samples=2, max_turns=5, progress=False)
+    be2 = Actor()
+    again = simulate(be2, run, sim(samples=2, max_turns=2), progress=False)
     assert again.already_done == 6 and again.finished == 0 and be2.calls == []
-    assert len((run / EPISODES_FILE).read_text().splitlines()) == 6
+    assert len(run.episodes_file.read_text().splitlines()) == 6
+
+
+def test_max_turns_two_is_four_utterances(tmp_path: Path, seeds: list[Scenario]) -> None:
+    """One turn is a pair: max_turns 2 yields 4 utterances when nobody leaves."""
+    run = _write_scenarios(tmp_path / "run", _cultured(seeds, 2))
+    be = ScriptedBackend(lambda chat: "ACTION: speak\nOUTPUT: Hello there.")
+    s = simulate(be, run, sim(samples=1, max_turns=2), progress=False)
+    eps = run.episode_store().all()
+    assert [len(e.turns) for e in eps] == [4, 4] and s.avg_turns == 2.0
+    assert {e.stop_reason for e in eps} == {"max_turns"}
+
+
+def test_retry_after_a_parse_failure_uses_a_new_seed(tmp_path: Path, seeds: list[Scenario]) -> None:
+    """An unparseable output is re-asked with a new seed, so a cache or a deterministic server can answer
+    differently and max_consecutive_failures means what it says."""
+    run = _write_scenarios(tmp_path / "run", _cultured(seeds, 1))
+
+    def flaky(chat: Chat, seed: int | None) -> str:
+        return "Hmm." if seed == 0 else "ACTION: leave\nOUTPUT: Bye."
+
+    be = ScriptedBackend(flaky)
+    s = simulate(be, run, sim(samples=1, max_turns=3, max_consecutive_failures=3), progress=False)
+    ep = run.episode_store().all()[0]
+    assert [c[2] for c in be.calls] == [[0], [RETRY_SEED_STEP]]
+    assert ep.stop_reason == "leave" and ep.parse_failures == 1 and s.retries == 1
 
 
 def test_batch_size_chunks_a_round(tmp_path: Path, seeds: list[Scenario]) -> None:
-    run = tmp_path / "run"
-    _write_scenarios(run, _cultured(seeds, 5))
-    be = ScriptedBackend(garbage_every=0)
-    simulate(be, run, samples=1, max_turns=2, batch_size=2, progress=False)
-    assert be.calls[:3] == [2, 2, 1]
+    run = _write_scenarios(tmp_path / "run", _cultured(seeds, 5))
+    be = Actor(garbage_every=0)
+    simulate(be, run, sim(samples=1, max_turns=1), batch_size=2, progress=False)
+    assert be.batches[:3] == [2, 2, 1]
 
 
 def test_resume_after_crash_gives_same_file(tmp_path: Path, seeds: list[Scenario]) -> None:
     scen = _cultured(seeds, 4) + _cultured(seeds[10:], 2, "Japan")
-    ref, crashed = tmp_path / "ref", tmp_path / "crash"
-    _write_scenarios(ref, scen)
-    _write_scenarios(crashed, scen)
-    simulate(ScriptedBackend(), ref, samples=2, max_turns=5, progress=False)
-    reasons = {e.stop_reason for e in JsonlStore(ref / EPISODES_FILE, Episode).all()}
+    ref = _write_scenarios(tmp_path / "ref", scen)
+    crashed = _write_scenarios(tmp_path / "crash", scen)
+    cfg = sim(samples=2, max_turns=2, max_consecutive_failures=2)
+    simulate(Actor(), ref, cfg, progress=False)
+    reasons = {e.stop_reason for e in ref.episode_store().all()}
     assert reasons == {"leave", "max_turns", "parse_failure"}  # the scripted model exercises every stop rule
 
     with pytest.raises(RuntimeError, match="simulated crash"):
-        simulate(ScriptedBackend(crash_after=3), crashed, samples=2, max_turns=5, progress=False)
-    ckpt = json.loads((crashed / CHECKPOINT_FILE).read_text())
+        simulate(Actor(crash_after=3), crashed, cfg, progress=False)
+    ckpt = json.loads(crashed.checkpoint_file.read_text())
     mid = [e for e in ckpt["episodes"] if e["episode"]["turns"]]
     assert mid, "the crash should leave episodes in progress, mid-conversation"
-    be = ScriptedBackend()
-    summary = simulate(be, crashed, samples=2, max_turns=5, progress=False)
+    summary = simulate(Actor(), crashed, cfg, progress=False)
     assert summary.resumed == len(ckpt["episodes"]) and summary.started == 0
-    assert (crashed / EPISODES_FILE).read_text() == (ref / EPISODES_FILE).read_text()
-    assert not (crashed / CHECKPOINT_FILE).exists()
+    assert crashed.episodes_file.read_text() == ref.episodes_file.read_text()
+    assert not crashed.checkpoint_file.exists()
 
 
 def test_checkpoint_with_other_settings_is_refused(tmp_path: Path, seeds: list[Scenario]) -> None:
-    run = tmp_path / "run"
-    _write_scenarios(run, _cultured(seeds, 2))
+    run = _write_scenarios(tmp_path / "run", _cultured(seeds, 2))
     with pytest.raises(RuntimeError):
-        simulate(ScriptedBackend(crash_after=1), run, samples=1, max_turns=6, progress=False)
+        simulate(Actor(crash_after=1), run, sim(samples=1, max_turns=3), progress=False)
     with pytest.raises(DataError, match="max_turns"):
-        simulate(ScriptedBackend(), run, samples=1, max_turns=4, progress=False)
+        simulate(Actor(), run, sim(samples=1, max_turns=2), progress=False)
 
 
 def test_culture_filter_limit_and_missing_file(tmp_path: Path, seeds: list[Scenario]) -> None:
-    run = tmp_path / "run"
     with pytest.raises(DataError, match=r"scenarios\.jsonl"):
-        simulate(ScriptedBackend(), run, progress=False)
-    _write_scenarios(run, _cultured(seeds, 3) + _cultured(seeds, 3, "Japan"))
-    be = ScriptedBackend()
-    s = simulate(be, run, samples=1, max_turns=2, cultures=["japan"], limit=2, progress=False)
+        simulate(Actor(), RunDir(tmp_path / "none"), sim(), progress=False)
+    run = _write_scenarios(tmp_path / "run", _cultured(seeds, 3) + _cultured(seeds, 3, "Japan"))
+    be = Actor()
+    s = simulate(be, run, sim(samples=1, max_turns=1), cultures=["japan"], limit=2, progress=False)
     assert s.episodes_planned == 2 and s.per_culture == {"Japan": 2}
     assert all("Japanese culture" in c[0]["content"] for c in be.chats)
+    with pytest.raises(DataError, match=r"no scenario of Germany.*China, Japan"):
+        simulate(Actor(), run, sim(), cultures=["Germany"], progress=False)
+    with pytest.raises(DataError, match="unknown culture"):
+        simulate(Actor(), run, sim(), cultures=["Narnia"], progress=False)
 
 
 def test_cli_missing_scenarios_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -477,6 +491,7 @@ def test_cli_missing_scenarios_is_one_line_error(tmp_path: Path, capsys: pytest.
     assert main(["simulate", "--run", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert "scenarios.jsonl" in err and "clca scenarios" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 # ------------------------------------------------------------------------------------------------ real model
@@ -491,20 +506,20 @@ def test_real_model_end_to_end(tmp_path: Path, seeds: list[Scenario]) -> None:
     _write_scenarios(run, _cultured(seeds, 2))
     argv = [
         "simulate", "--run", str(run), "--model", "embedded:smollm2-135m", "--samples", "1",
-        "--max-turns", "3", "--max-new-tokens", "24", "--temperature", "0.7", "--no-cache",
+        "--max-turns", "2", "--max-new-tokens", "24", "--temperature", "0.7", "--no-cache",
     ]  # fmt: skip
     assert main(argv) == 0
-    eps = JsonlStore(run / EPISODES_FILE, Episode).all()
+    eps = RunDir(run).episode_store().all()
     assert sorted(e.id for e in eps) == sorted(f"Ch-{s.id}#s0" for s in seeds[:2])
     for e in eps:
         assert e.model == "embedded:smollm2-135m" and e.culture == "China"
         assert e.stop_reason in ("leave", "max_turns", "parse_failure")
-        assert len(e.turns) + e.parse_failures >= 1 and len(e.turns) <= 3
+        assert len(e.turns) + e.parse_failures >= 1 and len(e.turns) <= 4
         assert all(t.raw for t in e.turns) and len(e.parse_errors) == e.parse_failures
         assert [t.speaker for t in e.turns] == [k % 2 for k in range(len(e.turns))]
-    assert not (run / CHECKPOINT_FILE).exists()
+    assert not RunDir(run).checkpoint_file.exists()
     assert main(argv) == 0  # rerun: already done, nothing appended
-    assert len((run / EPISODES_FILE).read_text().splitlines()) == 2
+    assert len(RunDir(run).episodes_file.read_text().splitlines()) == 2
 
 
 def test_both_agents_prompts_share_the_scenario_context(seeds: list[Scenario]) -> None:

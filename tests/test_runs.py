@@ -37,16 +37,37 @@ def test_append_skips_existing_ids_across_reopen(tmp_path: Path) -> None:
     assert len(path.read_text().splitlines()) == 3
 
 
-def test_torn_tail_is_ignored_then_repaired(tmp_path: Path) -> None:
+def test_torn_tail_is_ignored_then_moved_aside(tmp_path: Path) -> None:
     path = tmp_path / "episodes.jsonl"
     JsonlStore(path, Episode).extend([_ep(0), _ep(1)])
+    torn = _ep(2).model_dump_json()[:25]
     with path.open("a") as fh:  # a crash in the middle of writing record 2
-        fh.write(_ep(2).model_dump_json()[:25])
+        fh.write(torn)
     store = JsonlStore(path, Episode)
     assert [e.sample for e in store.all()] == [0, 1]
     assert store.append(_ep(2))
     lines = path.read_text().splitlines()
     assert len(lines) == 3 and all(json.loads(line)["id"] for line in lines)
+    assert store.torn_moved == 1 and store.torn_path.read_text() == torn + "\n"  # kept, never dropped
+
+
+def test_complete_last_record_without_newline_is_kept(tmp_path: Path) -> None:
+    """A user-written file whose last complete record lacks the newline loses nothing."""
+    path = tmp_path / "episodes.jsonl"
+    path.write_text(_ep(0).model_dump_json() + "\n" + _ep(1).model_dump_json())
+    store = JsonlStore(path, Episode)
+    assert [e.sample for e in store.all()] == [0, 1] and store.ids() == {"gb-1#s0", "gb-1#s1"}
+    assert not store.append(_ep(1)) and store.append(_ep(2))
+    assert [e.sample for e in JsonlStore(path, Episode).all()] == [0, 1, 2]
+    assert not store.torn_path.exists() and path.read_text().endswith("\n")
+
+
+def test_non_utf8_file_is_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "episodes.jsonl"
+    path.write_bytes(b"\xff\xfe garbage\n")
+    with pytest.raises(DataError) as err:
+        JsonlStore(path, Episode).all()
+    assert "not UTF-8" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_malformed_line_names_file_and_line(tmp_path: Path) -> None:

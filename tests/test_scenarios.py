@@ -4,49 +4,47 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
+from clca.config import ScenariosConfig
+from clca.data.sotopia import load_norms, load_seeds, pick_seeds, strip_tags
 from clca.jsontext import JsonTextError, extract_json
-from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult
-from clca.records import Scenario, ScenarioFailure
-from clca.runs import JsonlStore
+from clca.llm.base import Chat
+from clca.llm.testing import ScriptedBackend as Scripted
+from clca.rundir import RunDir
 from clca.scenarios import (
-    adapt_scenarios,
     adaptation_chat,
-    load_seeds,
+    make_scenarios,
     parse_names,
-    pick_seeds,
     rename,
     source_names,
-    strip_tags,
+    split_counts,
     validate_adaptation,
+    validate_norm_scenario,
 )
 
 
-class Scripted(Backend):
-    """A backend whose reply is computed from the chat by a function (records every batch)."""
-
-    spec = "scripted"
-
-    def __init__(self, reply: Callable[[Chat], str]) -> None:
-        self.reply = reply
-        self.batches: list[int] = []
-
-    @property
-    def fingerprint(self) -> str:
-        return "scripted"
-
-    def generate(
-        self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None
-    ) -> list[str]:
-        self.batches.append(len(chats))
-        return [self.reply(c) for c in chats]
-
-    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
-        raise NotImplementedError
+def _make(
+    backend: object,
+    run: Path,
+    cultures: list[str],
+    n: int,
+    *,
+    seed: int = 0,
+    batch_size: int = 64,
+    **cfg: object,
+):  # type: ignore[no-untyped-def]
+    return make_scenarios(
+        backend,  # type: ignore[arg-type]
+        RunDir(run),
+        ScenariosConfig.model_validate({"per_culture": n, **cfg}),
+        cultures=cultures,
+        seed=seed,
+        batch_size=batch_size,
+        progress=False,
+    )
 
 
 def _scenario_json_from(chat: Chat, culture_name: str = "Wei") -> dict[str, object]:
@@ -62,7 +60,7 @@ def _scenario_json_from(chat: Chat, culture_name: str = "Wei") -> dict[str, obje
 
 
 def test_seeds_load_90_envs_tags_stripped(data_dir: Path) -> None:
-    seeds = load_seeds(data_dir)
+    seeds = load_seeds()
     assert len(seeds) == 450
     assert len({s.seed_id.rsplit("-", 1)[0] for s in seeds}) == 90
     assert len({s.id for s in seeds}) == 450
@@ -82,7 +80,7 @@ def test_strip_tags_nested() -> None:
 
 
 def test_pick_seeds_spread_and_deterministic(data_dir: Path) -> None:
-    seeds = load_seeds(data_dir)
+    seeds = load_seeds()
     a = pick_seeds(seeds, 100, seed=3)
     assert [s.id for s in a] == [s.id for s in pick_seeds(seeds, 100, seed=3)]
     envs = [s.seed_id.rsplit("-", 1)[0] for s in a]
@@ -124,8 +122,8 @@ def test_extract_json_errors(text: str, reason: str) -> None:
 def test_validation_rejects_source_names_and_empty_fields(data_dir: Path) -> None:
     from clca.culture import get_profile
 
-    seed = load_seeds(data_dir)[0]
-    chat = adaptation_chat(seed, get_profile("China", data_dir))
+    seed = load_seeds()[0]
+    chat = adaptation_chat(seed, get_profile("China"))
     good = _scenario_json_from(chat)
     assert validate_adaptation(json.dumps(good), seed).characters[0].first_name == "Weia"
     leaked = json.loads(json.dumps(good))
@@ -165,22 +163,13 @@ def test_adapt_repairs_then_records_failures_and_resumes(tmp_path: Path, data_di
 
     backend = Scripted(reply)
     run = tmp_path / "run"
-    summ = adapt_scenarios(
-        backend,
-        run,
-        ["China", "UK"],
-        3,
-        seed=1,
-        max_retries=1,
-        progress=False,
-        batch_size=4,
-        data_dir=data_dir,
-        names_first=False,
+    summ = _make(
+        backend, run, ["China", "Great Britain"], 3, seed=1, batch_size=4, max_retries=1, names_first=False
     )
     assert (summ.requested, summ.written, summ.failed, summ.skipped) == (6, 3, 3, 0)
     assert backend.batches == [4, 4, 2, 2]  # one batch per round per chunk
-    scen = JsonlStore(run / "scenarios.jsonl", Scenario).all()
-    fails = JsonlStore(run / "scenario_failures.jsonl", ScenarioFailure).all()
+    scen = RunDir(run).scenarios()
+    fails = RunDir(run).scenario_failures()
     assert {s.culture for s in scen} == {"China"} and {f.culture for f in fails} == {"Great Britain"}
     assert all(
         s.id == f"china-{s.seed_id}" and s.prompt_version == "adapt-v1" and s.model == "scripted"
@@ -188,44 +177,24 @@ def test_adapt_repairs_then_records_failures_and_resumes(tmp_path: Path, data_di
     )
     assert all(len(f.raw) == 2 and "characters" in f.reason for f in fails)
     before = (run / "scenarios.jsonl").read_text(), (run / "scenario_failures.jsonl").read_text()
-    again = adapt_scenarios(
-        backend, run, ["China", "Great Britain"], 3, seed=1, max_retries=1, progress=False, data_dir=data_dir
-    )
-    assert (again.skipped, again.written, again.llm_calls) == (6, 0, 0)
+    again = _make(backend, run, ["China", "Great Britain"], 3, seed=1, max_retries=1)
+    assert (again.skipped, again.written, again.llm.calls) == (6, 0, 0)
     assert ((run / "scenarios.jsonl").read_text(), (run / "scenario_failures.jsonl").read_text()) == before
 
 
 def test_resume_after_crash_same_file(tmp_path: Path, data_dir: Path) -> None:
     """Kill after the first chunk (exception in the backend), rerun: same final file as an uninterrupted run."""
 
-    calls = {"n": 0}
-
     def reply(chat: Chat) -> str:
         return json.dumps(_scenario_json_from(chat))
 
-    class Crashing(Scripted):
-        def generate(
-            self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None
-        ) -> list[str]:
-            calls["n"] += 1
-            if calls["n"] == 2:
-                raise KeyboardInterrupt
-            return super().generate(chats, params, seeds)
-
-    kw = {
-        "seed": 0,
-        "max_retries": 0,
-        "progress": False,
-        "batch_size": 2,
-        "data_dir": data_dir,
-        "names_first": False,
-    }
+    kw = {"seed": 0, "batch_size": 2, "max_retries": 0, "names_first": False}
     run_a, run_b = tmp_path / "a", tmp_path / "b"
-    with pytest.raises(KeyboardInterrupt):
-        adapt_scenarios(Crashing(reply), run_a, ["Japan"], 5, **kw)  # type: ignore[arg-type]
-    assert len(JsonlStore(run_a / "scenarios.jsonl", Scenario).all()) == 2
-    adapt_scenarios(Scripted(reply), run_a, ["Japan"], 5, **kw)  # type: ignore[arg-type]
-    adapt_scenarios(Scripted(reply), run_b, ["Japan"], 5, **kw)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _make(Scripted(reply, crash_after=1), run_a, ["Japan"], 5, **kw)  # type: ignore[arg-type]
+    assert len(RunDir(run_a).scenarios()) == 2
+    _make(Scripted(reply), run_a, ["Japan"], 5, **kw)  # type: ignore[arg-type]
+    _make(Scripted(reply), run_b, ["Japan"], 5, **kw)  # type: ignore[arg-type]
     assert (run_a / "scenarios.jsonl").read_text() == (run_b / "scenarios.jsonl").read_text()
     assert len((run_a / "scenarios.jsonl").read_text().splitlines()) == 5
 
@@ -237,12 +206,10 @@ def test_adapt_real_embedded_model(tmp_path: Path, data_dir: Path, call_cache_pa
 
     backend = load_backend("embedded:smollm2-135m", cache=CallCache(call_cache_path))
     run = tmp_path / "run"
-    summ = adapt_scenarios(
-        backend, run, ["China"], 2, max_retries=1, progress=False, max_new_tokens=16, data_dir=data_dir
-    )
+    summ = _make(backend, run, ["China"], 2, max_retries=1, max_new_tokens=16)
     assert summ.requested == 2 and summ.written + summ.failed == 2
-    ok = JsonlStore(run / "scenarios.jsonl", Scenario).ids()
-    bad = {f.id: f for f in JsonlStore(run / "scenario_failures.jsonl", ScenarioFailure).all()}
+    ok = RunDir(run).scenario_store().ids()
+    bad = {f.id: f for f in RunDir(run).scenario_failures()}
     assert len(ok | set(bad)) == 2 and not ok & set(bad)
     for f in bad.values():  # names step (1-2 replies) and/or adaptation step (up to 2)
         assert f.reason and 2 <= len(f.raw) <= 4 and f.model == backend.spec
@@ -250,7 +217,7 @@ def test_adapt_real_embedded_model(tmp_path: Path, data_dir: Path, call_cache_pa
 
 # ------------------------------------------------------------------------------------------- names first
 def test_parse_names_and_rename(data_dir: Path) -> None:
-    seed = next(s for s in load_seeds(data_dir) if "Finnegan" in s.characters[0].first_name)
+    seed = next(s for s in load_seeds() if "Finnegan" in s.characters[0].first_name)
     ok = '{"person1": {"first_name": "Wei", "last_name": "Zhang"}, "person2": {"first_name": "Fang", "last_name": "Li"}}'
     assert parse_names("Sure:\n```json\n" + ok + "\n```", seed) == [("Wei", "Zhang"), ("Fang", "Li")]
     bad = {
@@ -298,12 +265,10 @@ def test_names_first_adaptation_with_repairs(tmp_path: Path, data_dir: Path) -> 
         return json.dumps(shown)
 
     run = tmp_path / "run"
-    summ = adapt_scenarios(
-        Scripted(reply), run, ["China", "Germany"], 2, max_retries=1, progress=False, data_dir=data_dir
-    )
-    assert (summ.written, summ.failed, summ.names_only, summ.retries) == (4, 0, 2, 2)  # 2 German repairs
-    scen = {s.id: s for s in JsonlStore(run / "scenarios.jsonl", Scenario).all()}
-    seeds = {s.seed_id: s for s in load_seeds(data_dir)}
+    summ = _make(Scripted(reply), run, ["China", "Germany"], 2, max_retries=1)
+    assert (summ.written, summ.failed, summ.names_only, summ.llm.retries) == (4, 0, 2, 2)  # 2 German repairs
+    scen = {s.id: s for s in RunDir(run).scenarios()}
+    seeds = {s.seed_id: s for s in load_seeds()}
     for s in scen.values():
         assert [c.name for c in s.characters] == ["Jonas Weber", "Lea Hoffmann"]
         assert s.adapted_fields == (["setting"] if s.culture == "China" else [])
@@ -316,3 +281,82 @@ def test_names_first_adaptation_with_repairs(tmp_path: Path, data_dir: Path) -> 
     for p in adapt_prompts:  # the original names never reach the adaptation prompt
         assert not [n for n in used if re.search(rf"\b{re.escape(n)}\b", p)]
     assert any("Not these: Max Mustermann, Anna Becker." in p for p in prompts)  # the retry names the rejects
+
+
+# ------------------------------------------------------------------------------------------- other sources
+def test_norm_based_scenarios_with_provenance(tmp_path: Path, data_dir: Path) -> None:
+    """source: norms builds new scenarios around Social Chemistry norms first, with the norm as provenance;
+    an unusable reply is repaired, then recorded as a failure."""
+    norms = load_norms()
+    assert [n.source for n in norms[:266]] == ["social_chem"] * 266 and norms[266].source == "normbank"
+    good = json.dumps(
+        {
+            "setting": "A family dinner in Osaka.",
+            "relationship": "family",
+            "characters": [
+                {"first_name": f, "last_name": "Sato", "age": 40, "gender": "Woman", "pronoun": "she/her",
+                 "occupation": "nurse", "background": "b", "personality": "p", "secret": "s", "goal": "g"}
+                for f in ("Yui", "Aiko")
+            ],
+        }
+    )  # fmt: skip
+    seen: list[str] = []
+
+    def reply(chat: Chat) -> str:
+        seen.append(chat[1]["content"])
+        if len(chat) == 2 and "Japan" in chat[1]["content"] and len(seen) == 1:
+            return "Sorry, no."
+        return good if "Japan" in chat[1]["content"] else '{"setting": ""}'
+
+    run = tmp_path / "run"
+    summ = _make(Scripted(reply), run, ["Japan", "China"], 2, source="norms", max_retries=1)
+    assert (summ.written, summ.failed, summ.llm.retries) == (2, 2, 3)
+    scen = RunDir(run).scenarios()
+    assert {s.culture for s in scen} == {"Japan"}
+    for s in scen:
+        assert s.norm_id and s.norm_id.startswith("social_chem:") and s.norm
+        assert s.id == f"japan-norm-{s.norm_id.split(':')[1]}" and s.seed_id == s.norm_id
+        assert s.source == "sotopia-pi:social_chem" and s.prompt_version == "norm-v1"
+        assert s.relationship == "family member" and s.norm in " ".join(seen)
+    fails = RunDir(run).scenario_failures()
+    assert {f.culture for f in fails} == {"China"} and all("characters" in f.reason for f in fails)
+    obj = json.loads(good)
+    obj["characters"][0].update(first_name="John", last_name="Doe")
+    with pytest.raises(ValueError, match="placeholder"):
+        validate_norm_scenario(json.dumps(obj))
+    obj["characters"][0].update(first_name="Aiko", last_name="Sato")
+    with pytest.raises(ValueError, match="same name"):
+        validate_norm_scenario(json.dumps(obj))
+    obj["relationship"] = "enemies"
+    with pytest.raises(ValueError, match="relationship"):
+        validate_norm_scenario(json.dumps(obj))
+
+
+def test_both_sources_split_and_seeds_source(tmp_path: Path, data_dir: Path) -> None:
+    assert split_counts(ScenariosConfig(per_culture=5, source="both", norm_share=0.4)) == (3, 2)
+    assert split_counts(ScenariosConfig(per_culture=5, source="norms")) == (0, 5)
+    run = tmp_path / "run"
+    summ = _make(Scripted(), run, ["Japan"], 4, source="both")
+    assert summ.written == 4 and summ.failed == 0
+    kinds = sorted(s.prompt_version for s in RunDir(run).scenarios())
+    assert kinds == ["adapt-v2", "adapt-v2", "norm-v1", "norm-v1"]
+    seeds_run = tmp_path / "seeds"
+    s2 = _make(None, seeds_run, ["Japan", "China"], 3, source="seeds")
+    assert s2.written == 6 and {s.source for s in RunDir(seeds_run).scenarios()} == {"sotopia (unadapted)"}
+
+
+def test_cli_scenarios_offers_every_source(tmp_path: Path, data_dir: Path) -> None:
+    from clca.cli import main
+
+    run = tmp_path / "run"
+    assert (
+        main(
+            ["scenarios", "--run", str(run), "--cultures", "China", "--source", "seeds", "--per-culture", "2"]
+        )
+        == 0
+    )
+    assert len(RunDir(run).scenarios()) == 2
+    argv = ["scenarios", "--run", str(run), "--cultures", "China", "--model", "scripted:auto", "--source", "norms",
+            "--per-culture", "1", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    assert len(RunDir(run).scenarios()) == 3

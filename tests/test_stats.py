@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stage_helpers import Scripted, episode, make_run, scenario
+from stage_helpers import episode, make_run, scenario
 
-from clca.leakage import LEAKAGE_FILE, check_run, flagged_episode_ids, ngrams, words
-from clca.records import Episode, Intent, Judgement, Scenario, ScenarioFailure, Turn
-from clca.runs import JsonlStore
+from clca.leakage import check_run, flagged_episode_ids, ngrams, words
+from clca.records import Episode, Intent, Judgement, ScenarioFailure, Turn
+from clca.rundir import RunDir
 from clca.stats import compute_stats
 
 LEAK = "As the survey asks, how important is family in your life? Would you say it is very important, rather important?"
 NEAR_MISS = "So tell me, how important is family in your life, really?"  # 7 shared words only
 
 
-def build(tmp_path: Path) -> Path:
+def build(tmp_path: Path) -> RunDir:
     run = make_run(tmp_path)
-    JsonlStore(run / "scenario_failures.jsonl", ScenarioFailure).extend(
+    run.failure_store().extend(
         [
             ScenarioFailure(id="china-s3", seed_id="s3", culture="China", model="m", reason="bad json"),
             ScenarioFailure(
@@ -26,9 +26,9 @@ def build(tmp_path: Path) -> Path:
             ),
         ]
     )
-    JsonlStore(run / "scenarios.jsonl", Scenario).append(scenario(culture="Japan", sid="japan-s1"))
+    run.scenario_store().append(scenario(culture="Japan", sid="japan-s1"))
     adapted = {"model": "teacher", "prompt_version": "adapt-v2", "adapted_fields": []}
-    JsonlStore(run / "scenarios.jsonl", Scenario).extend(
+    run.scenario_store().extend(
         [  # a names-only adaptation, a real one, and a record without adapted_fields: only the first counts
             scenario(culture="Japan", sid="japan-s4").model_copy(update=adapted),
             scenario(culture="Japan", sid="japan-s5").model_copy(
@@ -51,8 +51,8 @@ def build(tmp_path: Path) -> Path:
         model="m",
         turns=[Turn(speaker=0, name="Li Wei", action="speak", text="Hi")],
     )
-    JsonlStore(run / "episodes.jsonl", Episode).extend([leak, near, running])
-    JsonlStore(run / "judgements.jsonl", Judgement).extend(
+    run.episode_store().extend([leak, near, running])
+    run.judgement_store().extend(
         [
             Judgement(id="china-s1:0", episode_id="china-s1:0", culture="China", model="m", keep=True),
             Judgement(id="china-s2:0", episode_id="china-s2:0", culture="China", model="m", keep=False),
@@ -66,7 +66,7 @@ def build(tmp_path: Path) -> Path:
             ),
         ]
     )
-    JsonlStore(run / "intents.jsonl", Intent).extend(
+    run.intent_store().extend(
         [
             Intent(
                 id="china-s1:0:0",
@@ -104,7 +104,7 @@ def build(tmp_path: Path) -> Path:
 
 def test_stats_numbers(tmp_path: Path, data_dir: Path) -> None:
     run = build(tmp_path)
-    st = compute_stats(run, data_dir=data_dir)
+    st = compute_stats(run)
     cn, jp = st["cultures"]["China"], st["cultures"]["Japan"]
     assert cn == {
         "scenarios": 2,
@@ -120,8 +120,10 @@ def test_stats_numbers(tmp_path: Path, data_dir: Path) -> None:
         "judge_errors": 1,
         "data_from": "kept",
         "final_episodes": 1,
-        "avg_turns": 3.0,
+        "avg_turns": 1.5,
+        "avg_utterances": 3.0,
         "avg_words_per_utterance": 5.5,
+        "avg_words_per_turn": 7.33,
         "intents": 3,
         "intent_errors": 1,
         "cultural_intent_pct": 50.0,
@@ -135,30 +137,31 @@ def test_stats_numbers(tmp_path: Path, data_dir: Path) -> None:
     )
     assert (
         jp["unparseable_turns"] == 2
-        and jp["avg_turns"] == 1.5
+        and jp["avg_turns"] == 0.75
+        and jp["avg_utterances"] == 1.5
         and jp["kept_pct"] is None
         and jp["leakage_flagged"] == 1
     )
     assert jp["scenarios"] == 4 and jp["names_only"] == 1
     assert st["total"]["episodes"] == 5 and st["total"]["scenarios"] == 6 and st["total"]["names_only"] == 1
     assert st["leakage"]["flagged_episodes"] == ["japan-s1:0"]
-    assert json.loads((run / "stats.json").read_text())["cultures"]["China"]["kept"] == 1
+    assert json.loads(run.stats_file.read_text())["cultures"]["China"]["kept"] == 1
 
 
 def test_leakage_planted_overlap_and_staleness(tmp_path: Path, data_dir: Path) -> None:
     run = build(tmp_path)
-    assert flagged_episode_ids(run, data_dir=data_dir) == {"japan-s1:0"}
-    recs = {r.id: r for r in check_run(run, data_dir=data_dir)}
+    assert flagged_episode_ids(run) == {"japan-s1:0"}
+    recs = {r.id: r for r in check_run(run)}
     assert set(recs) == {"china-s1:0", "china-s2:0", "china-s1:1", "japan-s1:0", "japan-s1:1"}
     assert "Q1" in recs["japan-s1:0"].qids
     assert "would you say it is very important rather" in recs["japan-s1:0"].matches
     assert not recs["japan-s1:1"].flagged
     # a shorter n catches the 7-word near miss; the file is recomputed because n changed
-    assert "japan-s1:1" in flagged_episode_ids(run, n=7, data_dir=data_dir)
-    assert all(json.loads(line)["n"] == 7 for line in (run / LEAKAGE_FILE).read_text().splitlines())
+    assert "japan-s1:1" in flagged_episode_ids(run, n=7)
+    assert all(json.loads(line)["n"] == 7 for line in run.leakage_file.read_text().splitlines())
     # a new episode makes the file stale
-    JsonlStore(run / "episodes.jsonl", Episode).append(episode("china-s2:1", sid="china-s2", texts=[LEAK]))
-    assert flagged_episode_ids(run, data_dir=data_dir) == {"japan-s1:0", "china-s2:1"}
+    run.episode_store().append(episode("china-s2:1", sid="china-s2", texts=[LEAK]))
+    assert flagged_episode_ids(run) == {"japan-s1:0", "china-s2:1"}
 
 
 def test_ngrams_words() -> None:
@@ -171,8 +174,8 @@ def test_cli_stats_and_errors(tmp_path: Path, data_dir: Path, capsys: object) ->
     from clca.cli import main
 
     run = build(tmp_path)
-    assert main(["--data-dir", str(data_dir), "stats", "--run", str(run)]) == 0
-    assert (run / "stats.json").exists()
+    assert main(["--data-dir", str(data_dir), "stats", "--run", str(run.path)]) == 0
+    assert run.stats_file.exists()
     assert main(["judge", "--run", str(tmp_path / "nowhere"), "--model", "embedded:smollm2-135m"]) == 2
     assert (
         main(
@@ -192,25 +195,12 @@ def test_cli_stats_and_errors(tmp_path: Path, data_dir: Path, capsys: object) ->
     )
 
 
-def test_cli_stages_with_scripted_backend(tmp_path: Path, data_dir: Path, monkeypatch: object) -> None:
+def test_cli_stages_with_scripted_backend(tmp_path: Path, data_dir: Path) -> None:
     """The judge/intents commands wire the stage functions to the backend named by --model."""
-    import pytest
-
     from clca.cli import main
-    from clca.commands import data_stages
 
-    mp = pytest.MonkeyPatch()
-    backend = Scripted(
-        lambda c: (
-            "Quality: good (confident)\nCulture: aligned (confident)\nMeta: good (confident)\nINTENT: to chat"
-        )
-    )
-    mp.setattr(data_stages, "_backend", lambda spec, no_cache: backend)
-    try:
-        run = make_run(tmp_path)
-        assert main(["judge", "--run", str(run), "--model", "x"]) == 0
-        assert main(["intents", "--run", str(run), "--model", "x"]) == 0
-    finally:
-        mp.undo()
-    assert len(JsonlStore(run / "judgements.jsonl", Judgement).all()) == 3
-    assert len(JsonlStore(run / "intents.jsonl", Intent).all()) == 6
+    run = make_run(tmp_path)
+    assert main(["judge", "--run", str(run.path), "--model", "scripted:auto", "--no-progress"]) == 0
+    assert main(["intents", "--run", str(run.path), "--model", "scripted:auto", "--no-progress"]) == 0
+    assert len(run.judgements()) == 3 and len(run.intents()) == 6  # 2 kept episodes, 3 utterances each
+    assert all(i.intent for i in run.intents())

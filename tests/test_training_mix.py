@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from datasets import load_from_disk
 
+from clca.config import MixConfig
 from clca.errors import DataError
 from clca.records import Character, Episode, Intent, Judgement, Scenario, Turn
-from clca.runs import JsonlStore
-from clca.training.mix import OPENING_CUE, MixConfig, build_mix, mix_dir
+from clca.rundir import RunDir
+from clca.training.mix import OPENING_CUE, build_mix
 
 SECRET_A, GOAL_A = "Li hid the broken vase", "get Wei to lend money"
 SECRET_B, GOAL_B = "Wei is secretly moving abroad", "avoid lending money"
@@ -22,7 +23,7 @@ def _scenario(i: int) -> Scenario:
         seed_id=f"seed{i}",
         culture="China",
         setting=f"A teahouse in Suzhou, afternoon {i}.",
-        relationship="friends",
+        relationship="friends",  # normalised to "friend"
         characters=[
             Character(
                 first_name="Li",
@@ -68,16 +69,17 @@ def _episode(i: int, culture: str = "China", stop: str = "leave") -> Episode:
     )
 
 
-def make_run_dir(tmp_path: Path) -> Path:
+def make_run_dir(tmp_path: Path) -> RunDir:
     """Ten kept China episodes (ep0..ep9) + one unkept, one unfinished, one of another culture."""
-    JsonlStore(tmp_path / "scenarios.jsonl", Scenario).extend(_scenario(i) for i in range(13))
+    run = RunDir(tmp_path)
+    run.scenario_store().extend(_scenario(i) for i in range(13))
     eps = [_episode(i) for i in range(10)] + [
         _episode(10),
         _episode(11, stop="running"),
         _episode(12, "Japan"),
     ]
-    JsonlStore(tmp_path / "episodes.jsonl", Episode).extend(eps)
-    JsonlStore(tmp_path / "judgements.jsonl", Judgement).extend(
+    run.episode_store().extend(eps)
+    run.judgement_store().extend(
         Judgement(id=e.id, episode_id=e.id, culture=e.culture, model="j", keep=(e.id != "ep10")) for e in eps
     )
     intents = []
@@ -94,12 +96,12 @@ def make_run_dir(tmp_path: Path) -> Path:
                     intent=f"intent of turn {ti}",
                 )
             )
-    JsonlStore(tmp_path / "intents.jsonl", Intent).extend(intents)
-    return tmp_path
+    run.intent_store().extend(intents)
+    return run
 
 
 @pytest.fixture()
-def run_dir(tmp_path: Path) -> Path:
+def run_dir(tmp_path: Path) -> RunDir:
     return make_run_dir(tmp_path)
 
 
@@ -108,7 +110,7 @@ def _rows(path: Path, split: str) -> list[dict]:
     return list(dd[split]) if split in dd else []
 
 
-def test_roles_and_system_prompts(run_dir: Path) -> None:
+def test_roles_and_system_prompts(run_dir: RunDir) -> None:
     res = build_mix(run_dir, "China", MixConfig(val_fraction=0.0))
     rows = _rows(res.path, "train")
     p1 = next(r for r in rows if r["task"] == "dialogue_p1" and r["episode_id"] == "ep3")["messages"]
@@ -123,17 +125,20 @@ def test_roles_and_system_prompts(run_dir: Path) -> None:
     assert p2[1]["content"] == p1[2]["content"]  # person 1's opening is the first user message
     assert p2[-1]["content"] == "[leaves the conversation]"
     s1, s2 = p1[0]["content"], p2[0]["content"]
-    assert "Act and speak like Li Na, a member of the Chinese culture." in s1
-    assert "You are Li Na" in s1 and "teacher" in s1 and "Li teaches maths." in s1
-    assert "Act and speak like Wei Zhang, a member of the Chinese culture." in s2
-    assert "You are Wei Zhang" in s2 and "Wei builds bridges." in s2
+    assert s1.endswith(
+        "Imagine you are Li Na, your task is to act and speak like Li Na, a member of the Chinese culture."
+    )
+    assert s2.endswith(
+        "Imagine you are Wei Zhang, your task is to act and speak like Wei Zhang, a member of the Chinese culture."
+    )
     for s in (s1, s2):
+        assert "Li Na and Wei Zhang are friends." in s  # the relationship reads as a sentence
+        assert "Occupation: teacher" in s and "Background: Wei builds bridges." in s  # both public cards
         for private in (SECRET_A, SECRET_B, GOAL_A, GOAL_B):
             assert private not in s
-    assert "Wei builds bridges." not in s1  # the other character's background is not the assistant's persona
 
 
-def test_intent_part_format(run_dir: Path) -> None:
+def test_intent_part_format(run_dir: RunDir) -> None:
     res = build_mix(run_dir, "China", MixConfig(val_fraction=0.0))
     msgs = next(r for r in _rows(res.path, "train") if r["task"] == "intent")["messages"]
     assert [m["role"] for m in msgs] == [
@@ -152,12 +157,13 @@ def test_intent_part_format(run_dir: Path) -> None:
     assert msgs[6]["content"] == "Intent: intent of turn 5"
     sysm = msgs[0]["content"]
     assert "Li Na" in sysm and "Wei Zhang" in sysm and "teacher" in sysm and "engineer" in sysm
+    assert "social or cultural expectations of Chinese culture in a short sentence." in sysm
     for private in (SECRET_A, SECRET_B, GOAL_A, GOAL_B):
         assert private not in sysm
 
 
-def test_exclusions_split_and_stats(run_dir: Path) -> None:
-    res = build_mix(run_dir, "China", MixConfig(val_fraction=0.2, seed=3))
+def test_exclusions_split_and_stats(run_dir: RunDir) -> None:
+    res = build_mix(run_dir, "China", MixConfig(val_fraction=0.2), seed=3)
     assert res.episodes_total == 12 and res.episodes_used == 10
     assert res.excluded == {"not_kept_by_judge": 1, "unfinished": 1}
     train, val = _rows(res.path, "train"), _rows(res.path, "validation")
@@ -166,13 +172,13 @@ def test_exclusions_split_and_stats(run_dir: Path) -> None:
     assert tr_eps | va_eps == {f"ep{i}" for i in range(10)}
     assert (res.path / "mix_stats.json").exists()
     # seeded: same seed -> same split, another seed -> (here) another split
-    again = build_mix(run_dir, "China", MixConfig(val_fraction=0.2, seed=3))
+    again = build_mix(run_dir, "China", MixConfig(val_fraction=0.2), seed=3)
     assert {r["episode_id"] for r in _rows(again.path, "validation")} == va_eps
-    other = build_mix(run_dir, "China", MixConfig(val_fraction=0.2, seed=4))
+    other = build_mix(run_dir, "China", MixConfig(val_fraction=0.2), seed=4)
     assert {r["episode_id"] for r in _rows(other.path, "validation")} != va_eps
 
 
-def test_ratios_and_ablations(run_dir: Path) -> None:
+def test_ratios_and_ablations(run_dir: RunDir) -> None:
     res = build_mix(run_dir, "China", MixConfig(val_fraction=0.0))
     assert res.train_by_task == {"dialogue_p1": 10, "dialogue_p2": 10, "intent": 10}
     res = build_mix(run_dir, "China", MixConfig(val_fraction=0.0, ratio_intent=2.0))
@@ -180,27 +186,31 @@ def test_ratios_and_ablations(run_dir: Path) -> None:
     res = build_mix(run_dir, "China", MixConfig(val_fraction=0.0, ratio_intent=0.5, max_examples=10))
     assert res.train_by_task == {"dialogue_p1": 4, "dialogue_p2": 4, "intent": 2}
     d = build_mix(run_dir, "China", MixConfig(val_fraction=0.0, ablation="dialogue_only"))
-    assert d.path == mix_dir(run_dir, "China", "dialogue_only") and d.path.name == "china--dialogue_only"
+    assert d.path == run_dir.mix_dir("China", "dialogue_only") and d.path.name == "china--dialogue_only"
     assert set(d.train_by_task) == {"dialogue_p1", "dialogue_p2"}
     i = build_mix(run_dir, "China", MixConfig(val_fraction=0.0, ablation="intent_only"))
     assert set(i.train_by_task) == {"intent"}
 
 
-def test_leakage_flagged_episodes_are_excluded(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import clca.leakage
-
-    monkeypatch.setattr(clca.leakage, "flagged_episode_ids", lambda rd: {"ep1", "ep2"})
+def test_leakage_flagged_episodes_are_excluded(run_dir: RunDir, data_dir: Path) -> None:
+    """Episodes quoting WVS question wording (a later record of the same id replaces the first) are left out."""
+    leak = "As the survey asks, how important is family in your life? Would you say it is very important?"
+    with run_dir.episodes_file.open("a", encoding="utf-8") as fh:
+        for i in (1, 2):
+            ep = _episode(i)
+            ep.turns[0].text = leak
+            fh.write(ep.model_dump_json() + "\n")
     res = build_mix(run_dir, "China", MixConfig(val_fraction=0.0))
     assert res.excluded["leakage_flagged"] == 2
     assert not {"ep1", "ep2"} & {r["episode_id"] for r in _rows(res.path, "train")}
 
 
-def test_clear_errors(run_dir: Path) -> None:
-    (run_dir / "intents.jsonl").unlink()
+def test_clear_errors(run_dir: RunDir) -> None:
+    run_dir.intents_file.unlink()
     with pytest.raises(DataError, match=r"intents.jsonl is missing.*dialogue_only"):
         build_mix(run_dir, "China")
     assert build_mix(run_dir, "China", MixConfig(ablation="dialogue_only")).train_examples > 0
-    (run_dir / "judgements.jsonl").unlink()
+    run_dir.judgements_file.unlink()
     with pytest.raises(DataError, match=r"judgements.jsonl is missing.*clca judge"):
         build_mix(run_dir, "China", MixConfig(ablation="dialogue_only"))
     res = build_mix(
@@ -211,15 +221,16 @@ def test_clear_errors(run_dir: Path) -> None:
         build_mix(run_dir, "Germany", MixConfig(ablation="dialogue_only"))
 
 
-def test_cli_mix(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_mix(run_dir: RunDir, capsys: pytest.CaptureFixture[str]) -> None:
     from clca.cli import main
 
-    assert main(["mix", "--run", str(run_dir), "--culture", "China", "--ablation", "intent_only"]) == 0
-    assert (run_dir / "mix" / "china--intent_only" / "mix_stats.json").exists()
+    assert main(["mix", "--run", str(run_dir.path), "--culture", "China", "--ablation", "intent_only"]) == 0
+    assert (run_dir.path / "mix" / "china--intent_only" / "mix_stats.json").exists()
     assert "intent" in capsys.readouterr().out
-    (run_dir / "judgements.jsonl").unlink()
-    assert main(["mix", "--run", str(run_dir), "--culture", "China"]) == 2
+    run_dir.judgements_file.unlink()
+    assert main(["mix", "--run", str(run_dir.path), "--culture", "China"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "judgements.jsonl is missing" in err and len(err.splitlines()) == 1
-    assert main(["mix", "--run", str(run_dir), "--culture", "China", "--ablation", "bogus"]) == 2
-    assert "unknown ablation" in capsys.readouterr().err
+    assert main(["mix", "--run", str(run_dir.path), "--culture", "China", "--ablation", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert "--ablation" in err and "dialogue_only" in err and len(err.strip().splitlines()) == 1

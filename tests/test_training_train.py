@@ -9,7 +9,8 @@ import pytest
 import torch
 from test_training_mix import make_run_dir
 
-from clca.training.mix import MixConfig, build_mix
+from clca.config import MixConfig
+from clca.training.mix import build_mix
 from clca.training.presets import TrainConfig, preset
 from clca.training.train import CHATML_TRAINING_TEMPLATE, build_trainer, training_chat_template
 
@@ -159,11 +160,11 @@ def test_cli_mix_train_skip_and_load_backend(tmp_path: Path) -> None:
     from clca.llm.registry import load_backend
 
     run = make_run_dir(tmp_path / "run")
-    assert main(["mix", "--run", str(run), "--culture", "China", "--max-examples", "3"]) == 0
-    args = ["train", "--run", str(run), "--culture", "China", "--model", MODEL, "--preset", "cpu"]
-    args += ["--max-steps", "2", "--batch-size", "1", "--grad-accum", "1", "--max-length", "160"]
+    assert main(["mix", "--run", str(run.path), "--culture", "China", "--max-examples", "3"]) == 0
+    args = ["train", "--run", str(run.path), "--culture", "China", "--model", MODEL, "--preset", "cpu"]
+    args += ["--max-steps", "2", "--per-device-batch-size", "1", "--grad-accum", "1", "--max-length", "160"]
     assert main(args) == 0
-    out = run / "adapters" / "china"
+    out = run.adapter_dir("China")
     res = json.loads((out / "train_result.json").read_text())
     assert res["steps"] == 2 and res["train_tokens"] > 0 and res["tokens_per_s"] > 0
     assert res["eval_loss"] is not None  # the validation split was evaluated
@@ -231,7 +232,14 @@ def test_presets_and_4bit_needs_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyP
         3,
         8,
     )
+    assert (p.lora_alpha, p.lora_dropout) == (0.1, 0.5)  # Table 14, as published
     assert p.modules_to_save == ["embed_tokens", "lm_head"] and p.load_in_4bit and p.max_length == 2048
+    # the paper's per-family exceptions, unless overridden
+    assert preset("paper", model="hf:Qwen/Qwen2.5-7B-Instruct").num_epochs == 1
+    assert preset("paper", model="hf:mistralai/Mistral-7B-Instruct-v0.3").learning_rate == 5e-5
+    assert preset("paper", model="hf:meta-llama/Llama-3.1-8B-Instruct").num_epochs == 3
+    assert preset("paper", model="hf:Qwen/Qwen2.5-0.5B-Instruct", num_epochs=2).num_epochs == 2
+    assert preset("cpu", model="hf:Qwen/Qwen2.5-0.5B-Instruct").num_epochs == 1.0  # only the paper preset
     c = preset("cpu", lora_r=16, learning_rate=None)
     assert c.lora_r == 16 and c.learning_rate == preset("cpu").learning_rate and c.lora_dropout == 0.0
     with pytest.raises(ClcaError, match="unknown training preset"):
@@ -239,6 +247,6 @@ def test_presets_and_4bit_needs_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyP
     run = make_run_dir(tmp_path / "run")
     mix = build_mix(run, "China", MixConfig(val_fraction=0.0, max_examples=2))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ClcaError, match=r"4-bit QLoRA needs a CUDA GPU.*--no-4bit"):
+    with pytest.raises(ClcaError, match=r"4-bit QLoRA needs a CUDA GPU.*--no-load-in-4bit"):
         train_adapter(mix.path, tmp_path / "a", preset("paper"))
     assert not (tmp_path / "a" / "train_result.json").exists()

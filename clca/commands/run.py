@@ -1,11 +1,13 @@
-"""``clca run CONFIG`` (the whole pipeline, resumable) and ``clca report --run DIR``."""
+"""``clca run CONFIG``: the whole pipeline, resumable; ``--plan`` shows what it would do without loading a model."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -33,6 +35,11 @@ def run_cmd(
         list[str] | None,
         typer.Option("--only", help="Run only these stages (e.g. scenarios, simulate, eval)."),
     ] = None,
+    plan_only: Annotated[
+        bool,
+        typer.Option("--plan", help="Show the resolved config and what each stage would do; load no model."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --plan: print the plan as JSON.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")] = False,
 ) -> None:
     """Run scenarios → simulate → judge → intents → stats → mix + train → eval → report; resumes done stages."""
@@ -40,10 +47,13 @@ def run_cmd(
     from clca.pipeline import run_pipeline
 
     overrides = list(set_ or [])
-    explicit = settings._data_dir_override
+    explicit = settings.data_dir_override()
     if explicit is not None:  # the global --data-dir is a CLI override like --set data_dir=...
         overrides.append(f"data_dir={explicit}")
     cfg = load_config(config, overrides)
+    if plan_only:
+        _print_plan(cfg, list(force_stage or []), as_json)
+        return
     console = Console(stderr=True)
 
     def on_stage(name: str, event: str) -> None:
@@ -71,15 +81,34 @@ def run_cmd(
         Console().print(f"report: {result.report}")
 
 
-@app.command("report")
-def report_cmd(
-    run: Annotated[Path, typer.Option("--run", help="The run directory of a `clca run`.")],
-) -> None:
-    """(Re)build run_dir/report/index.html from what the run directory holds."""
-    from clca.errors import ClcaError
-    from clca.report.pipeline_report import build_report
+def _print_plan(cfg: object, force: list[str], as_json: bool) -> None:
+    from clca.config import RunConfig
+    from clca.pipeline import plan, prepare
+    from clca.settings import using_data_dir
 
-    if not run.is_dir():
-        raise ClcaError(f"run directory {run} does not exist.", fix="pass the run_dir of a `clca run`.")
-    page = build_report(run)
-    Console().print(f"report: {page}")
+    assert isinstance(cfg, RunConfig)
+    with using_data_dir(cfg.data_dir, source="data_dir in the run config"):
+        cfg = prepare(cfg)
+        rows = plan(cfg, set(force))
+    if as_json:
+        typer.echo(json.dumps({"config": cfg.dump(), "stages": [r.model_dump() for r in rows]}, indent=2))
+        return
+    out = Console()
+    out.print("[bold]Resolved config[/bold]")
+    out.print(
+        yaml.safe_dump(cfg.dump(), sort_keys=False, allow_unicode=True).rstrip(),
+        markup=False,
+        highlight=False,
+    )
+    table = Table(title=f"Plan for {cfg.run_dir}")
+    for col in ("stage", "status", "settings", "would", "outputs"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        would = r.action + (f" (changed: {', '.join(r.changed)})" if r.changed else "")
+        table.add_row(r.stage, r.status, r.settings_hash, would, ", ".join(r.outputs))
+    out.print(table)
+    refused = [r.stage for r in rows if r.action == "refused"]
+    if refused:
+        out.print(
+            f"[yellow]refused: {', '.join(refused)}; `clca run` would stop there (see --force-stage).[/yellow]"
+        )

@@ -70,7 +70,6 @@ from pydantic import BaseModel, ConfigDict
 from clca.culture.names import Country, all_names, find_country, normalise
 from clca.errors import DataError
 from clca.settings import data_dir as _data_dir
-from clca.settings import data_file
 
 HOFSTEDE_FILE = "culture/hofstede_2015.csv"
 IW_FILE = "culture/inglehart_welzel_2022.csv"
@@ -221,6 +220,25 @@ def _num(text: str) -> float | None:
     return float(text)
 
 
+def _require(path: Path, rel: str, base: Path) -> None:
+    if not path.exists():
+        raise DataError(
+            f"data file {path} is missing.",
+            fix=f"check that {base} is a complete clca data bundle (it needs {rel}).",
+        )
+
+
+def _csv_rows(path: Path, delimiter: str) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) of a bundle CSV; a non-UTF-8 file is a one-line error."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            return list(enumerate(csv.DictReader(fh, delimiter=delimiter), 2))
+    except UnicodeDecodeError:
+        raise DataError(
+            f"{path} is not UTF-8 text.", fix="restore the file from the clca data bundle."
+        ) from None
+
+
 @lru_cache(maxsize=8)
 def _load(
     base: Path,
@@ -238,31 +256,34 @@ def _load(
         return c.name
 
     hof: dict[str, dict[str, float | None]] = {}
-    path = data_file(HOFSTEDE_FILE, base)
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        for lineno, row in enumerate(csv.DictReader(fh, delimiter=";"), 2):
-            try:
-                scores = {d: _num(row[d]) for d in HOFSTEDE_DIMS}
-            except (KeyError, ValueError, TypeError):
-                raise DataError(
-                    f"{path}, line {lineno}: expected numbers or #NULL! in columns {', '.join(HOFSTEDE_DIMS)}.",
-                    fix="restore the file from the clca data bundle.",
-                ) from None
-            hof[canon(row["country"])] = scores
+    path = base / HOFSTEDE_FILE
+    _require(path, HOFSTEDE_FILE, base)
+    for lineno, row in _csv_rows(path, ";"):
+        try:
+            scores = {d: _num(row[d]) for d in HOFSTEDE_DIMS}
+            name = str(row["country"])
+        except (KeyError, ValueError, TypeError, AttributeError):
+            raise DataError(
+                f"{path}, line {lineno}: expected a country and numbers or #NULL! in columns "
+                f"{', '.join(HOFSTEDE_DIMS)}.",
+                fix="restore the file from the clca data bundle.",
+            ) from None
+        hof[canon(name)] = scores
 
     iw: dict[str, dict[str, float]] = {}
-    path = data_file(IW_FILE, base)
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        for lineno, row in enumerate(csv.DictReader(fh), 2):
-            try:
-                point = {"trad_sec": float(row["trad_sec"]), "surv_self": float(row["surv_self"])}
-            except (KeyError, ValueError, TypeError):
-                raise DataError(
-                    f"{path}, line {lineno}: expected numeric trad_sec and surv_self.",
-                    fix="restore the file from the clca data bundle.",
-                ) from None
-            name = find_country(row["iso3"]) or find_country(row["name"])
-            iw[canon(name.name if name else row["name"])] = point
+    path = base / IW_FILE
+    _require(path, IW_FILE, base)
+    for lineno, row in _csv_rows(path, ","):
+        try:
+            point = {"trad_sec": float(row["trad_sec"]), "surv_self": float(row["surv_self"])}
+            iso3, raw_name = str(row["iso3"]), str(row["name"])
+        except (KeyError, ValueError, TypeError, AttributeError):
+            raise DataError(
+                f"{path}, line {lineno}: expected iso3, name and numeric trad_sec and surv_self.",
+                fix="restore the file from the clca data bundle.",
+            ) from None
+        found = find_country(iso3) or find_country(raw_name)
+        iw[canon(found.name if found else raw_name)] = point
 
     wvs: set[str] = set()
     wvs_path = base / WVS_FILE
@@ -279,23 +300,21 @@ def _load(
     return hof, iw, frozenset(wvs), countries
 
 
-def _tables(
-    data_dir: str | Path | None,
-) -> tuple[
+def _tables() -> tuple[
     dict[str, dict[str, float | None]], dict[str, dict[str, float]], frozenset[str], dict[str, Country]
 ]:
-    return _load(_data_dir(data_dir).resolve())
+    return _load(_data_dir().resolve())
 
 
-def list_cultures(data_dir: str | Path | None = None) -> list[str]:
+def list_cultures() -> list[str]:
     """Canonical names of every culture with Hofstede or Inglehart–Welzel scores or WVS data, sorted."""
-    hof, iw, wvs, _ = _tables(data_dir)
+    hof, iw, wvs, _ = _tables()
     return sorted(set(hof) | set(iw) | set(wvs))
 
 
-def resolve_country(country: str, data_dir: str | Path | None = None) -> str:
+def resolve_country(country: str) -> str:
     """The canonical name for ``country`` (alias, ISO3 code or demonym allowed); DataError when unknown."""
-    known = list_cultures(data_dir)
+    known = list_cultures()
     c = find_country(country)
     if c is not None and c.name in known:
         return c.name
@@ -310,10 +329,10 @@ def resolve_country(country: str, data_dir: str | Path | None = None) -> str:
     )
 
 
-def get_profile(country: str, data_dir: str | Path | None = None) -> CultureProfile:
+def get_profile(country: str) -> CultureProfile:
     """The :class:`CultureProfile` of ``country`` ("UK", "United Kingdom", "GBR" -> "Great Britain")."""
-    name = resolve_country(country, data_dir)
-    hof, iw, wvs, countries = _tables(data_dir)
+    name = resolve_country(country)
+    hof, iw, wvs, countries = _tables()
     c = countries.get(name) or find_country(name) or Country(name, "", name)
     h = hof.get(name)
     if h is not None and all(v is None for v in h.values()):

@@ -1,4 +1,4 @@
-"""Survey loaders: WVS wave-7 country distributions, GlobalOpinionQA CSVs, WorldValuesBench respondents."""
+"""Data-bundle readers: WVS wave-7 distributions, GlobalOpinionQA CSVs, WorldValuesBench respondents, Sotopia."""
 
 from __future__ import annotations
 

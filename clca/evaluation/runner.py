@@ -21,10 +21,11 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from clca.config import EvalSettings
 from clca.data.goqa import load_goqa
 from clca.data.survey import Survey, SurveyItem, resolve_countries
 from clca.data.wvb import Respondent, load_respondents, sample_respondents
@@ -52,27 +53,16 @@ METRIC_DOC = {
 }
 
 
-class EvalConfig(BaseModel):
-    """What to evaluate. ``survey`` is ``wvs7`` (the bundle) or the path of a GlobalOpinionQA CSV."""
+class EvalConfig(EvalSettings):
+    """What to evaluate: the survey settings (:class:`clca.config.EvalSettings`) plus where, for which model
+    (``model_tag``) and countries."""
 
-    model_config = ConfigDict(extra="forbid")
     out_dir: Path
     model_tag: str = "model"
     countries: list[str] = Field(default_factory=lambda: ["Great Britain", "China", "Germany", "Japan"])
-    questions: str | None = "Q1-Q45"
-    styles: list[str] = Field(default_factory=lambda: ["plain", "cultural"])
-    style_files: list[str] = Field(default_factory=list)
-    survey: str = "wvs7"
-    respondents: str | None = None
-    personas: int = Field(default=20, ge=1)
     persona_seed: int = 0
-    mode: Literal["logprob", "generate"] = "logprob"
-    samples: int = Field(default=1, ge=1)
-    temperature: float = Field(default=0.0, ge=0.0)
-    max_new_tokens: int = Field(default=16, ge=1)
-    batch_size: int = Field(default=16, ge=1)
+    batch_size: int = Field(default=16, ge=1, le=4096)
     seed: int = 0
-    n_bootstrap: int = Field(default=M.N_BOOTSTRAP, ge=10)
     report: bool = True
 
 
@@ -273,7 +263,7 @@ def evaluate(backend: Backend, config: EvalConfig, progress: ProgressFn | None =
     survey = load_survey(cfg.survey)
     countries = resolve_countries(cfg.countries, survey.countries(), survey=survey.name)
     items = survey.select(cfg.questions)
-    styles = resolve_styles(cfg.styles, cfg.style_files)
+    styles = resolve_styles(cfg.styles, [str(p) for p in cfg.style_files])
     notes = list(survey.notes)
     personas: dict[str, list[Respondent]] = {}
     if any(s.needs_persona for s in styles):
@@ -325,7 +315,7 @@ def evaluate(backend: Backend, config: EvalConfig, progress: ProgressFn | None =
     wanted = set(wanted_ids)
     records = [r for r in all_records if r.id in wanted]
     metrics = write_metrics(
-        cfg.out_dir, all_records, {cfg.model_tag: cfg.model_dump(mode="json")}, notes, cfg.n_bootstrap
+        cfg.out_dir, all_records, {cfg.model_tag: cfg.model_dump(mode="json")}, notes, cfg.bootstrap
     )
     if cfg.report:
         from clca.report.eval_report import write_eval_report

@@ -31,10 +31,7 @@ Scoring (``score``)
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,19 +39,11 @@ from typing import Any
 
 from clca.errors import ModelError
 from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult
+from clca.manifest import sha256_file
 
 log = logging.getLogger(__name__)
 
 _SENTINEL = "\u2063CLCA_SENTINEL\u2063"
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file (used for adapter weights in the fingerprint)."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def pick_device(device: str | None) -> str:
@@ -138,7 +127,7 @@ class LocalBackend(Backend):
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, str(adapter_dir))
-            adapter_part = f"|adapter={adapter_dir.resolve()}#{file_sha256(weights)[:16]}"
+            adapter_part = f"|adapter={adapter_dir.resolve()}#{sha256_file(weights)[:16]}"
         self.model: Any = model.to(self.device).eval()
         self._fingerprint = f"{identity}{adapter_part}|dtype={str(self.dtype).removeprefix('torch.')}"
         self._fingerprint += f"|dev={self.device.split(':')[0]}"
@@ -438,16 +427,3 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
             if pos != -1:
                 cut = min(cut, pos)
     return text[:cut]
-
-
-def softmax_options(logprobs: Sequence[float]) -> list[float]:
-    """Renormalise option log-probs into a distribution over the options (numerically stable)."""
-    m = max(logprobs)
-    ex = [math.exp(x - m) for x in logprobs]
-    z = sum(ex)
-    return [e / z for e in ex]
-
-
-def describe(backend: LocalBackend) -> str:
-    """A short JSON description (for logs/manifests)."""
-    return json.dumps({"spec": backend.spec, "fingerprint": backend.fingerprint, "device": backend.device})

@@ -28,7 +28,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -40,16 +39,11 @@ import httpx
 
 from clca.errors import ModelError
 from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult
+from clca.llm.spec import api_key, api_key_env, resolve_local_model
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 TOP_LOGPROBS = 20
 _SENTINEL = "\u2063CLCA_SENTINEL\u2063"
-
-
-def api_key() -> str | None:
-    """The API key from ``$CLCA_OPENAI_KEY_ENV`` (a variable name) or ``$OPENAI_API_KEY``; None if unset."""
-    name = os.environ.get("CLCA_OPENAI_KEY_ENV") or "OPENAI_API_KEY"
-    return os.environ.get(name) or None
 
 
 class OpenAIBackend(Backend):
@@ -130,7 +124,7 @@ class OpenAIBackend(Backend):
                 if resp.status_code not in RETRY_STATUS:
                     detail = resp.text.strip().replace("\n", " ")[:200]
                     fix = (
-                        f"set the key in ${os.environ.get('CLCA_OPENAI_KEY_ENV') or 'OPENAI_API_KEY'}."
+                        f"set the key in ${api_key_env()}."
                         if resp.status_code in (401, 403)
                         else "check the model name and the request options for this server."
                     )
@@ -247,8 +241,6 @@ class OpenAIBackend(Backend):
         with self._lock:
             if self._tokenizer is None:
                 from transformers import AutoTokenizer
-
-                from clca.llm.registry import resolve_local_model
 
                 spec = self.tokenizer_spec or ""
                 path = resolve_local_model(spec if ":" in spec.split("/")[0] else f"hf:{spec}")

@@ -51,8 +51,8 @@ def expected_position(probs: Sequence[float]) -> float:
     return float(np.dot(p, np.arange(p.size)) / (p.size - 1))
 
 
-def _load_iw(data_dir: Path | None) -> dict[str, tuple[float, float]]:
-    path = data_file(IW_FILE, data_dir)
+def _load_iw() -> dict[str, tuple[float, float]]:
+    path = data_file(IW_FILE)
     out: dict[str, tuple[float, float]] = {}
     with path.open(encoding="utf-8") as fh:
         for i, row in enumerate(csv.DictReader(fh), 2):
@@ -66,8 +66,7 @@ def _load_iw(data_dir: Path | None) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _load_wvs(data_dir: Path | None) -> list[dict[str, object]]:
-    path = data_file(WVS_FILE, data_dir)
+def _load_wvs(path: Path) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     with path.open(encoding="utf-8") as fh:
         for i, line in enumerate(fh, 1):
@@ -87,7 +86,7 @@ def _country_positions(path: str, _mtime: float) -> tuple[dict[str, dict[str, fl
     """Expected answer position per country and question (cached per file version)."""
     by_country: dict[str, dict[str, float]] = {}
     iso_of: dict[str, str] = {}
-    for r in _load_wvs(Path(path).parent.parent):
+    for r in _load_wvs(Path(path)):
         country, qid = str(r["country"]), str(r["qid"])
         iso_of[country] = str(r["iso3"])
         probs = r["probs"]
@@ -203,12 +202,11 @@ class CultureMap:
 def fit_culture_map(
     qids: Sequence[str] | None = None,
     *,
-    data_dir: Path | None = None,
     alphas: Sequence[float] = ALPHAS,
 ) -> CultureMap:
     """Fit the map on the WVS countries for the given questions (default: Q1–Q45 that the bundle has)."""
-    iw = _load_iw(data_dir)
-    path = data_file(WVS_FILE, data_dir)
+    iw = _load_iw()
+    path = data_file(WVS_FILE)
     by_country, iso_of = _country_positions(str(path), path.stat().st_mtime)
     asked = {q for d in by_country.values() for q in d}
     if qids is None:

@@ -28,22 +28,14 @@ import numpy as np
 
 from clca.evaluation import metrics as M
 from clca.evaluation.records import QuestionResult
-from clca.records import Episode, Intent, Judgement
 from clca.report.culture_map import CultureMap, Placement, fit_culture_map, plot_culture_map
 from clca.report.figures import esc, html_page, html_table, img_tag
-from clca.runs import JsonlStore, write_json_atomic
+from clca.rundir import RunDir
+from clca.runs import write_json_atomic
 
 TABLE_METRICS = ("kl", "clca_kl")
 EXTRA_METRICS = ("jsd", "emd", "acc_majority")
 N_EXAMPLES = 2  # example conversations per culture
-
-
-def load_eval_records(run_dir: Path) -> list[QuestionResult]:
-    """Every evaluation record of the run (``eval/<model_tag>/per_question.jsonl``)."""
-    out: list[QuestionResult] = []
-    for path in sorted((run_dir / "eval").glob("*/per_question.jsonl")):
-        out.extend(JsonlStore(path, QuestionResult).read())
-    return out
 
 
 def _metric(r: QuestionResult, name: str) -> float | None:
@@ -226,13 +218,13 @@ def culture_map_placements(cmap: CultureMap, records: Sequence[QuestionResult]) 
     return out
 
 
-def _stats_html(run_dir: Path) -> str:
-    path = run_dir / "stats.json"
+def _stats_html(run: RunDir) -> str:
+    path = run.stats_file
     if not path.exists():
         return "<p class='note'>No stats.json in this run directory.</p>"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return f"<p class='note'>{esc(path)} is not valid JSON.</p>"
     rows: list[list[object]] = []
 
@@ -251,14 +243,12 @@ def _stats_html(run_dir: Path) -> str:
     return html_table(["statistic", "value"], rows[:300])
 
 
-def _examples_html(run_dir: Path, cultures: Sequence[str], n: int = N_EXAMPLES) -> str:
-    episodes = JsonlStore(run_dir / "episodes.jsonl", Episode).all()
+def _examples_html(run: RunDir, cultures: Sequence[str], n: int = N_EXAMPLES) -> str:
+    episodes = run.episodes()
     if not episodes:
         return "<p class='note'>No episodes in this run directory.</p>"
-    judgements = {j.episode_id: j for j in JsonlStore(run_dir / "judgements.jsonl", Judgement).read()}
-    intents: dict[str, dict[int, Intent]] = defaultdict(dict)
-    for it in JsonlStore(run_dir / "intents.jsonl", Intent).read():
-        intents[it.episode_id][it.turn_index] = it
+    judgements = {j.episode_id: j for j in run.judgements()}
+    intents = run.intents_by_episode()
     parts: list[str] = []
     for c in sorted(set(cultures) | {e.culture for e in episodes}):
         mine = [e for e in episodes if e.culture == c and e.stop_reason != "running"]
@@ -286,34 +276,31 @@ def _examples_html(run_dir: Path, cultures: Sequence[str], n: int = N_EXAMPLES) 
     return "".join(parts)
 
 
-def _manifest_html(run_dir: Path) -> str:
-    path = run_dir / "manifest.json"
-    if not path.exists():
+def _manifest_html(run: RunDir) -> str:
+    manifest = run.manifest()
+    if manifest is None:
         return "<p class='note'>No manifest.json.</p>"
-    data = json.loads(path.read_text(encoding="utf-8"))
     rows = [
-        [k, v.get("status"), v.get("duration_s"), json.dumps(v.get("counts", {})), v.get("error") or ""]
-        for k, v in data.get("stages", {}).items()
+        [k, v.status, v.duration_s, json.dumps(v.counts), v.error or ""] for k, v in manifest.stages.items()
     ]
-    models = [[role, m.get("spec"), m.get("fingerprint")] for role, m in data.get("models", {}).items()]
-    pk = ", ".join(f"{k} {v}" for k, v in data.get("packages", {}).items())
+    models = [[role, m.get("spec"), m.get("fingerprint")] for role, m in manifest.models.items()]
+    pk = ", ".join(f"{k} {v}" for k, v in manifest.packages.items())
     return (
         html_table(["stage", "status", "seconds", "counts", "error"], rows)
         + html_table(["role", "spec", "fingerprint"], models)
-        + f"<p class='note'>Python {esc(data.get('python'))}; {esc(pk)}</p>"
+        + f"<p class='note'>Python {esc(manifest.python)}; {esc(pk)}</p>"
     )
 
 
-def build_report(run_dir: str | Path, *, data_dir: Path | None = None, seed: int = 0) -> Path:
-    """Write ``run_dir/report/index.html`` (+ PNGs, ``before_after.json``, ``culture_map.json``)."""
-    run_dir = Path(run_dir)
-    out = run_dir / "report"
+def build_report(run: RunDir, *, seed: int = 0) -> Path:
+    """Write the run's ``report/index.html`` (+ PNGs, ``before_after.json``, ``culture_map.json``)."""
+    out = run.report_dir
     out.mkdir(parents=True, exist_ok=True)
-    records = load_eval_records(run_dir)
+    records = run.eval_records()
     styles = list(dict.fromkeys(r.style for r in records))
     body: list[str] = []
     body.append(
-        f"<p class='note'>Run directory: {esc(run_dir)}. Lower KL/JSD/EMD is better, higher accuracy is "
+        f"<p class='note'>Run directory: {esc(run.path)}. Lower KL/JSD/EMD is better, higher accuracy is "
         "better. Δ = adapted − base on the same questions and prompting style; the 95% CI is a paired "
         "percentile bootstrap over questions (the average row pools all (culture, question) pairs).</p>"
     )
@@ -339,21 +326,19 @@ def build_report(run_dir: str | Path, *, data_dir: Path | None = None, seed: int
         fig = per_question_figure(records, styles, out / "per_question_change.png")
         if fig is not None:
             body.append("<h2>Per-question changes</h2>" + img_tag(fig, "per-question change of KL"))
-        body.append(_culture_map_section(records, out, data_dir, seed))
+        body.append(_culture_map_section(records, out, seed))
     cultures = sorted({r.country for r in records})
-    body.append("<h2>Data statistics</h2>" + _stats_html(run_dir))
-    body.append("<h2>Example conversations</h2>" + _examples_html(run_dir, cultures))
-    body.append("<h2>Run</h2>" + _manifest_html(run_dir))
+    body.append("<h2>Data statistics</h2>" + _stats_html(run))
+    body.append("<h2>Example conversations</h2>" + _examples_html(run, cultures))
+    body.append("<h2>Run</h2>" + _manifest_html(run))
     page = out / "index.html"
     page.write_text(html_page("CLCA run report", "".join(body)), encoding="utf-8")
     return page
 
 
-def _culture_map_section(
-    records: Sequence[QuestionResult], out: Path, data_dir: Path | None, seed: int
-) -> str:
+def _culture_map_section(records: Sequence[QuestionResult], out: Path, seed: int) -> str:
     qids = list(dict.fromkeys(r.qid for r in records))
-    cmap = fit_culture_map(qids, data_dir=data_dir)
+    cmap = fit_culture_map(qids)
     placements = culture_map_placements(cmap, records)
     png = plot_culture_map(cmap, placements, out / "culture_map.png")
     official = dict(zip(cmap.countries, (tuple(map(float, xy)) for xy in cmap.official), strict=True))

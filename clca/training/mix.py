@@ -1,28 +1,27 @@
 """The CLCA multi-task training mix: both speakers' perspectives of each kept conversation, plus intents.
 
-From a run directory (``scenarios.jsonl``, ``episodes.jsonl``, ``judgements.jsonl``, ``intents.jsonl``) this
-builds, for one culture, three kinds of conversational examples (``messages`` lists of ``{role, content}``):
+From a run directory (scenarios, episodes, judgements, intents; see :class:`clca.rundir.RunDir`) this builds,
+for one culture, three kinds of conversational examples (``messages`` lists of ``{role, content}``):
 
 ``dialogue_p1``
     The conversation from person 1's side. The system prompt describes the character the *assistant* plays
-    (the setting, that character's public background and occupation, and "act and speak like {name}, a
-    member of the {demonym} culture"); person 1's turns are assistant messages, person 2's are user messages.
-    Because person 1 opens the conversation, a short user cue (``"(The conversation begins. You speak
-    first.)"``) precedes the first assistant turn, so every example alternates user/assistant and works with
-    chat templates that require a user message first.
+    (:func:`dialogue_system_prompt`: the setting, the relationship, both public cards, and "Imagine you are
+    {name}, your task is to act and speak like {name}, a member of the {demonym} culture"); person 1's turns
+    are assistant messages, person 2's are user messages. Because person 1 opens the conversation, a short
+    user cue (``"(The conversation begins. You speak first.)"``) precedes the first assistant turn, so every
+    example alternates user/assistant and works with chat templates that require a user message first.
 ``dialogue_p2``
     The same conversation from person 2's side: person 1's opening is the first user message.
 ``intent``
-    Intent understanding: the system prompt gives the setting and both participants' *public* information
-    (never goals or secrets); then each utterance that has an intent is a user message ``"Name: text"``
+    Intent understanding (:func:`intent_system_prompt`: the setting, the relationship, both public cards and
+    the paper's task sentence); then each utterance that has an intent is a user message ``"Name: text"``
     followed by an assistant message ``"Intent: ..."``. Utterances without an intent are folded into the
     next user message (one line each) so the context is kept.
 
-Rendering decisions (see docs/training.md): ``speak`` turns are their text; ``non-verbal`` turns are
-``"[non-verbal] {text}"``; ``leave`` turns are ``"[leaves the conversation]"`` (plus any text); ``none`` turns
-carry nothing and are dropped. Consecutive turns of the same speaker are merged into one message (lines
-joined by a newline). Trailing user messages are dropped so that each dialogue ends on an assistant turn;
-an example without any assistant turn is skipped.
+Goals and secrets never appear. A message's text is :func:`clca.render.utterance` (``none`` turns carry
+nothing and are dropped); consecutive turns of the same speaker are merged into one message (lines joined by
+a newline). Trailing user messages are dropped so that each dialogue ends on an assistant turn; an example
+without any assistant turn is skipped.
 
 The paper's released code put the *other* speaker's description in the system prompt of the dialogue parts
 (a likely bug); here the system prompt always describes the character the assistant voices.
@@ -44,51 +43,20 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel
 
+from clca.config import MixConfig
 from clca.errors import DataError
-from clca.records import Character, Episode, Intent, Judgement, Scenario, Turn
-from clca.runs import JsonlStore, write_json_atomic
+from clca.records import Episode, Scenario, Turn
+from clca.render import public_card, relationship_phrase, utterance
+from clca.rundir import RunDir
+from clca.runs import write_json_atomic
 
 Task = Literal["dialogue_p1", "dialogue_p2", "intent"]
 TASKS: tuple[Task, ...] = ("dialogue_p1", "dialogue_p2", "intent")
-Ablation = Literal["dialogue_only", "intent_only"]
 Message = dict[str, str]
 
 OPENING_CUE = "(The conversation begins. You speak first.)"
-
-
-class MixConfig(BaseModel):
-    """How to build the training mix for one culture."""
-
-    model_config = ConfigDict(extra="forbid")
-    ratio_dialogue_p1: float = Field(default=1.0, ge=0)
-    ratio_dialogue_p2: float = Field(default=1.0, ge=0)
-    ratio_intent: float = Field(default=1.0, ge=0)
-    ablation: Ablation | None = None
-    val_fraction: float = Field(default=0.1, ge=0, lt=1)
-    require_judge: bool = True
-    seed: int = 0
-    max_examples: int | None = Field(default=None, gt=0)
-
-    @model_validator(mode="after")
-    def _some_part(self) -> MixConfig:
-        if not any(v > 0 for v in self.ratios().values()):
-            raise ValueError("at least one part of the mix needs a ratio > 0")
-        return self
-
-    def ratios(self) -> dict[Task, float]:
-        """The effective ratio per part, after applying the ablation."""
-        r: dict[Task, float] = {
-            "dialogue_p1": self.ratio_dialogue_p1,
-            "dialogue_p2": self.ratio_dialogue_p2,
-            "intent": self.ratio_intent,
-        }
-        if self.ablation == "dialogue_only":
-            r["intent"] = 0.0
-        elif self.ablation == "intent_only":
-            r["dialogue_p1"] = r["dialogue_p2"] = 0.0
-        return r
 
 
 class MixResult(BaseModel):
@@ -108,34 +76,14 @@ class MixResult(BaseModel):
     excluded: dict[str, int]
 
 
-def mix_dir(run_dir: str | Path, culture: str, ablation: str | None = None) -> Path:
-    """Where the mix of ``culture`` (and ablation) lives: ``run_dir/mix/<slug>[--<ablation>]``."""
-    from clca.culture import slug
-
-    name = slug(culture) + (f"--{ablation}" if ablation else "")
-    return Path(run_dir) / "mix" / name
-
-
 # --------------------------------------------------------------------------- rendering
-
-
-def render_turn(turn: Turn) -> str | None:
-    """The text of one turn as it appears in a message; ``None`` for turns that carry nothing."""
-    text = turn.text.strip()
-    if turn.action == "speak":
-        return text or None
-    if turn.action == "non-verbal":
-        return f"[non-verbal] {text}" if text else None
-    if turn.action == "leave":
-        return "[leaves the conversation]" + (f" {text}" if text else "")
-    return None  # "none": did nothing
 
 
 def _merged(turns: Iterable[Turn]) -> list[tuple[int, str]]:
     """(speaker, text) blocks with ``none`` turns dropped and consecutive same-speaker turns merged."""
     blocks: list[tuple[int, str]] = []
     for t in turns:
-        text = render_turn(t)
+        text = utterance(t)
         if text is None:
             continue
         if blocks and blocks[-1][0] == t.speaker:
@@ -145,53 +93,31 @@ def _merged(turns: Iterable[Turn]) -> list[tuple[int, str]]:
     return blocks
 
 
-def _describe(c: Character) -> str:
-    """Public description of a character (name, age, gender, occupation, background, personality)."""
-    bits = [c.name]
-    facts = []
-    if c.age is not None:
-        facts.append(f"{c.age} years old")
-    if c.gender:
-        facts.append(c.gender.lower())
-    if c.occupation:
-        facts.append(c.occupation)
-    if facts:
-        bits.append("(" + ", ".join(facts) + ")")
-    out = " ".join(bits) + "."
-    if c.background:
-        out += f" Background: {c.background.strip()}"
-    if c.personality:
-        out += f" Personality: {c.personality.strip()}"
-    return out
+def _cards(scenario: Scenario) -> str:
+    a, b = scenario.characters
+    rel = relationship_phrase(scenario.relationship, a.name, b.name)
+    return (f"{rel}\n" if rel else "") + "".join(
+        f"Information about {c.name}:\n{public_card(c)}\n" for c in scenario.characters
+    )
 
 
-def demonym(culture: str) -> str:
-    """The adjective for a culture ("China" -> "Chinese") from :mod:`clca.culture`."""
-    from clca.culture import get_profile
+def dialogue_system_prompt(scenario: Scenario, me: int, culture_adj: str | None) -> str:
+    """System prompt for a dialogue example: the character the assistant plays is ``characters[me]``.
 
-    return get_profile(culture).demonym
-
-
-def dialogue_system_prompt(scenario: Scenario, me: int, culture_adj: str) -> str:
-    """System prompt for a dialogue example: describes the character the assistant plays (index ``me``).
-
-    Only public information appears: the setting, the assistant's character (background, occupation,
-    personality) and the other participant's name and occupation. Goals and secrets (of either character)
-    are never included.
+    Only public information appears (both public cards, the setting, the relationship); goals and secrets
+    (of either character) are never included. ``culture_adj`` ``None``: no culture (the no-culture control).
     """
-    mine, other = scenario.characters[me], scenario.characters[1 - me]
-    rel = f" {mine.name} and {other.name} are {scenario.relationship}." if scenario.relationship else ""
-    other_desc = other.name + (f", {other.occupation}" if other.occupation else "")
+    mine = scenario.characters[me].name
+    member = f", a member of the {culture_adj} culture" if culture_adj else ""
     return (
         f"Scenario: {scenario.setting.strip()}\n"
-        f"You are {_describe(mine)}\n"
-        f"You are talking with {other_desc}.{rel}\n"
-        f"Act and speak like {mine.name}, a member of the {culture_adj} culture."
+        + _cards(scenario)
+        + f"Imagine you are {mine}, your task is to act and speak like {mine}{member}."
     )
 
 
 def dialogue_messages(
-    episode: Episode, scenario: Scenario, me: int, culture_adj: str
+    episode: Episode, scenario: Scenario, me: int, culture_adj: str | None
 ) -> list[Message] | None:
     """One speaker's view of a conversation; ``None`` when that speaker never says anything."""
     blocks = _merged(episode.turns)
@@ -207,26 +133,27 @@ def dialogue_messages(
     return msgs
 
 
-def intent_system_prompt(scenario: Scenario) -> str:
-    """System prompt of the intent task: setting and both participants' public information only."""
+def intent_system_prompt(scenario: Scenario, culture_adj: str | None) -> str:
+    """System prompt of the intent task (the paper's task sentence): setting and public cards only."""
     a, b = scenario.characters
-    rel = (
-        f"\nRelationship: {a.name} and {b.name} are {scenario.relationship}." if scenario.relationship else ""
-    )
+    where = f" of {culture_adj} culture" if culture_adj else ""
     return (
         f"Scenario: {scenario.setting.strip()}\n"
-        f"Participant 1: {_describe(a)}\n"
-        f"Participant 2: {_describe(b)}{rel}\n"
-        "For each utterance of the conversation, state the speaker's intent."
+        f"There are two participants in this conversation, {a.name} and {b.name}.\n"
+        + _cards(scenario)
+        + f"Your task is to predict the intent of participants in the context of social or cultural "
+        f"expectations{where} in a short sentence."
     )
 
 
-def intent_messages(episode: Episode, scenario: Scenario, intents: dict[int, str]) -> list[Message] | None:
+def intent_messages(
+    episode: Episode, scenario: Scenario, intents: dict[int, str], culture_adj: str | None
+) -> list[Message] | None:
     """The intent-understanding example of an episode (``intents``: turn index -> intent text)."""
-    msgs: list[Message] = [{"role": "system", "content": intent_system_prompt(scenario)}]
+    msgs: list[Message] = [{"role": "system", "content": intent_system_prompt(scenario, culture_adj)}]
     pending: list[str] = []
     for i, t in enumerate(episode.turns):
-        text = render_turn(t)
+        text = utterance(t)
         if text is None:
             continue
         pending.append(f"{t.name}: {text}")
@@ -243,10 +170,6 @@ def intent_messages(episode: Episode, scenario: Scenario, intents: dict[int, str
 # --------------------------------------------------------------------------- building
 
 
-def _read(path: Path, model: type[Any]) -> list[Any]:
-    return JsonlStore(path, model).all()
-
-
 def _resample(items: list[dict[str, Any]], n: int, rng: random.Random) -> list[dict[str, Any]]:
     """Exactly ``n`` items: whole passes over ``items`` then a seeded sample of the remainder."""
     if not items or n <= 0:
@@ -255,7 +178,7 @@ def _resample(items: list[dict[str, Any]], n: int, rng: random.Random) -> list[d
     return items * full + rng.sample(items, rest)
 
 
-def _targets(avail: dict[Task, int], ratios: dict[Task, float], max_examples: int | None) -> dict[Task, int]:
+def _targets(avail: dict[Task, int], ratios: dict[str, float], max_examples: int | None) -> dict[Task, int]:
     """Per-part example counts honouring the ratios without dropping data (then capped by max_examples)."""
     active = [t for t in TASKS if ratios[t] > 0]
     scale = max(avail[t] / ratios[t] for t in active)
@@ -265,56 +188,51 @@ def _targets(avail: dict[Task, int], ratios: dict[Task, float], max_examples: in
     return {t: (round(scale * ratios[t]) if t in active else 0) for t in TASKS}
 
 
-def build_mix(run_dir: str | Path, culture: str, cfg: MixConfig | None = None) -> MixResult:
-    """Build and save the training mix of ``culture`` from ``run_dir`` (see the module docstring).
+def build_mix(run: RunDir, culture: str, cfg: MixConfig | None = None, *, seed: int = 0) -> MixResult:
+    """Build and save the training mix of ``culture`` from ``run`` (see the module docstring).
 
-    Writes a ``datasets.DatasetDict`` (``train`` and, unless empty, ``validation``; columns ``messages``, ``episode_id``,
-    ``task``) with ``save_to_disk`` to :func:`mix_dir`, and ``mix_stats.json`` beside it. Excluded: unfinished
-    episodes, episodes without a ``keep=True`` judgement (when ``require_judge``), and episodes flagged by
-    :func:`clca.leakage.flagged_episode_ids`.
+    Writes a ``datasets.DatasetDict`` (``train`` and, unless empty, ``validation``; columns ``messages``,
+    ``episode_id``, ``task``) with ``save_to_disk`` to ``run.mix_dir(culture, cfg.ablation)``, and
+    ``mix_stats.json`` beside it. Excluded: unfinished episodes, episodes without a ``keep=True`` judgement
+    (when ``require_judge``), and episodes flagged by :func:`clca.leakage.flagged_episode_ids`.
     """
     from datasets import Dataset, DatasetDict, Features, List, Value
 
-    from clca.culture import resolve_country
+    from clca.culture import get_profile, resolve_country
     from clca.leakage import flagged_episode_ids
 
     cfg = cfg or MixConfig()
-    run_dir = Path(run_dir)
     country = resolve_country(culture)
     ratios = cfg.ratios()
 
-    ep_path = run_dir / "episodes.jsonl"
-    if not ep_path.exists():
-        raise DataError(f"{ep_path} is missing.", fix="run `clca simulate` for this run directory first.")
-    episodes = [e for e in _read(ep_path, Episode) if e.culture == country]
+    run.require(run.episodes_file)
+    episodes = [e for e in run.episodes() if e.culture == country]
     if not episodes:
         raise DataError(
-            f"{ep_path} has no episodes for culture {country!r}.",
+            f"{run.episodes_file} has no episodes for culture {country!r}.",
             fix=f"run `clca simulate --culture {country!r}` first, or check the culture name.",
         )
-    scenarios = {s.id: s for s in _read(run_dir / "scenarios.jsonl", Scenario)}
+    scenarios = run.scenarios_by_id()
 
     excluded: Counter[str] = Counter()
     kept_ids: set[str] | None = None
     if cfg.require_judge:
-        j_path = run_dir / "judgements.jsonl"
-        if not j_path.exists():
+        if not run.judgements_file.exists():
             raise DataError(
-                f"{j_path} is missing, but the mix uses only episodes the judge kept.",
-                fix="run `clca judge` first, or build the mix without the judge filter (--no-judge).",
+                f"{run.judgements_file} is missing, but the mix uses only episodes the judge kept.",
+                fix="run `clca judge` first, or build the mix without the judge filter (--no-require-judge).",
             )
-        kept_ids = {j.episode_id for j in _read(j_path, Judgement) if j.keep}
-    flagged = flagged_episode_ids(run_dir)
+        kept_ids = run.kept_episode_ids()
+    flagged = flagged_episode_ids(run)
 
     intents: dict[str, dict[int, str]] = {}
     if ratios["intent"] > 0:
-        i_path = run_dir / "intents.jsonl"
-        if not i_path.exists():
+        if not run.intents_file.exists():
             raise DataError(
-                f"{i_path} is missing, but the mix has an intent part.",
+                f"{run.intents_file} is missing, but the mix has an intent part.",
                 fix="run `clca intents` first, or build a dialogue-only mix (--ablation dialogue_only).",
             )
-        for rec in _read(i_path, Intent):
+        for rec in run.intents():
             if rec.intent and not rec.error:
                 intents.setdefault(rec.episode_id, {})[rec.turn_index] = rec.intent
 
@@ -328,20 +246,20 @@ def build_mix(run_dir: str | Path, culture: str, cfg: MixConfig | None = None) -
             excluded["leakage_flagged"] += 1
         elif e.scenario_id not in scenarios:
             raise DataError(
-                f"episode {e.id} refers to scenario {e.scenario_id}, which is not in {run_dir / 'scenarios.jsonl'}.",
+                f"episode {e.id} refers to scenario {e.scenario_id}, which is not in {run.scenarios_file}.",
                 fix="restore the scenario record or delete the episode and rerun `clca simulate`.",
             )
         else:
             usable.append(e)
     if not usable:
         raise DataError(
-            f"no usable episodes for {country!r} in {run_dir} (excluded: {dict(excluded)}).",
-            fix="generate more episodes (`clca simulate`) or relax the filters (--no-judge).",
+            f"no usable episodes for {country!r} in {run.path} (excluded: {dict(excluded)}).",
+            fix="generate more episodes (`clca simulate`) or relax the filters (--no-require-judge).",
         )
 
-    adj = demonym(country)
+    adj = get_profile(country).demonym
     ids = sorted(e.id for e in usable)
-    rng = random.Random(cfg.seed)
+    rng = random.Random(seed)
     rng.shuffle(ids)
     n_val = round(cfg.val_fraction * len(ids))
     if cfg.val_fraction > 0 and n_val == 0 and len(ids) >= 2:
@@ -358,7 +276,7 @@ def build_mix(run_dir: str | Path, culture: str, cfg: MixConfig | None = None) -
         made: dict[Task, list[Message] | None] = {
             "dialogue_p1": dialogue_messages(e, sc, 0, adj) if ratios["dialogue_p1"] > 0 else None,
             "dialogue_p2": dialogue_messages(e, sc, 1, adj) if ratios["dialogue_p2"] > 0 else None,
-            "intent": intent_messages(e, sc, intents.get(e.id, {})) if ratios["intent"] > 0 else None,
+            "intent": intent_messages(e, sc, intents.get(e.id, {}), adj) if ratios["intent"] > 0 else None,
         }
         for task, msgs in made.items():
             if msgs is not None:
@@ -368,11 +286,11 @@ def build_mix(run_dir: str | Path, culture: str, cfg: MixConfig | None = None) -
     missing = [t for t in TASKS if ratios[t] > 0 and available[t] == 0]
     if missing:
         raise DataError(
-            f"the {country!r} mix in {run_dir} has no training examples for {', '.join(missing)}.",
+            f"the {country!r} mix in {run.path} has no training examples for {', '.join(missing)}.",
             fix="generate intents (`clca intents`) / more episodes, or use an ablation that leaves that part out.",
         )
     targets = _targets(available, ratios, cfg.max_examples)
-    rng = random.Random(cfg.seed + 1)
+    rng = random.Random(seed + 1)
     train_rows: list[dict[str, Any]] = []
     for t in TASKS:
         train_rows.extend(_resample(parts["train"][t], targets[t], rng))
@@ -397,7 +315,7 @@ def build_mix(run_dir: str | Path, culture: str, cfg: MixConfig | None = None) -
             features=features,
         )
 
-    out = mix_dir(run_dir, country, cfg.ablation)
+    out = run.mix_dir(country, cfg.ablation)
     tmp = out.with_name(out.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -419,7 +337,7 @@ def build_mix(run_dir: str | Path, culture: str, cfg: MixConfig | None = None) -
         episodes_validation=len(val_ids),
         excluded=dict(excluded),
     )
-    stats = {**json.loads(result.model_dump_json()), "config": cfg.model_dump()}
+    stats = {**json.loads(result.model_dump_json()), "config": cfg.model_dump(), "seed": seed}
     write_json_atomic(tmp / "mix_stats.json", stats)
     if out.exists():
         shutil.rmtree(out)

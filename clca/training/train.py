@@ -43,7 +43,7 @@ from pydantic import BaseModel
 
 from clca.errors import ClcaError, ModelError
 from clca.runs import write_json_atomic
-from clca.training.mix import load_mix, mix_dir
+from clca.training.mix import load_mix
 from clca.training.presets import TrainConfig, preset
 
 RESULT_FILE = "train_result.json"
@@ -96,11 +96,6 @@ class TrainResult(BaseModel):
     config: dict[str, Any]
     versions: dict[str, str]
     skipped: bool = False
-
-
-def adapter_dir(run_dir: str | Path, culture: str, ablation: str | None = None) -> Path:
-    """Where the adapter of ``culture`` (and ablation) goes: ``run_dir/adapters/<slug>[--<ablation>]``."""
-    return Path(run_dir) / "adapters" / mix_dir(run_dir, culture, ablation).name
 
 
 def peak_rss_mb() -> float:
@@ -188,14 +183,15 @@ def _load_model(cfg: TrainConfig, base_path: Path) -> tuple[Any, Any, str, str]:
         if not cuda:
             raise ClcaError(
                 "4-bit QLoRA needs a CUDA GPU, and none is available.",
-                fix="use the cpu preset, or pass --no-4bit to train the paper preset without quantisation.",
+                fix="use the cpu preset, or train the paper preset without quantisation (--no-load-in-4bit, "
+                "or train.overrides.load_in_4bit: false).",
             )
         try:
             import bitsandbytes  # noqa: F401
         except ImportError:
             raise ClcaError(
                 "4-bit QLoRA needs the bitsandbytes package.",
-                fix="pip install bitsandbytes, or pass --no-4bit.",
+                fix="pip install bitsandbytes, or train without quantisation (--no-load-in-4bit).",
             ) from None
         import os
 
@@ -350,7 +346,7 @@ def build_trainer(
     tied = bool(getattr(model.config, "tie_word_embeddings", False))
     lora = LoraConfig(
         r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
+        lora_alpha=cfg.lora_alpha,  # type: ignore[arg-type]  # a float scale is fine (alpha / r)
         lora_dropout=cfg.lora_dropout,
         target_modules=list(cfg.target_modules),
         modules_to_save=list(cfg.modules_to_save) or None,
@@ -476,27 +472,6 @@ def train_adapter(
     return res
 
 
-def train_culture(
-    run_dir: str | Path,
-    culture: str,
-    cfg: TrainConfig,
-    *,
-    ablation: str | None = None,
-    progress: bool = True,
-) -> TrainResult:
-    """Train the adapter of ``culture`` in a run directory from its mix (``run_dir/mix/<slug>``).
-
-    The mix must have been built (``clca mix`` / :func:`clca.training.mix.build_mix`); the adapter goes to
-    :func:`adapter_dir`. A finished adapter is not retrained.
-    """
-    from clca.culture import resolve_country
-
-    country = resolve_country(culture)
-    return train_adapter(
-        mix_dir(run_dir, country, ablation), adapter_dir(run_dir, country, ablation), cfg, progress=progress
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m clca.training.train`` / ``accelerate launch -m clca.training.train``: train one adapter."""
     ap = argparse.ArgumentParser(prog="python -m clca.training.train", description=__doc__.split("\n\n")[0])
@@ -511,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-length", type=int)
     ap.add_argument("--lora-r", type=int)
     ap.add_argument("--max-steps", type=int)
-    ap.add_argument("--no-4bit", action="store_true")
+    ap.add_argument("--no-load-in-4bit", action="store_true", dest="no_4bit")
     ns = vars(ap.parse_args(argv))
     name = ns.pop("preset")
     dataset, out, no4 = ns.pop("dataset"), ns.pop("out"), ns.pop("no_4bit")

@@ -1,0 +1,156 @@
+"""CLI options generated from a stage's typed config (TRL's ``TrlParser`` idea, for typer).
+
+:func:`config_options` turns every field of a pydantic config model into a ``--kebab-case`` option of a
+typer command, with the model's default, its description as help, and its type (``Literal`` fields become
+choices, ``list[str]`` a comma-separated value, mappings YAML). The command receives the validated model as
+its ``cfg`` argument. So a stage's CLI command and its section in a run config cannot disagree, and every
+setting a config offers is reachable from the command line. A value the model rejects (out of range, not a
+choice) is a one-line error naming the option.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar, get_args, get_origin
+
+import typer
+from pydantic import BaseModel, ValidationError
+
+from clca.errors import ClcaError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def option_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def _cli_type(annotation: Any) -> tuple[Any, bool]:
+    """The type typer parses for a field annotation, and whether the value is free text to be parsed by the
+    model (lists, mappings, unions of models)."""
+    origin = get_origin(annotation)
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if origin in (typing.Union, types.UnionType):
+        if len(args) == 1:
+            inner, raw = _cli_type(args[0])
+            return inner | None, raw
+        return str | None, True
+    if origin is typing.Literal or annotation in (bool, int, float, str, Path):
+        return annotation, False
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return str, True
+    return str, True  # list[...], dict[...], frozenset[...]: text parsed by the model
+
+
+def _parse_text(annotation: Any, text: str) -> Any:
+    """A free-text CLI value for a list or mapping field: comma-separated, or YAML for mappings."""
+    origin = get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = args[0] if len(args) == 1 else annotation
+        origin = get_origin(annotation)
+    if origin in (list, tuple, set, frozenset):
+        return [t.strip() for t in text.split(",") if t.strip()]
+    if origin is dict:
+        import yaml
+
+        return yaml.safe_load(text) if text.strip() else {}
+    return text
+
+
+def config_options(
+    model: type[BaseModel],
+    *,
+    exclude: tuple[str, ...] = (),
+    all_optional: bool = False,
+    param: str = "cfg",
+) -> Callable[[F], F]:
+    """Decorate a typer command so that ``model``'s fields become its options and it gets ``cfg=model(...)``.
+
+    ``all_optional``: every option defaults to ``None`` and the command gets the dict of the options given
+    (for overrides on top of a preset) instead of a model.
+    """
+
+    def deco(fn: F) -> F:
+        sig = inspect.signature(fn)
+        own = [p for p in sig.parameters.values() if p.name != param]
+        taken = {p.name for p in own}
+        fields = {n: f for n, f in model.model_fields.items() if n not in exclude and n not in taken}
+        extra: list[inspect.Parameter] = []
+        raw_fields: set[str] = set()
+        for name, f in fields.items():
+            cli_t, raw = _cli_type(f.annotation)
+            if raw:
+                raw_fields.add(name)
+            default = None if all_optional else f.get_default(call_default_factory=True)
+            if raw and default is not None:
+                default = _show_default(default)
+            if all_optional and get_origin(cli_t) not in (typing.Union, types.UnionType):
+                cli_t = cli_t | None
+            if get_origin(cli_t) is typing.Literal and default is not None and default not in get_args(cli_t):
+                cli_t = str
+            help_text = f.description or ""
+            extra.append(
+                inspect.Parameter(
+                    name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=default,
+                    annotation=Annotated[cli_t, typer.Option(option_name(name), help=help_text)],
+                )
+            )
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {n: kwargs.pop(n) for n in list(kwargs) if n in fields}
+            for n in raw_fields:
+                if isinstance(values.get(n), str):
+                    values[n] = _parse_text(fields[n].annotation, values[n])
+            if all_optional:
+                given = {k: v for k, v in values.items() if v is not None}
+                try:
+                    model.model_validate(given)
+                except ValidationError as exc:
+                    raise option_error(exc) from None
+                kwargs[param] = given
+            else:
+                try:
+                    kwargs[param] = model.model_validate(values)
+                except ValidationError as exc:
+                    raise option_error(exc) from None
+            return fn(*args, **kwargs)
+
+        wrapper.__signature__ = sig.replace(parameters=[*own, *extra])  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return deco
+
+
+def _show_default(value: Any) -> str:
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ",".join(str(v) for v in (sorted(value) if isinstance(value, (set, frozenset)) else value))
+    if isinstance(value, BaseModel):
+        from clca.config import NAMED_RULES
+
+        for name, rule in NAMED_RULES.items():
+            if rule == value:
+                return name
+        return value.model_dump_json()
+    if isinstance(value, dict):
+        import json
+
+        return json.dumps(value)
+    return str(value)
+
+
+def option_error(exc: ValidationError) -> ClcaError:
+    """A one-line error naming the CLI option behind the first validation problem."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err.get("loc", ())]
+    opt = option_name(loc[0]) if loc else "an option"
+    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    return ClcaError(f"{opt}: {msg}.", fix=f"correct {opt} (see --help for its range and choices).")

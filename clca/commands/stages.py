@@ -1,0 +1,318 @@
+"""The stage commands, in pipeline order: ``clca scenarios | simulate | judge | intents | stats | mix | train``.
+
+Each command's settings are its stage config's fields (:mod:`clca.config`), generated as options by
+:func:`clca.cli_options.config_options`, so they have the same names, defaults and ranges as the run config's
+section. Every writing command holds the run directory's lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from clca.cli_app import app
+from clca.cli_options import config_options
+from clca.config import Ablation, IntentsConfig, JudgeConfig, MixConfig, ScenariosConfig, SimulateConfig
+from clca.errors import DataError
+from clca.llm.base import Backend
+from clca.rundir import RunDir
+from clca.training.presets import TrainConfig
+
+RunOpt = Annotated[Path, typer.Option("--run", help="Run directory.")]
+ModelOpt = Annotated[str, typer.Option("--model", help="Model spec (see `clca models list`).")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, max=4096, help="Requests per backend call.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Base seed (the run config's top-level seed).")]
+CacheOpt = Annotated[bool, typer.Option("--cache/--no-cache", help="Use the LLM call cache.")]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress.")]
+
+
+@contextmanager
+def _stage_backend(run: Path, spec: str, cache: bool, batch_size: int, what: str) -> Iterator[Backend]:
+    """Lock the run directory, then load the model (checked before any model load) and close it afterwards."""
+    from clca.llm.registry import load_backend
+
+    rd = RunDir(run)
+    with rd.lock(what):
+        backend = load_backend(spec, cache=cache, batch_size=batch_size)
+        try:
+            yield backend
+        finally:
+            backend.close()
+
+
+def summary_table(title: str, summary: BaseModel) -> None:
+    """Print a stage summary (nested counts flattened) as a two-column table on stderr."""
+    from clca.pipeline import counts_of
+
+    console = Console(stderr=True)
+    table = Table(title=title)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for key, value in counts_of(summary).items():
+        table.add_row(key.replace("_", " "), str(value))
+    for key, value in summary:
+        if isinstance(value, float):
+            table.add_row(key.replace("_", " "), f"{value:.2f}")
+    console.print(table)
+
+
+def _cultures(text: str) -> list[str]:
+    from clca.culture import resolve_country
+
+    names = [resolve_country(c.strip()) for c in text.split(",") if c.strip()]
+    if not names:
+        raise DataError("--cultures is empty.", fix='pass e.g. --cultures "Great Britain,China".')
+    return list(dict.fromkeys(names))
+
+
+@app.command("scenarios")
+@config_options(ScenariosConfig)
+def scenarios_cmd(
+    cfg: ScenariosConfig,
+    run: RunOpt = Path("runs/demo"),
+    cultures: Annotated[
+        str, typer.Option("--cultures", help='Comma-separated cultures, e.g. "Great Britain,China".')
+    ] = "Great Britain,China,Germany,Japan",
+    model: ModelOpt = "embedded:qwen2.5-coder-0.5b",
+    seed: SeedOpt = 0,
+    batch_size: BatchOpt = 64,
+    cache: CacheOpt = True,
+    progress: ProgressOpt = True,
+) -> None:
+    """Make culture-adapted scenarios into RUN/scenarios.jsonl (resumable)."""
+    from clca.scenarios import make_scenarios
+
+    names = _cultures(cultures)
+    rd = RunDir(run)
+    if cfg.source == "seeds":
+        with rd.lock("clca scenarios"):
+            s = make_scenarios(
+                None, rd, cfg, cultures=names, seed=seed, batch_size=batch_size, progress=progress
+            )
+    else:
+        with _stage_backend(run, model, cache, batch_size, "clca scenarios") as backend:
+            s = make_scenarios(
+                backend, rd, cfg, cultures=names, seed=seed, batch_size=batch_size, progress=progress
+            )
+    summary_table(f"clca scenarios → {rd.scenarios_file}", s)
+
+
+@app.command("simulate")
+@config_options(SimulateConfig)
+def simulate_cmd(
+    cfg: SimulateConfig,
+    run: RunOpt = Path("runs/demo"),
+    model: ModelOpt = "embedded:smollm2-135m",
+    seed: SeedOpt = 0,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size", min=1, max=4096, help="Chats per backend call (default: the whole round)."
+        ),
+    ] = None,
+    culture: Annotated[
+        list[str] | None, typer.Option("--culture", help="Only scenarios of this culture (repeatable).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N scenarios (after --culture).")
+    ] = None,
+    cache: CacheOpt = True,
+    progress: ProgressOpt = True,
+) -> None:
+    """Role-play every scenario of RUN/scenarios.jsonl into RUN/episodes.jsonl (resumable, lock-step batched)."""
+    from clca.roleplay import simulate
+    from clca.roleplay.simulate import select_scenarios
+
+    rd = RunDir(run)
+    select_scenarios(rd.require_scenarios(), culture, limit, rd.scenarios_file)  # fail before loading a model
+    with _stage_backend(run, model, cache, batch_size or 16, "clca simulate") as backend:
+        summary = simulate(
+            backend,
+            rd,
+            cfg,
+            seed=seed,
+            cultures=culture,
+            limit=limit,
+            batch_size=batch_size,
+            progress=progress,
+        )
+    summary_table(f"clca simulate → {rd.episodes_file}", summary)
+
+
+@app.command("judge")
+@config_options(JudgeConfig)
+def judge_cmd(
+    cfg: JudgeConfig,
+    run: RunOpt = Path("runs/demo"),
+    model: ModelOpt = "embedded:qwen2.5-coder-0.5b",
+    batch_size: BatchOpt = 32,
+    cache: CacheOpt = True,
+    progress: ProgressOpt = True,
+) -> None:
+    """Judge RUN/episodes.jsonl into RUN/judgements.jsonl with the paper's rubric and filter rule."""
+    from clca.judge import judge_episodes
+
+    rd = RunDir(run)
+    rd.require(rd.episodes_file)
+    with _stage_backend(run, model, cache, batch_size, "clca judge") as backend:
+        s = judge_episodes(backend, rd, cfg, batch_size=batch_size, progress=progress)
+    summary_table(f"clca judge → {rd.judgements_file}", s)
+
+
+@app.command("intents")
+@config_options(IntentsConfig, exclude=("enabled",))
+def intents_cmd(
+    cfg: IntentsConfig,
+    run: RunOpt = Path("runs/demo"),
+    model: ModelOpt = "embedded:qwen2.5-coder-0.5b",
+    batch_size: BatchOpt = 64,
+    cache: CacheOpt = True,
+    progress: ProgressOpt = True,
+) -> None:
+    """Label the intent of every utterance of the kept episodes into RUN/intents.jsonl (resumable)."""
+    from clca.intents import label_intents
+
+    rd = RunDir(run)
+    rd.require(rd.judgements_file)
+    with _stage_backend(run, model, cache, batch_size, "clca intents") as backend:
+        s = label_intents(backend, rd, cfg, batch_size=batch_size, progress=progress)
+    summary_table(f"clca intents → {rd.intents_file}", s)
+
+
+@app.command("stats")
+def stats_cmd(run: RunOpt = Path("runs/demo")) -> None:
+    """Per-culture statistics of a run (Table 9 style) and the WVS leakage check; writes RUN/stats.json."""
+    from clca.stats import TABLE_COLUMNS, compute_stats
+
+    rd = RunDir(run)
+    if not run.is_dir():
+        raise DataError(
+            f"run directory {run} does not exist.", fix="pass --run with an existing run directory."
+        )
+    with rd.lock("clca stats"):
+        st = compute_stats(rd)
+    console = Console()
+    if not console.is_terminal:  # files and pipes: wide enough for every column
+        console = Console(width=max(console.width, 160))
+    table = Table(title=f"clca stats → {rd.stats_file}")
+    table.add_column("culture", no_wrap=True)
+    for _, header in TABLE_COLUMNS:
+        table.add_column(header, justify="right")
+    rows = [*st["cultures"].items(), ("total", st["total"])]
+    for name, row in rows:
+        table.add_row(name, *("–" if row[k] is None else str(row[k]) for k, _ in TABLE_COLUMNS))
+    console.print(table)
+    if st["leakage"]["flagged_episodes"]:
+        Console(stderr=True).print(
+            f"[yellow]{len(st['leakage']['flagged_episodes'])} episode(s) overlap WVS question wording "
+            f"(see {rd.leakage_file}); the training mix excludes them.[/yellow]"
+        )
+
+
+@app.command("mix")
+@config_options(MixConfig)
+def mix_cmd(
+    cfg: MixConfig,
+    run: RunOpt = Path("runs/demo"),
+    culture: Annotated[str, typer.Option("--culture", help="Culture (country name), e.g. China.")] = "China",
+    seed: SeedOpt = 0,
+) -> None:
+    """Build the CLCA training mix (both speakers' views + intents) as a Hugging Face dataset on disk."""
+    from clca.training.mix import TASKS, build_mix
+
+    rd = RunDir(run)
+    with rd.lock("clca mix"):
+        res = build_mix(rd, culture, cfg, seed=seed)
+    table = Table(title=f"Training mix for {res.culture}: {res.path}")
+    for col in ("part", "available", "train", "validation"):
+        table.add_column(col, justify="left" if col == "part" else "right")
+    for task in TASKS:
+        if task in res.train_by_task:
+            table.add_row(
+                task,
+                str(res.available_by_task.get(task, 0)),
+                str(res.train_by_task.get(task, 0)),
+                str(res.validation_by_task.get(task, 0)),
+            )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"episodes: {res.episodes_used} used of {res.episodes_total} "
+        f"({res.episodes_train} train / {res.episodes_validation} validation); excluded: {res.excluded or 'none'}"
+    )
+
+
+@app.command("train")
+@config_options(TrainConfig, all_optional=True, param="overrides")
+def train_cmd(
+    overrides: dict[str, Any],
+    run: RunOpt = Path("runs/demo"),
+    culture: Annotated[str, typer.Option("--culture", help="Culture (country name), e.g. China.")] = "China",
+    preset: Annotated[
+        Literal["cpu", "paper"], typer.Option(help="Training preset: paper (GPU, QLoRA) or cpu.")
+    ] = "cpu",
+    ablation: Annotated[Ablation | None, typer.Option(help="Train on the mix of this ablation.")] = None,
+    build_mix_if_missing: Annotated[
+        bool,
+        typer.Option("--build-mix/--no-build-mix", help="Build the default mix first when it is missing."),
+    ] = True,
+) -> None:
+    """Train the culture's LoRA adapter into RUN/adapters/<culture>; a finished adapter is not retrained.
+
+    Every TrainConfig field is an option (default: the preset's value)."""
+    from pydantic import ValidationError
+
+    from clca.cli_options import option_error
+    from clca.config import TrainSection
+    from clca.culture import resolve_country
+    from clca.training.mix import build_mix
+    from clca.training.train import train_adapter
+
+    try:
+        section = TrainSection(preset=preset, overrides=overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise option_error(exc) from None
+    cfg = section.resolve(model=TrainConfig().model, seed=0)
+    abl = ablation
+    country = resolve_country(culture)
+    rd = RunDir(run)
+    mdir = rd.mix_dir(country, abl)
+    console = Console()
+    with rd.lock("clca train"):
+        if not (mdir / "dataset_dict.json").exists():
+            if not build_mix_if_missing:
+                raise DataError(
+                    f"no training mix at {mdir}.", fix=f"run `clca mix --run {run} --culture {country!r}`."
+                )
+            res_mix = build_mix(rd, country, MixConfig(ablation=abl), seed=cfg.seed)
+            console.print(
+                f"built the default mix: {res_mix.train_examples} training examples at {res_mix.path}"
+            )
+        out = rd.adapter_dir(country, abl)
+        res = train_adapter(mdir, out, cfg, progress=True)
+    table = Table(
+        title=f"Adapter for {country}: {out}" + (" (already trained, skipped)" if res.skipped else "")
+    )
+    for col in ("steps", "train loss", "eval loss", "tokens/s", "peak RSS MB", "minutes"):
+        table.add_column(col, justify="right")
+
+    def fmt(x: float | None) -> str:
+        return "-" if x is None else f"{x:.4f}"
+
+    table.add_row(
+        str(res.steps),
+        fmt(res.train_loss),
+        fmt(res.eval_loss),
+        f"{res.tokens_per_s:.0f}",
+        f"{res.peak_rss_mb:.0f}",
+        f"{res.train_runtime_s / 60:.1f}",
+    )
+    console.print(table)
+    console.print(f"use it as: --model '{res.base_model}+adapter={out}'")

@@ -1,0 +1,332 @@
+"""The run directory: the one owner of its layout.
+
+Every file and folder of a run directory is named here and nowhere else; every stage, the pipeline, the
+stats, the leakage check, the training mix and the report reach them through a :class:`RunDir`::
+
+    run_dir/
+      config.resolved.yaml      the resolved run config (clca run)
+      manifest.json             software, models, data hashes, per-stage status (clca.manifest)
+      .lock                     advisory lock of the one writing process
+      scenarios.jsonl           Scenario            (clca scenarios)
+      scenario_failures.jsonl   ScenarioFailure
+      episodes.jsonl            Episode             (clca simulate)
+      episodes.checkpoint.json  in-progress episodes of an interrupted simulate
+      judgements.jsonl          Judgement           (clca judge)
+      intents.jsonl             Intent              (clca intents)
+      stats.json                per-culture statistics (clca stats)
+      leakage.jsonl             LeakageRecord       (WVS n-gram overlap)
+      mix/<culture>[--<ablation>]/          training mix (datasets.DatasetDict)
+      adapters/<culture>[--<ablation>]/     LoRA adapter (PEFT) + train_result.json
+      eval/<model tag>/                     per_question.jsonl, metrics.json
+      report/                               index.html, before_after.json, figures
+      superseded/<time>/                    outputs moved aside by --force-stage
+
+Readers return typed records (the last record per id where a file may hold several). Missing inputs are
+one-line :class:`DataError` s that name the command producing them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from clca.errors import DataError
+from clca.records import Episode, Intent, Judgement, LeakageRecord, Scenario, ScenarioFailure
+from clca.runs import JsonlStore
+
+if TYPE_CHECKING:
+    from clca.evaluation.records import QuestionResult
+    from clca.manifest import Manifest
+
+#: the stage command that writes each file (named in "missing input" errors)
+_PRODUCER = {
+    "scenarios.jsonl": "clca scenarios",
+    "episodes.jsonl": "clca simulate",
+    "judgements.jsonl": "clca judge",
+    "intents.jsonl": "clca intents",
+}
+
+
+def slug(name: str) -> str:
+    """File-name form of a culture or tag: ``Great Britain`` -> ``great-britain``."""
+    from clca.culture import slug as culture_slug
+
+    return culture_slug(name) or "culture"
+
+
+class RunDir:
+    """A run directory (see the module docstring for its layout)."""
+
+    SCENARIOS = "scenarios.jsonl"
+    FAILURES = "scenario_failures.jsonl"
+    EPISODES = "episodes.jsonl"
+    CHECKPOINT = "episodes.checkpoint.json"
+    JUDGEMENTS = "judgements.jsonl"
+    INTENTS = "intents.jsonl"
+    STATS = "stats.json"
+    LEAKAGE = "leakage.jsonl"
+    CONFIG = "config.resolved.yaml"
+    MANIFEST = "manifest.json"
+    LOCK = ".lock"
+    MIX = "mix"
+    ADAPTERS = "adapters"
+    EVAL = "eval"
+    REPORT = "report"
+    SUPERSEDED = "superseded"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __truediv__(self, rel: str) -> Path:
+        return self.path / rel
+
+    # ------------------------------------------------------------------------------------------- names
+    @property
+    def scenarios_file(self) -> Path:
+        return self.path / self.SCENARIOS
+
+    @property
+    def failures_file(self) -> Path:
+        return self.path / self.FAILURES
+
+    @property
+    def episodes_file(self) -> Path:
+        return self.path / self.EPISODES
+
+    @property
+    def checkpoint_file(self) -> Path:
+        return self.path / self.CHECKPOINT
+
+    @property
+    def judgements_file(self) -> Path:
+        return self.path / self.JUDGEMENTS
+
+    @property
+    def intents_file(self) -> Path:
+        return self.path / self.INTENTS
+
+    @property
+    def stats_file(self) -> Path:
+        return self.path / self.STATS
+
+    @property
+    def leakage_file(self) -> Path:
+        return self.path / self.LEAKAGE
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / self.CONFIG
+
+    @property
+    def manifest_file(self) -> Path:
+        return self.path / self.MANIFEST
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / self.LOCK
+
+    @property
+    def report_dir(self) -> Path:
+        return self.path / self.REPORT
+
+    @property
+    def eval_root(self) -> Path:
+        return self.path / self.EVAL
+
+    def superseded_dir(self, stamp: str) -> Path:
+        return self.path / self.SUPERSEDED / stamp
+
+    @staticmethod
+    def variant(culture: str, ablation: str | None = None) -> str:
+        """The folder name of a culture's mix/adapter: ``<slug>[--<ablation>]``."""
+        return slug(culture) + (f"--{ablation}" if ablation else "")
+
+    def mix_dir(self, culture: str, ablation: str | None = None) -> Path:
+        return self.path / self.MIX / self.variant(culture, ablation)
+
+    def adapter_dir(self, culture: str, ablation: str | None = None) -> Path:
+        return self.path / self.ADAPTERS / self.variant(culture, ablation)
+
+    def eval_dir(self, model_tag: str) -> Path:
+        return self.path / self.EVAL / model_tag
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the run directory (for the manifest and messages)."""
+        try:
+            return str(path.relative_to(self.path))
+        except ValueError:
+            return str(path)
+
+    # ------------------------------------------------------------------------------------------ stores
+    def scenario_store(self) -> JsonlStore[Scenario]:
+        return JsonlStore(self.scenarios_file, Scenario)
+
+    def failure_store(self) -> JsonlStore[ScenarioFailure]:
+        return JsonlStore(self.failures_file, ScenarioFailure)
+
+    def episode_store(self) -> JsonlStore[Episode]:
+        return JsonlStore(self.episodes_file, Episode)
+
+    def judgement_store(self) -> JsonlStore[Judgement]:
+        return JsonlStore(self.judgements_file, Judgement)
+
+    def intent_store(self) -> JsonlStore[Intent]:
+        return JsonlStore(self.intents_file, Intent)
+
+    def leakage_store(self) -> JsonlStore[LeakageRecord]:
+        return JsonlStore(self.leakage_file, LeakageRecord)
+
+    # ----------------------------------------------------------------------------------------- readers
+    def require(self, path: Path) -> Path:
+        """``path`` if it exists, else a one-line error naming the command that writes it."""
+        if not path.exists():
+            cmd = _PRODUCER.get(path.name)
+            fix = f"run `{cmd} --run {self.path}` first." if cmd else "run the stage that writes it first."
+            raise DataError(f"{path} does not exist.", fix=fix)
+        return path
+
+    def scenarios(self) -> list[Scenario]:
+        """The scenarios (last record per id); ``[]`` when there are none yet."""
+        return self.scenario_store().latest()
+
+    def require_scenarios(self) -> list[Scenario]:
+        """The scenarios; a missing or empty file is a one-line error naming `clca scenarios`."""
+        self.require(self.scenarios_file)
+        out = self.scenarios()
+        if not out:
+            raise DataError(
+                f"{self.scenarios_file} holds no scenarios.",
+                fix=f"run `clca scenarios --run {self.path}` first (or put your own Scenario records there).",
+            )
+        return out
+
+    def scenarios_by_id(self) -> dict[str, Scenario]:
+        return {s.id: s for s in self.scenarios()}
+
+    def scenario_failures(self) -> list[ScenarioFailure]:
+        return self.failure_store().latest()
+
+    def episodes(self) -> list[Episode]:
+        """Every episode record (last per id), finished or not."""
+        return self.episode_store().latest()
+
+    def finished_episodes(self) -> list[Episode]:
+        """Episodes that ended (any stop reason but ``running``)."""
+        return [e for e in self.episodes() if e.stop_reason != "running"]
+
+    def episodes_with_scenarios(self, episodes: list[Episode]) -> dict[str, Scenario]:
+        """The scenario of every episode in ``episodes`` (by scenario id); a dangling reference is an error."""
+        scenarios = self.scenarios_by_id()
+        for e in episodes:
+            if e.scenario_id not in scenarios:
+                raise DataError(
+                    f"{self.episodes_file}: episode {e.id} refers to scenario {e.scenario_id}, which is not in "
+                    f"{self.scenarios_file}.",
+                    fix="restore scenarios.jsonl or remove that episode.",
+                )
+        return scenarios
+
+    def judgements(self) -> list[Judgement]:
+        return self.judgement_store().latest()
+
+    def kept_episode_ids(self) -> set[str]:
+        """Ids of the episodes the judge kept."""
+        return {j.episode_id for j in self.judgements() if j.keep}
+
+    def intents(self) -> list[Intent]:
+        return self.intent_store().latest()
+
+    def intents_by_episode(self) -> dict[str, dict[int, Intent]]:
+        out: dict[str, dict[int, Intent]] = {}
+        for it in self.intents():
+            out.setdefault(it.episode_id, {})[it.turn_index] = it
+        return out
+
+    def leakage(self) -> list[LeakageRecord]:
+        return self.leakage_store().latest()
+
+    def eval_tags(self) -> list[str]:
+        return sorted(p.parent.name for p in self.eval_root.glob("*/per_question.jsonl"))
+
+    def eval_records(self) -> list[QuestionResult]:
+        """Every evaluation record of the run (``eval/<model_tag>/per_question.jsonl``)."""
+        from clca.evaluation.records import QuestionResult
+
+        out: list[QuestionResult] = []
+        for tag in self.eval_tags():
+            out.extend(JsonlStore(self.eval_dir(tag) / "per_question.jsonl", QuestionResult).read())
+        return out
+
+    def manifest(self) -> Manifest | None:
+        """The manifest, read through its own model (``None`` when there is none yet)."""
+        from clca.manifest import load_manifest
+
+        return load_manifest(self.manifest_file) if self.manifest_file.exists() else None
+
+    # ---------------------------------------------------------------------------------------- locking
+    def check_writable(self) -> None:
+        """A one-line error when the run directory is a file or cannot be created."""
+        if self.path.exists() and not self.path.is_dir():
+            raise DataError(
+                f"run directory {self.path} is a file.", fix="choose a folder for the run directory."
+            )
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(
+                f"run directory {self.path} cannot be created ({exc.strerror}).",
+                fix="choose a writable folder for the run directory.",
+            ) from None
+
+    @contextlib.contextmanager
+    def lock(self, what: str) -> Iterator[None]:
+        """Hold the run directory's advisory write lock (``fcntl.flock`` on ``.lock``) for ``what``.
+
+        A second writer gets a one-line error naming the holder's PID and command. The kernel drops the lock
+        when its process dies, so a stale ``.lock`` of a dead process is simply taken over. Re-entrant within
+        one process (``clca run`` holds it while its stages take it again).
+        """
+        key = str(self.lock_file.resolve()) if self.path.exists() else str(self.lock_file.absolute())
+        if key in _HELD:
+            _HELD[key] += 1
+            try:
+                yield
+            finally:
+                _HELD[key] -= 1
+            return
+        self.check_writable()
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                holder = os.pread(fd, 512, 0).decode("utf-8", "replace").strip() or "another process"
+                raise DataError(
+                    f"run directory {self.path} is in use by {holder}.",
+                    fix="wait for that process to finish (one writer per run directory), or use another --run.",
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"PID {os.getpid()} ({what})\n".encode(), 0)
+            _HELD[str(self.lock_file.resolve())] = 1
+            try:
+                yield
+            finally:
+                _HELD.pop(str(self.lock_file.resolve()), None)
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+#: locks this process holds (lock file path -> depth)
+_HELD: dict[str, int] = {}
