@@ -12,6 +12,7 @@ try:  # typer >= 0.20 vendors click; its exceptions are not the ``click`` packag
 except ImportError:  # pragma: no cover - older typer on top of click
     from click import ClickException, UsageError  # type: ignore[assignment]
 
+from clca import settings
 from clca.cli_app import STATE, app
 from clca.errors import ClcaError
 
@@ -22,7 +23,16 @@ for _mod in COMMAND_MODULES:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI. User errors print one line on stderr and exit 2; ``--debug`` re-raises them."""
+    """Run the CLI. User errors print one line on stderr and exit 2; ``--debug`` re-raises them. The process-wide
+    data-directory setting of ``--data-dir`` is restored afterwards (``main`` may be called several times)."""
+    saved = settings._data_dir_override
+    try:
+        return _main(argv)
+    finally:
+        settings._data_dir_override = saved
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         app(args=argv, standalone_mode=False, prog_name="clca")
     except typer.Exit as exc:

@@ -78,7 +78,12 @@ def config_options(
 
     def deco(fn: F) -> F:
         sig = inspect.signature(fn)
-        own = [p for p in sig.parameters.values() if p.name != param]
+        hints = typing.get_type_hints(fn, include_extras=True)  # resolve `from __future__` string annotations
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in sig.parameters.values()
+            if p.name != param
+        ]
         taken = {p.name for p in own}
         fields = {n: f for n, f in model.model_fields.items() if n not in exclude and n not in taken}
         extra: list[inspect.Parameter] = []
@@ -118,8 +123,12 @@ def config_options(
                     raise option_error(exc) from None
                 kwargs[param] = given
             else:
+                # options left at their default are not "set": model validators see what the user chose
+                chosen = {
+                    n: v for n, v in values.items() if v != fields[n].get_default(call_default_factory=True)
+                }
                 try:
-                    kwargs[param] = model.model_validate(values)
+                    kwargs[param] = model.model_validate(chosen)
                 except ValidationError as exc:
                     raise option_error(exc) from None
             return fn(*args, **kwargs)

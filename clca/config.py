@@ -272,9 +272,29 @@ class TrainSection(_Section):
             raise ValueError(f"overrides.{loc}: {err.get('msg', 'invalid')}") from None
 
 
+PAPER_STYLES = ["paper_persona", "paper_cultural"]
+
+
 class EvalSettings(_Section):
     """How the survey is asked and scored (the ``eval:`` section; :class:`clca.evaluation.EvalConfig` adds
-    where and for which model)."""
+    where and for which model).
+
+    ``protocol``: ``logprob`` (clca's default: the styles' answer distributions from option log-probs) or
+    ``paper`` (the CLCA paper's protocol: the persona prompt of its Table 20 for ``personas`` respondents per
+    culture from WorldValuesBench files (``respondents``) and its cultural-prompting baseline, greedy generation,
+    parsed answers with a safeguard bucket; styles ``paper_persona`` and ``paper_cultural``, mode ``generate``,
+    temperature 0, one sample, unless set otherwise). Without respondent files a run stops before any work,
+    or uses the ``logprob`` protocol when ``fallback_to_logprob`` is true.
+    """
+
+    protocol: Literal["logprob", "paper"] = Field(
+        default="logprob",
+        description="logprob (option log-probs) or paper (persona prompts, greedy, parsed).",
+    )
+    fallback_to_logprob: bool = Field(
+        default=False,
+        description="protocol paper without respondent files: use the logprob protocol instead.",
+    )
 
     questions: str = Field(
         default="Q1-Q41,Q43-Q45", description='Question ids and ranges: "Q1-Q41,Q43-Q45", "Q7,Q10", "all".'
@@ -301,6 +321,13 @@ class EvalSettings(_Section):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Generation mode: 0 = greedy.")
     max_new_tokens: int = Field(default=16, ge=1, le=4096, description="Generation mode: tokens per answer.")
     bootstrap: int = Field(default=1000, ge=10, le=1_000_000, description="Bootstrap resamples for the CIs.")
+    check_sampling: int = Field(
+        default=0,
+        ge=0,
+        le=10_000,
+        description="Log-prob mode: also sample N answers per prompt (temperature 1) and compare their histogram "
+        "with the scored distribution (calibration.jsonl).",
+    )
 
     @field_validator("questions")
     @classmethod
@@ -317,6 +344,20 @@ class EvalSettings(_Section):
     @model_validator(mode="after")
     def _known_styles(self) -> EvalSettings:
         from clca.evaluation.styles import resolve_styles
+
+        if self.protocol == "paper":
+            given = self.model_fields_set
+            if "mode" in given and self.mode != "generate":
+                raise ValueError("the paper protocol generates answers (mode: generate)")
+            self.mode = "generate"
+            if "styles" not in given:
+                self.styles = list(PAPER_STYLES)
+            if "temperature" not in given:
+                self.temperature = 0.0
+            if "samples" not in given:
+                self.samples = 1
+            if "paper_persona" not in self.styles:
+                raise ValueError("the paper protocol needs the paper_persona style")
 
         if not self.styles:
             raise ValueError("list at least one prompting style, e.g. [plain, cultural]")
@@ -412,7 +453,11 @@ def describe_error(
     """A one-line :class:`ClcaError` for the first problem of a config validation error."""
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
-    hits = [o for o in overridden if loc == o or loc.startswith(o + ".") or o.startswith(loc + ".")]
+    # an override at or above the key is its origin; one below it only when it changed the key's type
+    below = err.get("type") != "value_error"
+    hits = [
+        o for o in overridden if loc == o or loc.startswith(o + ".") or (below and o.startswith(loc + "."))
+    ]
     origin = f"--set {hits[0]}" if hits else source
     msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     if err.get("type") == "extra_forbidden":

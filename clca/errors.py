@@ -22,3 +22,13 @@ class DataError(ClcaError):
 
 class ModelError(ClcaError):
     """A model spec cannot be resolved, or a model/server cannot be reached."""
+
+
+class BatchError(ModelError):
+    """Some requests of a batch failed for good; ``done`` holds the finished answers by batch index (the call
+    cache keeps them before the error propagates)."""
+
+    def __init__(self, error: ModelError, done: dict[int, object]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.done = done

@@ -81,6 +81,7 @@ class Manifest(BaseModel):
     models: dict[str, dict[str, str]] = Field(default_factory=dict)  # role -> {spec, fingerprint}
     data_files: dict[str, str] = Field(default_factory=dict)  # path -> sha256
     seeds: dict[str, int] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)  # e.g. a protocol fallback
     stages: dict[str, StageRecord] = Field(default_factory=dict)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -67,6 +68,8 @@ class StageContext:
     loader: BackendLoader
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    #: what the stage's backends did (requests, retries by cause, cache hits, ...), added to its counts
+    usage: Counter[str] = field(default_factory=Counter)
 
     @contextmanager
     def model(self, role: str, spec: str) -> Iterator[Backend]:
@@ -76,6 +79,7 @@ class StageContext:
             self.manifest.record_model(role, spec, backend.fingerprint)
             yield backend
         finally:
+            self.usage.update({f"llm.{k}": v for k, v in backend.usage().items()})
             backend.close()
             del backend
             gc.collect()
@@ -94,6 +98,7 @@ class PipelineResult:
     stages: list[dict[str, Any]]
     report: Path | None
     elapsed_s: float
+    notes: list[str] = field(default_factory=list)
 
 
 def counts_of(summary: BaseModel, prefix: str = "") -> dict[str, int]:
@@ -436,20 +441,23 @@ def _supersede(run: RunDir, outputs: list[Path], stamp: str) -> None:
             shutil.move(str(src), str(dst))
 
 
+def _refuse(cfg: RunConfig, rows: list[PlannedStage]) -> None:
+    refused = next((r for r in rows if r.action == "refused"), None)
+    if refused is not None:
+        raise ClcaError(
+            f"run directory {cfg.run_dir}: stage '{refused.stage}' already ran ({refused.status}) with other "
+            f"settings (changed: {', '.join(refused.changed)}); a run directory never mixes settings.",
+            fix=f"use a new run_dir, restore the old settings (see {RunDir(cfg.run_dir).config_file}), "
+            f"or rerun it and everything after it with --force-stage {refused.stage}.",
+        )
+
+
 def check_consistency(
     cfg: RunConfig, manifest: RunManifest, stages: list[Stage], force: set[str]
 ) -> list[PlannedStage]:
     """Refuse settings that differ from those a stage already ran with; reset forced stages and later ones."""
     rows = plan(cfg, force, stages)
-    refused = next((r for r in rows if r.action == "refused"), None)
-    if refused is not None:
-        rec = manifest.data.stages[refused.stage]
-        raise ClcaError(
-            f"run directory {cfg.run_dir}: stage '{refused.stage}' already ran ({rec.status}) with other settings "
-            f"(changed: {', '.join(refused.changed)}); a run directory never mixes settings.",
-            fix=f"use a new run_dir, restore the old settings (see {RunDir(cfg.run_dir).config_file}), "
-            f"or rerun it and everything after it with --force-stage {refused.stage}.",
-        )
+    _refuse(cfg, rows)
     stamp = now_iso().replace(":", "-")
     run = RunDir(cfg.run_dir)
     for st, row in zip(stages, rows, strict=True):
@@ -476,9 +484,39 @@ def canonical_config(cfg: RunConfig) -> RunConfig:
     return cfg.model_copy(update={"cultures": canon})
 
 
-def preflight(cfg: RunConfig) -> None:
-    """Checks that would otherwise fail hours into a run: the survey covers every culture, the questions exist."""
+def preflight(cfg: RunConfig) -> tuple[RunConfig, list[str]]:
+    """Checks that would otherwise fail hours into a run: the survey covers every culture, the questions exist,
+    persona prompts have respondent files for every culture (or the paper protocol falls back to the log-prob
+    one when the config says so). Returns the config to run and notes for the user."""
     from clca.evaluation import load_survey
+    from clca.evaluation.styles import resolve_styles
+
+    notes: list[str] = []
+    styles = resolve_styles(cfg.eval.styles, [str(p) for p in cfg.eval.style_files])
+    if any(s.needs_persona for s in styles):
+        from clca.data.wvb import VALUE_FILE, load_respondents
+
+        resp = cfg.eval.respondents
+        if resp is None or not (resp / VALUE_FILE).is_file():
+            where = "eval.respondents is not set" if resp is None else f"{resp} holds no {VALUE_FILE}"
+            if cfg.eval.protocol == "paper" and cfg.eval.fallback_to_logprob:
+                from clca.config import EvalSettings
+
+                keep = cfg.eval.model_dump(exclude={"protocol", "styles", "mode", "temperature", "samples"})
+                fallback = EvalSettings.model_validate({**keep, "protocol": "logprob"})
+                notes.append(
+                    f"eval.protocol paper needs WorldValuesBench respondent files ({where}); "
+                    "evaluating with the logprob protocol (plain, cultural) instead, as eval.fallback_to_logprob says."
+                )
+                cfg = cfg.model_copy(update={"eval": fallback})
+            else:
+                raise ClcaError(
+                    f"the persona prompts of the evaluation need respondent files, but {where}.",
+                    fix="set eval.respondents to a WorldValuesBench directory (full_value_qa.tsv, "
+                    "full_demographic_qa.tsv), or set eval.fallback_to_logprob: true, or use other styles.",
+                )
+        else:
+            load_respondents(resp, countries=cfg.cultures)  # every culture has respondents
 
     survey = load_survey(cfg.eval.survey)
     have = {c.lower() for c in survey.countries()}
@@ -491,13 +529,12 @@ def preflight(cfg: RunConfig) -> None:
             "Mexico), or remove them from cultures.",
         )
     survey.select(cfg.eval.questions)
+    return cfg, notes
 
 
-def prepare(cfg: RunConfig) -> RunConfig:
-    """The canonical, preflight-checked config (the data directory must already be in effect)."""
-    cfg = canonical_config(cfg)
-    preflight(cfg)
-    return cfg
+def prepare(cfg: RunConfig) -> tuple[RunConfig, list[str]]:
+    """The canonical, preflight-checked config and notes for the user (the data directory must be in effect)."""
+    return preflight(canonical_config(cfg))
 
 
 def _record_data_files(manifest: RunManifest, cfg: RunConfig) -> None:
@@ -540,14 +577,14 @@ def run_pipeline(
     """Run (or resume) every stage of ``cfg``; returns the stage table and the report path.
 
     ``only`` limits the run to stages whose name (or name before ``:``) is listed; an unknown name is an error.
-    ``on_stage(name, event)`` is called with events ``skip``, ``start``, ``done``. ``load_backend`` turns a
+    ``on_stage(name, event)`` is called with events ``skip``, ``start``, ``done`` (and ``note`` with a note). ``load_backend`` turns a
     model spec into a backend (default: :func:`clca.llm.registry.load_backend` with the run's cache).
     ``replace`` maps a stage group name (``train``, ``simulate``, ...) to a body run instead of the built-in one
     (the injection seam for tests and custom trainers; the stage keeps its settings, outputs and bookkeeping).
     """
     t0 = time.perf_counter()
     with using_data_dir(cfg.data_dir, source="data_dir in the run config"):
-        cfg = prepare(cfg)
+        cfg, notes = prepare(cfg)
         run = RunDir(cfg.run_dir)
         stages = plan_stages(cfg)
         if only is not None:
@@ -559,11 +596,18 @@ def run_pipeline(
                     f"--only {', '.join(bad)}: no such stage.",
                     fix=f"use stage names ({', '.join(groups)}) or full names such as {names[-2]}.",
                 )
+        _refuse(
+            cfg, plan(cfg, set(force_stages), stages)
+        )  # every refusal before the run directory is touched
         with run.lock("clca run"):
             manifest = RunManifest(run.manifest_file)
             check_consistency(cfg, manifest, stages, set(force_stages))
             write_resolved(cfg, run.config_file)
             manifest.data.seeds = {"seed": cfg.seed}
+            manifest.data.notes = notes
+            for note in notes:
+                if on_stage:
+                    on_stage(note, "note")
             for st in stages:
                 manifest.stage(st.name)
             _record_data_files(manifest, cfg)
@@ -585,8 +629,12 @@ def run_pipeline(
                 if on_stage:
                     on_stage(st.name, "start")
                 body = (replace or {}).get(st.name.split(":")[0])
+                ctx.usage.clear()
                 with manifest.running(st.name, st.inputs, st.settings) as rec:
-                    rec.counts = body(ctx, st) if body is not None else st.run(ctx)
+                    try:
+                        rec.counts = body(ctx, st) if body is not None else st.run(ctx)
+                    finally:
+                        rec.counts = {**rec.counts, **ctx.usage}
                 if on_stage:
                     on_stage(st.name, "done")
     report = ctx.extra.get("report")
@@ -595,4 +643,5 @@ def run_pipeline(
         stages=manifest.summary(),
         report=Path(report) if report is not None else None,
         elapsed_s=time.perf_counter() - t0,
+        notes=notes,
     )

@@ -104,8 +104,10 @@ class Scenario(Record):
     #: (unadapted seeds, norm-based scenarios, records written before clca recorded it)
     adapted_fields: list[str] | None = None
     #: norm-based scenarios: the norm / situation the scenario was built around (``{source}:{pk}`` and its text)
-    norm_id: str | None = None
-    norm: str | None = None
+    norm_id: str | None = Field(
+        default=None, exclude_if=lambda v: v is None
+    )  # absent from adapted/seed records
+    norm: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @field_validator("relationship", mode="before")
     @classmethod

@@ -112,15 +112,17 @@ def test_wvb_respondents_join_and_personas(data_dir: Path) -> None:
     assert sorted(by) == ["China", "Germany"]
     cn = {r.id: r for r in by["China"]}
     r1 = cn["156070001"]
-    assert r1.demographics["settlement"] == "Urban"
-    assert r1.demographics["region"] == "Beijing Shi"
-    assert r1.demographics["gender"] == "Female" and r1.demographics["age"] == "34"
+    # the CLCA paper's persona attributes (H_SETTLEMENT, H_URBRURAL, X003R age bands, ...)
+    assert r1.demographics["settlement"] == "Capital city"
+    assert r1.demographics["region"] == "Urban"
+    assert r1.demographics["gender"] == "Female" and r1.demographics["age"] == "25-34 years"
     assert r1.demographics["education"] == "Bachelor or equivalent (ISCED 6)"
-    assert r1.answers == {"Q1": 1, "Q2": 2, "Q7": 1, "Q45": 3}
+    assert {q: r1.answers[q] for q in ("Q1", "Q2", "Q7", "Q45")} == {"Q1": 1, "Q2": 2, "Q7": 1, "Q45": 3}
     assert "Q2" not in cn["156070002"].answers  # -1 = don't know
-    assert cn["156070002"].demographics["household size"] == "7 persons or more"
+    assert cn["156070002"].demographics["household"] == "7 persons or more"
     de2 = {r.id: r for r in by["Germany"]}["276070002"]
-    assert "age" not in de2.demographics and "profession" not in de2.demographics
+    assert "age" not in de2.demographics and "profession" not in de2.demographics  # negative codes: unknown
+    assert "settlement" not in de2.demographics
     s1 = sample_respondents(by["China"], 1, seed=5)
     assert s1 == sample_respondents(by["China"], 1, seed=5) and len(s1) == 1
     with pytest.raises(DataError, match="no respondent of Japan"):

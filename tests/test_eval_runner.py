@@ -101,7 +101,8 @@ def test_generation_mode_invalid_bucket(tmp_path: Path, data_dir: Path) -> None:
     assert rec.prompts[0].parsed == [2, None, 3, 2]
     assert rec.model_dist == pytest.approx([0.0, 0.5, 0.25, 0.0]) and rec.invalid_share == pytest.approx(0.25)
     assert rec.metrics["clca_kl"] == pytest.approx(M.clca_kl(rec.human_dist, rec.model_dist, 0.25))
-    assert rec.metrics["jsd"] == pytest.approx(M.js_distance(rec.human_dist, [0, 2 / 3, 1 / 3, 0]))
+    # the unparseable answer stays in the distribution as a fifth bucket (0 on the survey side)
+    assert rec.metrics["jsd"] == pytest.approx(M.js_distance([*rec.human_dist, 0.0], [0, 0.5, 0.25, 0, 0.25]))
 
 
 def test_persona_mode_with_respondent_fixture(tmp_path: Path, data_dir: Path) -> None:
@@ -111,12 +112,14 @@ def test_persona_mode_with_respondent_fixture(tmp_path: Path, data_dir: Path) ->
     )
     rec = next(r for r in res.records if r.id == "m1|China|persona|Q1")
     assert len(rec.prompts) == 2 and {p.persona_id for p in rec.prompts} == {"156070001", "156070002"}
+    system = next(p for p in rec.prompts if p.persona_id == "156070001").messages[0]["content"]
     assert (
-        "Region: Beijing Shi"
-        in next(p for p in rec.prompts if p.persona_id == "156070001").messages[0]["content"]
+        "Settlement: Capital city" in system
+        and "Urban or rural: Urban" in system
+        and "Age: 25-34 years" in system
     )
     # model always says 2; respondents answered Q1 with 1 and 2
-    assert rec.metrics["acc_individual"] == pytest.approx(0.5)
+    assert rec.metrics["accuracy"] == pytest.approx(0.5)
     with pytest.raises(Exception, match="--respondents"):
         evaluate(be, _cfg(tmp_path, styles=["persona"], model_tag="x"))
 
@@ -184,3 +187,38 @@ def test_cli_data_listing(capsys: pytest.CaptureFixture[str], data_dir: Path) ->
     assert main(["data", "questions", "--questions", "Q1-Q2"]) == 0
     out = capsys.readouterr().out
     assert "Important in life: Family" in out and "Q3 " not in out
+
+
+def test_check_sampling_compares_samples_with_the_scored_distribution(tmp_path: Path, data_dir: Path) -> None:
+    """--check-sampling N: N answers per prompt at temperature 1, parsed like generate mode; their histogram
+    against the scored distribution, next to the JSD expected from sampling noise alone."""
+    import json
+
+    texts = ["2", "2", "3", "no idea"]
+    be = Scripted(texts)
+    res = evaluate(
+        be, _cfg(tmp_path, styles=["plain"], countries=["Japan"], questions="Q1", check_sampling=4)
+    )
+    (rec,) = res.records
+    gen = [c for c in be.calls if c.params.temperature == 1.0]
+    assert len(gen) == 1 and len(gen[0].chats) == 4 and gen[0].seeds == [0, 1, 2, 3]
+    cal = [json.loads(x) for x in (tmp_path / "ev" / "calibration.jsonl").read_text().splitlines()]
+    assert len(cal) == 1 and cal[0]["id"] == rec.id
+    assert cal[0]["samples"] == 4 and cal[0]["valid"] == 3 and cal[0]["unparseable_share"] == 0.25
+    assert cal[0]["sampled"] == pytest.approx([0, 2 / 3, 1 / 3, 0])
+    assert cal[0]["jsd"] == pytest.approx(M.js_distance([0, 2 / 3, 1 / 3, 0], rec.model_dist))
+    # the noise reference: histograms of 3 draws from the scored distribution itself
+    assert 0 < cal[0]["jsd_noise"] < 1
+    assert res.metrics["calibration"]["m1"]["mean_unparseable_share"] == 0.25
+    # resumable: a second run samples nothing new
+    be2 = Scripted(texts)
+    evaluate(be2, _cfg(tmp_path, styles=["plain"], countries=["Japan"], questions="Q1", check_sampling=4))
+    assert be2.calls == []
+
+
+def test_noise_jsd_shrinks_with_more_samples() -> None:
+    from clca.evaluation.runner import noise_jsd
+
+    dist = [0.5, 0.3, 0.2]
+    assert noise_jsd(dist, 1000) < noise_jsd(dist, 50) < noise_jsd(dist, 5)
+    assert noise_jsd(dist, 64, seed=1) == noise_jsd(dist, 64, seed=1)

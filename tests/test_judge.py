@@ -245,3 +245,10 @@ def test_judge_resume_after_crash_same_file(tmp_path: Path, data_dir: Path) -> N
     judge_episodes(Scripted(_reply), run_b, JudgeConfig(), batch_size=1, progress=False)
     assert run_a.judgements_file.read_text() == run_b.judgements_file.read_text()
     assert len(run_a.judgements_file.read_text().splitlines()) == 3
+
+
+def test_a_copied_answer_format_is_no_answer() -> None:
+    with pytest.raises(ValueError, match="could not read culture alignment"):
+        parse_alignment(
+            "Culture alignment: 1. aligned to the culture|not aligned to the culture\nConfidence: sure"
+        )

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import math
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from oai_server import OpenAIServer
 
 from clca.errors import ModelError
-from clca.llm.base import Chat, GenerationParams, Message, ScoreRequest
+from clca.llm.base import LOG_ZERO, Chat, GenerationParams, Message, ScoreRequest
 from clca.llm.openai_backend import OpenAIBackend
 from clca.llm.registry import load_backend
 
@@ -27,95 +25,65 @@ def _char_logprob(ch: str) -> float:
     return -0.5 if ch.isdigit() else -0.01
 
 
-class FakeServer:
-    """A tiny OpenAI-compatible server; ``script`` is a queue of failures to serve before answering 200."""
+#: a scripted "model" for scoring: listed next-token log-probs by the assistant reply's text so far
+REPLY_START = {"1": -0.5, "2": -1.5, " 1": -3.0, "Hello": -3.5}
+AFTER = {"1": {".": -0.1, "0": -3.0, "<|im_end|>": -4.0}, "2": {".": -0.2, "5": -2.5}, "10": {".": -0.05}}
+
+
+class Model:
+    """Chat: a reply echoing the request, top log-probs from REPLY_START/AFTER (continuation optional);
+    completions: one token per character (digits -0.5, else -0.01), and after the text "0" or "."."""
 
     def __init__(self) -> None:
-        self.script: list[str] = []  # "429", "500", "hang", "400"
-        self.requests: list[tuple[str, dict[str, Any], dict[str, str]]] = []
-        self.top_logprobs: list[dict[str, Any]] | None = [
-            {"token": "2", "logprob": -0.2},
-            {"token": " 1", "logprob": -2.0},
-            {"token": "1", "logprob": -2.5},
-            {"token": "3", "logprob": -4.0},
-        ]
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.delay = 0.0
-        self.lock = threading.Lock()
-        server = self
+        self.continuation = True
+        self.logprobs = True
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
+    def __call__(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if path.endswith("/chat/completions"):
+            msg = {"role": "assistant", "content": "reply to: " + body["messages"][-1]["content"] + " END x"}
+            choice: dict[str, Any] = {"index": 0, "message": msg}
+            if body.get("continue_final_message") and not self.continuation:
+                raise _Refuse()
+            if body.get("logprobs") and self.logprobs:
+                prefix = body["messages"][-1]["content"] if body.get("continue_final_message") else ""
+                dist = AFTER.get(prefix, {}) if prefix else REPLY_START
+                top = [{"token": t, "logprob": v} for t, v in dist.items()][: body["top_logprobs"]]
+                choice["logprobs"] = {"content": [{"token": "x", "logprob": -1.0, "top_logprobs": top}]}
+            return {"choices": [choice]}
+        text = body["prompt"]
+        nxt = {"0": -2.3, ".": -0.2} if text[-1:].isdigit() else {".": -0.1}
+        return {
+            "choices": [
+                {
+                    "text": text + "!",
+                    "logprobs": {
+                        "tokens": [*text, "!"],
+                        "token_logprobs": [None] + [_char_logprob(c) for c in text[1:]] + [-1.0],
+                        "top_logprobs": [None] * len(text) + [nxt],
+                        "text_offset": [*range(len(text)), len(text)],
+                    },
+                }
+            ]
+        }
 
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with server.lock:
-                    server.requests.append((self.path, body, dict(self.headers)))
-                    action = server.script.pop(0) if server.script else "ok"
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                try:
-                    if action == "hang":
-                        time.sleep(1.0)
-                        return
-                    if action in ("429", "500", "400"):
-                        self.send_response(int(action))
-                        if action == "429":
-                            self.send_header("Retry-After", "0.25")
-                        self.send_header("Content-Length", "2")
-                        self.end_headers()
-                        self.wfile.write(b"{}")
-                        return
-                    time.sleep(server.delay)
-                    self._ok(body)
-                finally:
-                    with server.lock:
-                        server.in_flight -= 1
 
-            def _ok(self, body: dict[str, Any]) -> None:
-                if self.path.endswith("/chat/completions"):
-                    msg = {
-                        "role": "assistant",
-                        "content": "reply to: " + body["messages"][-1]["content"] + " END x",
-                    }
-                    choice: dict[str, Any] = {"index": 0, "message": msg}
-                    if body.get("logprobs") and server.top_logprobs is not None:
-                        choice["logprobs"] = {
-                            "content": [{"token": "2", "logprob": -0.2, "top_logprobs": server.top_logprobs}]
-                        }
-                    out: dict[str, Any] = {"choices": [choice]}
-                else:  # /completions with echo: one token per character
-                    text = body["prompt"]
-                    out = {
-                        "choices": [
-                            {
-                                "text": text + "!",
-                                "logprobs": {
-                                    "tokens": [*text, "!"],
-                                    "token_logprobs": [None] + [_char_logprob(c) for c in text[1:]] + [-1.0],
-                                    "text_offset": [*range(len(text)), len(text)],
-                                },
-                            }
-                        ]
-                    }
-                data = json.dumps(out).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+class _Refuse(Exception):
+    pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-        self.thread.start()
 
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+class FakeServer(OpenAIServer):
+    """The scripted server of these tests: :class:`Model` answers; a refused continuation is HTTP 400."""
+
+    def __init__(self) -> None:
+        self.model = Model()
+        super().__init__(self._answer, hang_s=1.0)
+
+    def _answer(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self.model(path, body)
+        except _Refuse:
+            self.script.insert(0, "400")  # not reached: refusals are scripted before answering
+            raise
 
 
 @pytest.fixture()
@@ -161,7 +129,7 @@ def test_generate_in_order_with_params_stop_seed_schema(server: FakeServer) -> N
 
 def test_bounded_concurrency(server: FakeServer) -> None:
     server.delay = 0.05
-    b = _backend(server, max_concurrency=3)
+    b = _backend(server, max_in_flight=3)
     b.generate([[_user(str(i))] for i in range(12)], GenerationParams())
     assert 1 < server.max_in_flight <= 3
 
@@ -171,7 +139,7 @@ def test_retries_429_with_retry_after_then_500_then_ok(server: FakeServer) -> No
     b = _backend(server)
     assert b.generate([[_user("hi")]], GenerationParams()) == ["reply to: hi END x"]
     assert len(server.requests) == 3
-    assert b.sleeps[0] == pytest.approx(0.25)  # type: ignore[attr-defined]
+    assert b.sleeps[0] == pytest.approx(0.05)  # type: ignore[attr-defined]
     assert 0 <= b.sleeps[1] <= 2.0  # type: ignore[attr-defined]
 
 
@@ -224,22 +192,45 @@ def test_key_from_env_in_header_never_in_fingerprint(
     assert "sk-test" not in b.fingerprint and b.fingerprint == f"openai:test-model@{server.url}"
 
 
-def test_score_top_logprobs_single_token_options(server: FakeServer) -> None:
+def test_score_chat_follows_the_option_and_checks_the_next_token(server: FakeServer) -> None:
+    """log P(reply gives k) = P(option's tokens) x P(next token does not continue it), from top log-probs."""
     b = _backend(server)
-    res = b.score([ScoreRequest(messages=[_user("pick")], options=["1", "2", "3", "4"])])[0]
-    body = server.requests[-1][1]
-    assert body["logprobs"] is True and body["top_logprobs"] == 20 and body["max_tokens"] == 1
-    assert res.logprobs[1] == pytest.approx(-0.2)
-    assert res.logprobs[0] == pytest.approx(math.log(math.exp(-2.0) + math.exp(-2.5)))  # " 1" and "1"
-    assert res.logprobs[2] == pytest.approx(-4.0)
-    assert res.logprobs[3] == pytest.approx(-4.0)  # absent from the top list: the floor (upper bound)
+    res = b.score([ScoreRequest(messages=[_user("pick")], options=["1", "2", "10", "3"])])[0]
+    first = server.requests[1][1]  # [0] is the continuation probe
+    assert first["logprobs"] is True and first["top_logprobs"] == 20 and first["max_tokens"] == 1
+    e = math.exp
+    assert e(res.logprobs[0]) == pytest.approx(e(-0.5) * (1 - e(-3.0)))  # "1" not followed by "0"
+    assert e(res.logprobs[1]) == pytest.approx(e(-1.5) * (1 - e(-2.5)))
+    assert e(res.logprobs[2]) == pytest.approx(e(-0.5) * e(-3.0))  # "1" then "0", then "." ends it
+    assert res.logprobs[3] == LOG_ZERO  # never listed: 0, the unlisted mass is reported instead
+    listed = e(-0.5) + e(-1.5) + e(-3.0) + e(-3.5)
+    after_1 = 1 - (e(-0.1) + e(-3.0) + e(-4.0))
+    after_10 = 1 - e(-0.05)
+    after_2 = 1 - (e(-0.2) + e(-2.5))
+    expected = (1 - listed) + e(-0.5) * after_1 + e(-1.5) * after_2 + e(-0.5) * e(-3.0) * after_10
+    assert res.uncovered == pytest.approx(expected)
+    assert res.format_mass == pytest.approx(sum(e(x) for x in res.logprobs[:3]))
 
 
-def test_score_refuses_prefix_options_and_missing_logprobs(server: FakeServer) -> None:
+def test_score_chat_without_continuation_support(server: FakeServer) -> None:
+    """A server that cannot continue an assistant message: first-token probabilities for prefix-free
+    single-token options; "1" vs "10" and answer prefixes are refused before any scoring request."""
+    server.model.continuation = False
+    server.script = ["400"]  # the continuation probe is refused
     b = _backend(server)
+    res = b.score([ScoreRequest(messages=[_user("pick")], options=["1", "2"])])[0]
+    assert [math.exp(x) for x in res.logprobs] == pytest.approx([math.exp(-0.5), math.exp(-1.5)])
+    n = len(server.requests)
     with pytest.raises(ModelError, match="'1' and '10'"):
         b.score([ScoreRequest(messages=[_user("pick")], options=["1", "10"])])
-    server.top_logprobs = None
+    with pytest.raises(ModelError, match="answer prefix"):
+        b.score([ScoreRequest(messages=[_user("pick")], options=["1"], answer_prefix="Answer: ")])
+    assert len(server.requests) == n  # refused before scoring
+
+
+def test_score_refuses_missing_logprobs(server: FakeServer) -> None:
+    server.model.logprobs = False
+    b = _backend(server)
     with pytest.raises(ModelError, match="gave no log-probabilities"):
         b.score([ScoreRequest(messages=[_user("pick")], options=["1", "2"])])
 
@@ -252,9 +243,10 @@ def test_score_echo_multi_token_options(server: FakeServer) -> None:
     assert isinstance(b, OpenAIBackend) and "tokenizer=embedded:smollm2-135m" in b.fingerprint
     res = b.score([ScoreRequest(messages=[_user("pick")], options=["1", "10"], answer_prefix="Answer: ")])[0]
     prompts = [r[1]["prompt"] for r in server.requests]
-    assert all(p.endswith("<|im_end|>") and "Answer: " in p for p in prompts)
-    assert prompts[1].endswith("Answer: 10<|im_end|>")
-    end = sum(_char_logprob(c) for c in "<|im_end|>")
-    assert res.logprobs[0] == pytest.approx(-0.5 + end)
-    assert res.logprobs[1] == pytest.approx(-1.0 + end)
-    assert res.n_tokens == [1 + len("<|im_end|>"), 2 + len("<|im_end|>")]
+    assert all(p.endswith(("Answer: 1", "Answer: 10")) for p in prompts)
+    assert all(r[1]["echo"] is True and r[1]["logprobs"] == 20 for r in server.requests)
+    e = math.exp
+    assert e(res.logprobs[0]) == pytest.approx(e(-0.5) * (1 - e(-2.3)))  # the next token is "0" w.p. e^-2.3
+    assert e(res.logprobs[1]) == pytest.approx(e(-1.0) * (1 - e(-2.3)))
+    assert res.n_tokens == [1, 2]
+    assert res.uncovered == pytest.approx((e(-0.5) + e(-1.0)) * (1 - e(-2.3) - e(-0.2)))

@@ -86,9 +86,28 @@ def test_bootstrap_ci_seeded() -> None:
 
 
 def test_softmax_logprobs_and_question_metrics_with_invalid_bucket() -> None:
+    """Unparseable answers are a (K+1)-th bucket of the model's distribution; hand-computed values."""
     assert M.softmax_logprobs([math.log(0.1), math.log(0.4)]) == pytest.approx([0.2, 0.8])
     q = M.question_metrics([0.5, 0.5], [0.2, 0.2], ordinal=True, invalid_share=0.6)
-    assert q["acc_majority"] == 0.0  # invalid bucket is the mode
-    assert q["jsd"] == pytest.approx(0.0, abs=1e-7)  # valid answers renormalised
+    assert q["majority_match"] == 0.0  # invalid bucket is the mode
+    # JS over [.5,.5,0] vs [.2,.2,.6]: mixture [.35,.35,.3]; divergence (log2(1/.7) + .4 log2(.2/.35) + .6) / 2
+    jsd_div = (math.log2(1 / 0.7) + 0.4 * math.log2(0.2 / 0.35) + 0.6) / 2
+    assert q["jsd"] == pytest.approx(math.sqrt(jsd_div), abs=1e-6)
+    assert q["kl"] == pytest.approx(math.log(2.5), abs=1e-4)  # 2 x .5 ln(.5/.2)
+    assert q["emd"] == pytest.approx(0.6)  # the valid answers match; the invalid 60% cost the whole scale
     assert q["clca_kl"] == pytest.approx(M.clca_kl([0.5, 0.5], [0.2, 0.2], 0.6))
+    from scipy.spatial.distance import jensenshannon
+
+    assert q["paper_jsd"] == pytest.approx(float(jensenshannon([0.5, 0.5, 0.0], [0.2, 0.2, 0.6])))
     assert M.question_metrics([0.5, 0.5], [0.5, 0.5], ordinal=False)["emd"] is None
+
+
+def test_unparseable_answers_score_far_worse_than_uniform() -> None:
+    """A model that stops answering must not look like a uniform one (nothing is dropped)."""
+    human = [0.6, 0.25, 0.1, 0.05]
+    uniform = M.question_metrics(human, [0.25] * 4, ordinal=True)
+    silent = M.question_metrics(human, [0.0] * 4, ordinal=True, invalid_share=1.0)
+    assert silent["kl"] > 10 * uniform["kl"]
+    assert silent["jsd"] == pytest.approx(1.0) and uniform["jsd"] < 0.5
+    assert silent["emd"] == 1.0 and uniform["emd"] < 0.5
+    assert silent["majority_match"] == 0.0

@@ -279,6 +279,75 @@ def test_run_cli_reports_config_errors_and_plans(tmp_path: Path, capsys: pytest.
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
+FIX = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTED = [
+    f"models.{r}={s}"
+    for r, s in (("teacher", TEACHER), ("actor", ACTOR), ("judge", JUDGE), ("student", STUDENT))
+]
+
+
+def test_demo_config_with_the_paper_protocol_on_fixture_respondents(tmp_path: Path, data_dir: Path) -> None:
+    """The demo config with eval.protocol: paper, end to end on scripted models and the fixture respondents:
+    persona prompts of the paper's Table 20, greedy parsed answers, individual-level accuracy."""
+    from clca.config import load_config
+
+    world = World()
+    cfg = load_config(
+        ROOT / "configs" / "demo.yaml",
+        [
+            f"run_dir={tmp_path / 'run'}",
+            *SCRIPTED,
+            "models.intents=scripted:auto",
+            "eval.protocol=paper",
+            f"eval.respondents={FIX / 'wvb'}",
+            "eval.personas=2",
+            "eval.questions=Q1-Q5",
+        ],
+    )
+    assert cfg.eval.mode == "generate" and cfg.eval.styles == ["paper_persona", "paper_cultural"]
+    res = world.run(cfg)
+    assert {s["status"] for s in res.stages} == {"done"} and res.notes == []
+    run = RunDir(cfg.run_dir)
+    recs = run.eval_records()
+    assert {r.style for r in recs} == {"paper_persona", "paper_cultural"} and {r.mode for r in recs} == {
+        "generate"
+    }
+    persona = [
+        r
+        for r in recs
+        if r.style == "paper_persona" and r.model_tag == "base" and r.country == "Great Britain"
+    ]
+    assert persona and all(len(r.prompts) == 2 for r in persona)
+    system = persona[0].prompts[0].messages[0]["content"]
+    assert system.startswith(
+        "You are currently living in Great Britain and here is your basic demographic information:"
+    )
+    assert "Settlement: Capital city, Urban" in system or "Settlement: " in system
+    assert persona[0].prompts[0].messages[1]["content"].endswith("ANSWER:")
+    assert all(r.metrics["accuracy"] is not None for r in persona)
+    assert all(r.metrics["accuracy"] is None for r in recs if r.style == "paper_cultural")
+    metrics = (run.eval_dir("base") / "metrics.json").read_text()
+    assert '"paper_jsd"' in metrics and '"accuracy"' in metrics
+
+
+def test_paper_protocol_without_respondents_stops_or_falls_back(tmp_path: Path, data_dir: Path) -> None:
+    world = World()
+    paper = ["eval.protocol=paper", "eval.styles=[paper_persona, paper_cultural]"]
+    cfg = _cfg(tmp_path, *paper)
+    with pytest.raises(
+        ClcaError, match=r"need respondent files.*eval.respondents is not set.*fallback_to_logprob"
+    ):
+        world.run(cfg)
+    assert world.loaded == [] and not RunDir(cfg.run_dir).manifest_file.exists()
+    res = world.run(_cfg(tmp_path, *paper, "eval.fallback_to_logprob=true"), only=["eval"])
+    assert res.notes and "logprob protocol" in res.notes[0]
+    recs = RunDir(cfg.run_dir).eval_records()
+    assert {r.mode for r in recs} == {"logprob"} and {r.style for r in recs} == {"plain", "cultural"}
+    with pytest.raises(ClcaError, match="no respondent of Japan"):
+        world.run(_cfg(tmp_path / "b", *paper, f"eval.respondents={FIX / 'wvb'}"))
+
+
 @pytest.mark.slow
 def test_clca_run_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
     """`clca run` on a tiny config with the real embedded SmolLM2 (every role), a few training steps.

@@ -141,7 +141,7 @@ def test_before_after_numbers(run_dir: Path) -> None:
     )
     assert avg["change"]["plain|kl"]["n"] == 2 * len(QIDS)  # pooled (culture, question) pairs
     # accuracy change is reported too (may be 0: the mixtures keep the argmax)
-    assert "plain|acc_majority" in china["change"]
+    assert "plain|majority_match" in china["change"]
 
 
 def test_paired_change_only_uses_common_questions(run_dir: Path) -> None:

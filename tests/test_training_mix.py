@@ -131,9 +131,10 @@ def test_roles_and_system_prompts(run_dir: RunDir) -> None:
     assert s2.endswith(
         "Imagine you are Wei Zhang, your task is to act and speak like Wei Zhang, a member of the Chinese culture."
     )
+    assert "Occupation: teacher" in s1 and "Background: Wei builds bridges." not in s1  # own card only
+    assert "Background: Wei builds bridges." in s2 and "Li teaches maths." not in s2
     for s in (s1, s2):
         assert "Li Na and Wei Zhang are friends." in s  # the relationship reads as a sentence
-        assert "Occupation: teacher" in s and "Background: Wei builds bridges." in s  # both public cards
         for private in (SECRET_A, SECRET_B, GOAL_A, GOAL_B):
             assert private not in s
 
@@ -156,7 +157,7 @@ def test_intent_part_format(run_dir: RunDir) -> None:
     assert msgs[5]["content"] == "Wei Zhang: How is school?\nLi Na: Busy, as always."  # no-intent turn folded
     assert msgs[6]["content"] == "Intent: intent of turn 5"
     sysm = msgs[0]["content"]
-    assert "Li Na" in sysm and "Wei Zhang" in sysm and "teacher" in sysm and "engineer" in sysm
+    assert "There are two participants in this conversation, Li Na and Wei Zhang." in sysm
     assert "social or cultural expectations of Chinese culture in a short sentence." in sysm
     for private in (SECRET_A, SECRET_B, GOAL_A, GOAL_B):
         assert private not in sysm

@@ -36,7 +36,7 @@ def _tiny_cfg(**kw: object) -> TrainConfig:
         "max_steps": 8,
         "per_device_batch_size": 1,
         "grad_accum": 1,
-        "max_length": 128,
+        "max_length": 256,
         "learning_rate": 5e-3,
         "logging_steps": 1,
         "warmup_ratio": 0.0,
@@ -250,3 +250,84 @@ def test_presets_and_4bit_needs_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with pytest.raises(ClcaError, match=r"4-bit QLoRA needs a CUDA GPU.*--no-load-in-4bit"):
         train_adapter(mix.path, tmp_path / "a", preset("paper"))
     assert not (tmp_path / "a" / "train_result.json").exists()
+
+
+def _tiny_llama_without_pad(path: Path) -> Path:
+    """A randomly initialised Llama-architecture model and a byte-level BPE tokenizer with a ChatML template
+    and no pad token, built here (no hub)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from tokenizers import decoders as tk_decoders
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<|im_start|>", "<|im_end|>", "<s>", "</s>"]
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = tk_decoders.ByteLevel()
+    corpus = [
+        "Scenario: a teahouse in Suzhou. Hello Wei, shall we talk? Intent: to greet.",
+        "system user assistant",
+    ]
+    tk.train_from_iterator(corpus * 20, trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))  # fmt: skip
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="<|im_end|>")
+    tok.chat_template = (
+        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+        "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+    )
+    assert tok.pad_token is None
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=False)  # fmt: skip
+    torch.manual_seed(0)
+    LlamaForCausalLM(cfg).save_pretrained(str(path))
+    tok.save_pretrained(str(path))
+    return path
+
+
+@pytest.mark.slow
+def test_student_without_pad_token_round_trips(tmp_path: Path) -> None:
+    """The paper preset on a student without a pad token (Llama-like): a pad token is added and the embeddings
+    and LM head are trained; the adapter then evaluates through clca's local backend and loads in plain PEFT
+    (base resized to the adapter's tokenizer) with the same logits."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from clca.llm.base import GenerationParams, ScoreRequest
+    from clca.llm.registry import load_backend
+    from clca.training.train import train_adapter
+
+    base = _tiny_llama_without_pad(tmp_path / "tiny-llama")
+    run = make_run_dir(tmp_path / "run")
+    mix = build_mix(run, "China", MixConfig(val_fraction=0.0, max_examples=4))
+    cfg = preset(
+        "paper", model=f"hf:{base}", load_in_4bit=False, bf16=False, max_steps=2, per_device_batch_size=2,
+        max_length=1024, gradient_checkpointing=False, save_checkpoints=False, eval_each_epoch=False,
+    )  # fmt: skip
+    out = tmp_path / "adapter"
+    res = train_adapter(mix.path, out, cfg, progress=False)
+    assert res.steps == 2
+    saved = json.loads((out / "adapter_config.json").read_text())
+    assert saved["r"] == 4 and saved["lora_alpha"] == 0.1 and saved["lora_dropout"] == 0.5
+    assert set(saved["target_modules"]) == {"q_proj", "v_proj"}
+    assert set(saved["modules_to_save"]) == {"embed_tokens", "lm_head"}
+    adapter_tok = AutoTokenizer.from_pretrained(str(out))
+    assert (
+        adapter_tok.pad_token is not None
+        and len(adapter_tok) == len(AutoTokenizer.from_pretrained(str(base))) + 1
+    )
+
+    be = load_backend(f"hf:{base}+adapter={out}", cache=False, batch_size=2)
+    chat = [{"role": "user", "content": "Hello Wei, shall we talk?"}]
+    assert len(be.generate([chat], GenerationParams(max_new_tokens=3))) == 1
+    scored = be.score([ScoreRequest(messages=chat, options=["1", "2"])])[0]
+    assert len(scored.logprobs) == 2
+
+    plain = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    plain.resize_token_embeddings(len(adapter_tok))
+    plain = PeftModel.from_pretrained(plain, str(out)).eval()
+    ids = adapter_tok("Hello Wei, shall we talk?", return_tensors="pt").input_ids
+    with torch.inference_mode():
+        ours = be.model(input_ids=ids).logits  # type: ignore[attr-defined]
+        theirs = plain(input_ids=ids).logits
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    be.close()

@@ -64,8 +64,19 @@ def eval_cmd(
     )
     # validate the survey, countries and questions before loading a model (fast, clear errors)
     sv = load_survey(ecfg.survey)
-    resolve_countries(ecfg.countries, sv.countries(), survey=sv.name)
+    countries_ok = resolve_countries(ecfg.countries, sv.countries(), survey=sv.name)
     sv.select(ecfg.questions)
+    from clca.evaluation.styles import resolve_styles
+
+    if any(s.needs_persona for s in resolve_styles(ecfg.styles, [str(p) for p in ecfg.style_files])):
+        from clca.data.wvb import load_respondents
+
+        if ecfg.respondents is None:
+            raise ClcaError(
+                "the persona prompts need respondent-level data.",
+                fix="pass --respondents <WorldValuesBench dir with full_value_qa.tsv and full_demographic_qa.tsv>.",
+            )
+        load_respondents(ecfg.respondents, countries=countries_ok)
 
     backend = load_backend(model, cache=cache, batch_size=batch_size)
     try:
@@ -88,7 +99,7 @@ def eval_cmd(
             return "–" if v is None else f"{v:.3f}"
 
         table.add_row(
-            g["style"], g["country"], str(g["n_questions"]), f("kl"), f("jsd"), f("emd"), f("acc_majority"),
+            g["style"], g["country"], str(g["n_questions"]), f("kl"), f("jsd"), f("emd"), f("majority_match"),
             f("clca_kl"),
         )  # fmt: skip
     Console().print(table)

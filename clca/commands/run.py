@@ -57,7 +57,9 @@ def run_cmd(
     console = Console(stderr=True)
 
     def on_stage(name: str, event: str) -> None:
-        if event == "skip":
+        if event == "note":
+            console.print(f"[yellow]note: {name}[/yellow]")
+        elif event == "skip":
             console.print(f"[dim]✓ {name}: done earlier, skipped[/dim]")
         elif event == "start":
             console.print(f"[bold]▶ {name}[/bold]")
@@ -88,11 +90,14 @@ def _print_plan(cfg: object, force: list[str], as_json: bool) -> None:
 
     assert isinstance(cfg, RunConfig)
     with using_data_dir(cfg.data_dir, source="data_dir in the run config"):
-        cfg = prepare(cfg)
+        cfg, notes = prepare(cfg)
         rows = plan(cfg, set(force))
     if as_json:
-        typer.echo(json.dumps({"config": cfg.dump(), "stages": [r.model_dump() for r in rows]}, indent=2))
+        doc = {"config": cfg.dump(), "notes": notes, "stages": [r.model_dump() for r in rows]}
+        typer.echo(json.dumps(doc, indent=2))
         return
+    for note in notes:
+        Console(stderr=True).print(f"[yellow]note: {note}[/yellow]")
     out = Console()
     out.print("[bold]Resolved config[/bold]")
     out.print(

@@ -37,14 +37,19 @@ ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Sho
 def _stage_backend(run: Path, spec: str, cache: bool, batch_size: int, what: str) -> Iterator[Backend]:
     """Lock the run directory, then load the model (checked before any model load) and close it afterwards."""
     from clca.llm.registry import load_backend
+    from clca.llm.spec import parse_spec
 
+    parse_spec(spec)  # a bad spec fails before the run directory is touched
     rd = RunDir(run)
     with rd.lock(what):
         backend = load_backend(spec, cache=cache, batch_size=batch_size)
         try:
             yield backend
         finally:
+            used = backend.usage()
             backend.close()
+            if used:
+                Console(stderr=True).print("llm: " + ", ".join(f"{k}={v}" for k, v in used.items()))
 
 
 def summary_table(title: str, summary: BaseModel) -> None:
@@ -225,9 +230,17 @@ def mix_cmd(
     seed: SeedOpt = 0,
 ) -> None:
     """Build the CLCA training mix (both speakers' views + intents) as a Hugging Face dataset on disk."""
+    from clca.culture import resolve_country
     from clca.training.mix import TASKS, build_mix
 
     rd = RunDir(run)
+    culture = resolve_country(culture)  # bad input fails before the run directory is touched
+    rd.require(rd.episodes_file)
+    if cfg.require_judge and not rd.judgements_file.exists():
+        raise DataError(
+            f"{rd.judgements_file} is missing, but the mix uses only episodes the judge kept.",
+            fix="run `clca judge` first, or build the mix without the judge filter (--no-require-judge).",
+        )
     with rd.lock("clca mix"):
         res = build_mix(rd, culture, cfg, seed=seed)
     table = Table(title=f"Training mix for {res.culture}: {res.path}")

@@ -6,8 +6,10 @@ per respondent: ``D_INTERVIEW``, ``B_COUNTRY`` and the demographic variables). T
 ``D_INTERVIEW``. Codes are turned into words with the bundle's ``wvs7/codebook.json``; negative codes
 ("Don't know", "Missing", ...) mean the attribute is unknown and it is left out of the persona.
 
-The persona attributes follow CLCA / WorldValuesBench: settlement, region, gender, age, born in country,
-marital status, household size, education, profession, employment, class.
+The persona attributes are the CLCA paper's (Table 20 and its released code): settlement (``H_SETTLEMENT``),
+region (``H_URBRURAL``), gender (``Q260``), age (``X003R``, the age bands; ``Q262``, the age, when the band is
+absent), born in the country (``Q263``), marital status (``Q273``), household size (``Q270``), education
+(``Q275``), profession (``Q281``), employment (``Q279``), class (``Q287``).
 """
 
 from __future__ import annotations
@@ -26,19 +28,33 @@ from clca.errors import DataError
 VALUE_FILE = "full_value_qa.tsv"
 DEMO_FILE = "full_demographic_qa.tsv"
 
-#: persona attribute -> WVS variable(s), first present wins
+#: persona attribute (the placeholder of the paper's persona prompt) -> WVS variable(s), first present wins
 PERSONA_FIELDS: dict[str, tuple[str, ...]] = {
-    "settlement": ("H_URBRURAL", "H_SETTLEMENT"),
-    "region": ("N_REGION_ISO", "N_REGION_WVS"),
+    "settlement": ("H_SETTLEMENT",),
+    "region": ("H_URBRURAL",),
     "gender": ("Q260",),
-    "age": ("Q262",),
-    "born in country": ("Q263",),
-    "marital status": ("Q273",),
-    "household size": ("Q270",),
+    "age": ("X003R", "Q262"),
+    "born": ("Q263",),
+    "marital_status": ("Q273",),
+    "household": ("Q270",),
     "education": ("Q275",),
     "profession": ("Q281",),
-    "employment": ("Q279",),
-    "class": ("Q287",),
+    "employed": ("Q279",),
+    "classes": ("Q287",),
+}
+#: how the generic persona style labels each attribute
+PERSONA_LABELS: dict[str, str] = {
+    "settlement": "Settlement",
+    "region": "Urban or rural",
+    "gender": "Gender",
+    "age": "Age",
+    "born": "Born in the country",
+    "marital_status": "Marital status",
+    "household": "Number of people in household",
+    "education": "Education",
+    "profession": "Profession",
+    "employed": "Employment",
+    "classes": "Class",
 }
 
 

@@ -9,7 +9,8 @@ Conventions (all vectors are over the same K options, in the survey's order, eac
 * ``emd_ordinal``: Wasserstein-1 between the two distributions on positions 0..K−1, divided by (K−1), so in
   [0, 1]; only meaningful for ordinal scales.
 * ``argmax_match``: 1.0 when the model's most likely option equals the human majority option (first index on
-  ties), else 0.0.
+  ties), else 0.0 (``majority_match`` in the records; the paper's ``accuracy`` is individual-level, see
+  :mod:`clca.evaluation.runner`).
 * ``expected_answer``: Σ position·p with positions 1..K; ``spearman`` correlates those across questions.
 * ``clca_kl``: the CLCA paper's code, exactly: ``torch.nn.functional.kl_div(log_softmax(model_ext),
   human_ext, reduction="batchmean")`` on 1×(K+1) vectors whose last entry is the share of unparseable answers
@@ -142,23 +143,50 @@ def softmax_logprobs(logprobs: Sequence[float]) -> list[float]:
     return [float(x) for x in e / e.sum()]
 
 
+def paper_jsd(human: Vector, model: Vector, invalid_share: float = 0.0) -> float:
+    """The CLCA paper code's JS distance: ``scipy.spatial.distance.jensenshannon(p_survey, q_model)`` with the
+    natural log, on K+1 buckets (the last one the unparseable answers; 0 on the survey side)."""
+    p = _vec(human, "human")
+    q = _vec(model, "model")
+    p_ext = np.append(p / p.sum(), 0.0)
+    q_ext = np.append(q, float(invalid_share))
+    return float(jensenshannon(p_ext, q_ext / q_ext.sum()))
+
+
 def question_metrics(
     human: Vector, model: Vector, *, ordinal: bool, invalid_share: float = 0.0
 ) -> dict[str, float | None]:
-    """Every per-question metric. ``model`` is over the options; with an invalid bucket it sums to
-    1 − ``invalid_share`` and is renormalised for the proper metrics (KL, JSD, EMD, accuracy; a model with no
-    valid answer at all is taken as uniform), while ``clca_kl`` sees it raw with the bucket, as the paper's
-    code does."""
+    """Every per-question metric. ``model`` is over the K options and sums to 1 − ``invalid_share``: the
+    unparseable answers are a (K+1)-th bucket of the model's distribution (the survey's is 0 there) in every
+    distribution metric; nothing is dropped, so a model that stops answering scores far worse than a uniform
+    one. ``kl``: KL(human ‖ model) over K+1 buckets (the model side smoothed); ``jsd``: JS distance, base 2,
+    K+1 buckets; ``emd``: the invalid share costs the whole scale (1), the rest is the ordinal EMD of the valid
+    answers; ``majority_match``: the model's most likely of K+1 buckets is the survey's majority option;
+    ``clca_kl`` and ``paper_jsd``: the paper code's variants (K+1 buckets, natural log)."""
     m = _vec(model, "model")
-    m_norm = m / m.sum() if m.sum() > 0 else np.full(m.size, 1.0 / m.size)
+    s = float(invalid_share)
+    h = _vec(human, "human")
+    h_ext = np.append(h / h.sum(), 0.0)
+    m_ext = np.append(m, s)
+    m_ext = m_ext / m_ext.sum() if m_ext.sum() > 0 else np.append(np.zeros(m.size), 1.0)
+    valid = m_ext[:-1]
+    m_valid = valid / valid.sum() if valid.sum() > 0 else np.full(m.size, 1.0 / m.size)
+    emd = None
+    if ordinal:
+        emd = (
+            (1.0 - float(m_ext[-1])) * emd_ordinal(human, m_valid) + float(m_ext[-1])
+            if valid.sum() > 0
+            else 1.0
+        )
     return {
-        "kl": kl_divergence(human, m_norm),
-        "jsd": js_distance(human, m_norm),
-        "emd": emd_ordinal(human, m_norm) if ordinal else None,
+        "kl": kl_divergence(h_ext, m_ext),
+        "jsd": js_distance(h_ext, m_ext),
+        "emd": emd,
         # the invalid bucket, when it is the model's most frequent answer, makes the question wrong
-        "acc_majority": 0.0 if invalid_share > float(m.max()) else argmax_match(human, m_norm),
-        "clca_kl": clca_kl(human, m, invalid_share),
-        "invalid_share": float(invalid_share),
-        "expected_model": expected_answer(m_norm),
+        "majority_match": 0.0 if m_ext[-1] > float(valid.max()) else argmax_match(human, m_valid),
+        "clca_kl": clca_kl(human, m, s),
+        "paper_jsd": paper_jsd(human, m, s),
+        "invalid_share": s,
+        "expected_model": expected_answer(m_valid),
         "expected_human": expected_answer(human),
     }

@@ -1,7 +1,7 @@
 """Render a survey question in a prompt style as chat messages, and parse free-text answers.
 
-The model is always asked for an option *number* (the WVS answer code), and in log-prob mode the backend
-scores exactly those numbers ("1".."10") as the assistant's whole reply, so "1" and "10" are distinct.
+The model is always asked for an option *number* (the WVS answer code); in log-prob mode the backend gives
+P(the reply gives that number) (:mod:`clca.llm.base`), so "1" and "10" are distinct.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from clca.data.survey import SurveyItem
-from clca.data.wvb import Respondent
+from clca.data.wvb import PERSONA_FIELDS, PERSONA_LABELS, Respondent
 from clca.evaluation.styles import Style
 from clca.llm.base import Message
 
@@ -20,8 +20,8 @@ def render_options(item: SurveyItem) -> str:
 
 
 def render_persona(respondent: Respondent) -> str:
-    """The respondent's demographics, one ``Attribute: value`` line each (CLCA/WorldValuesBench attributes)."""
-    return "\n".join(f"{k[0].upper()}{k[1:]}: {v}" for k, v in respondent.demographics.items())
+    """The respondent's demographics, one ``Attribute: value`` line each (the CLCA paper's attributes)."""
+    return "\n".join(f"{PERSONA_LABELS.get(k, k)}: {v}" for k, v in respondent.demographics.items())
 
 
 def render_messages(
@@ -34,6 +34,10 @@ def render_messages(
         "options": render_options(item),
         "answer_instruction": style.answer_instruction,
         "persona": render_persona(respondent) if respondent is not None else "",
+        **{
+            k: (respondent.demographics.get(k, "unknown") if respondent is not None else "")
+            for k in PERSONA_FIELDS
+        },
     }
     msgs: list[Message] = []
     if style.system:

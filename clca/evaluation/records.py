@@ -19,7 +19,11 @@ class PromptResult(BaseModel):
     messages: list[dict[str, str]]
     persona_id: str | None = None
     answer_prefix: str = ""  # text scored before the option (the rationale + "Answer: " in reasoning styles)
-    option_logprobs: list[float] | None = None  # log-prob mode: backend log-probs of each option code
+    option_logprobs: list[float] | None = None  # log-prob mode: log P(reply gives option k), per option
+    format_mass: float | None = (
+        None  # log-prob mode: P(the reply gives any option) = sum_k exp(option_logprobs)
+    )
+    uncovered: float = 0.0  # log-prob mode: mass the scoring route could not attribute (server top-k limits)
     distribution: list[float]  # this prompt's distribution over the options
     generations: list[str] = Field(default_factory=list)  # raw texts (generation mode, or rationale)
     parsed: list[int | None] = Field(default_factory=list)  # parsed codes per generation (None = invalid)

@@ -6,7 +6,10 @@ question) to ``<out>/per_question.jsonl`` (skipping ids already there, so a reru
 directory, told apart by ``model_tag``) and, unless disabled, ``report.html`` with its PNGs.
 
 Log-prob mode: one :class:`ScoreRequest` per prompt whose options are the answer codes ("1".."10"); the
-distribution is the softmax of the option log-probs (renormalised over the options). Requests are ordered so
+backend gives log P(the reply gives code k) (:mod:`clca.llm.base`); the distribution is renormalised over the
+options, and ``format_mass`` (the sum before renormalising) says how much of the model's behaviour it stands
+for. ``check_sampling`` N also samples N answers per prompt at temperature 1 and compares their histogram with
+the scored distribution (``calibration.jsonl``; see :func:`check_sampling`). Requests are ordered so
 that prompts sharing a system message (same country and style) are adjacent, which lets a backend reuse the
 shared prefix. Reasoning styles first generate the rationale greedily, then score the options after
 "<rationale>\nAnswer: ". Persona mode averages the per-respondent distributions (a mixture).
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from clca.config import EvalSettings
 from clca.data.goqa import load_goqa
@@ -35,19 +38,40 @@ from clca.evaluation import metrics as M
 from clca.evaluation.prompts import parse_answer, render_messages, split_reasoning
 from clca.evaluation.records import PromptResult, QuestionResult, result_id
 from clca.evaluation.styles import Style, resolve_styles
-from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest
+from clca.llm.base import LOG_ZERO, Backend, Chat, GenerationParams, ScoreRequest
 from clca.runs import JsonlStore, write_json_atomic
 
-METRIC_NAMES = ("kl", "jsd", "emd", "acc_majority", "clca_kl", "acc_individual", "invalid_share")
+METRIC_NAMES = (
+    "kl",
+    "jsd",
+    "emd",
+    "majority_match",
+    "accuracy",
+    "clca_kl",
+    "paper_jsd",
+    "invalid_share",
+    "format_mass",
+    "uncovered_mass",
+)
 METRIC_DOC = {
-    "kl": f"KL(human || model) in nats; model smoothed with eps={M.KL_EPS} then renormalised",
-    "jsd": "Jensen-Shannon distance, base 2 (scipy), in [0, 1]",
-    "emd": "Wasserstein-1 on the ordinal scale divided by (K-1), in [0, 1]; ordinal questions only",
-    "acc_majority": "1 if the model's most likely option is the human majority option",
-    "clca_kl": "clca_kl (paper code variant; not a true divergence): kl_div(log_softmax(model_ext), human_ext, "
-    "batchmean) on 1x(K+1) vectors, last entry = invalid bucket (0 in log-prob mode)",
-    "acc_individual": "persona mode: share of respondents whose own answer equals the model's answer for them",
+    "kl": f"KL(human || model) in nats over K+1 buckets (the options and the unparseable answers, 0 for the survey); "
+    f"the model side smoothed with eps={M.KL_EPS} per bucket, then renormalised",
+    "jsd": "Jensen-Shannon distance (square root of the divergence), base 2, over K+1 buckets, in [0, 1]",
+    "emd": "ordinal questions: (1 - s) * Wasserstein-1 of the valid answers on the scale divided by (K-1) + s, "
+    "s = unparseable share (an unparseable answer costs the whole scale); in [0, 1]",
+    "majority_match": "1 if the model's most likely of the K+1 buckets is the survey's majority option",
+    "accuracy": "persona prompts (the CLCA paper's individual-level accuracy): share of personas whose answer "
+    "equals that respondent's own answer; a missing true answer or an unparseable answer counts as wrong",
+    "clca_kl": "the CLCA paper code's KL variant (not a true divergence): kl_div(log_softmax(model_ext), human_ext, "
+    "batchmean) on 1x(K+1) vectors, natural log, last entry = unparseable share",
+    "paper_jsd": "the CLCA paper code's JS distance: scipy jensenshannon(human_ext, model_ext), natural log, K+1 "
+    "buckets",
     "invalid_share": "share of unparseable generated answers (0 in log-prob mode)",
+    "format_mass": "log-prob mode: P(the reply gives one of the options) (sum over options of P(reply gives k), "
+    "mean over prompts); the distribution is renormalised over the options, so it stands for this share of "
+    "the model's replies",
+    "uncovered_mass": "log-prob mode: probability mass the scoring route could not attribute (a server's "
+    "top-k log-probs); 0 for the local backend",
     "spearman_expected": "Spearman correlation, across questions, of model vs human expected answer (positions 1..K)",
     "ci": f"95% percentile bootstrap over questions, {M.N_BOOTSTRAP} resamples, seed 0",
 }
@@ -151,15 +175,21 @@ def _finish(
         dist = [c / total for c in counts]
         invalid = n_inv / total
     mets = M.question_metrics(unit.human, dist, ordinal=item.ordinal, invalid_share=invalid)
+    # the paper's individual-level accuracy: a persona's answer equals that respondent's own answer; a missing
+    # true answer and an unparseable answer count as wrong
     indiv: list[float] = []
     for p in prompts:
-        if p.respondent_answer is None or p.respondent_answer not in item.codes:
+        if p.persona_id is None:
             continue
+        truth = p.respondent_answer if p.respondent_answer in item.codes else None
         if cfg.mode == "logprob":
-            indiv.append(float(item.codes[_model_answer(p.distribution)] == p.respondent_answer))
+            indiv.append(float(truth is not None and item.codes[_model_answer(p.distribution)] == truth))
         else:
-            indiv.extend(float(c == p.respondent_answer) for c in p.parsed)
-    mets["acc_individual"] = sum(indiv) / len(indiv) if indiv else None
+            indiv.extend(float(truth is not None and c == truth) for c in p.parsed)
+    mets["accuracy"] = sum(indiv) / len(indiv) if indiv else None
+    if cfg.mode == "logprob":
+        mets["format_mass"] = sum(p.format_mass or 0.0 for p in prompts) / len(prompts)
+        mets["uncovered_mass"] = sum(p.uncovered for p in prompts) / len(prompts)
     return QuestionResult(
         id=result_id(cfg.model_tag, unit.country, unit.style.name, item.qid),
         model_tag=cfg.model_tag,
@@ -210,7 +240,9 @@ def _run_batch(batch: list[_Unit], cfg: EvalConfig, backend: Backend) -> list[li
                     messages=[{"role": m["role"], "content": m["content"]} for m in chat],
                     persona_id=resp.id if resp else None,
                     answer_prefix=prefixes[i],
-                    option_logprobs=[float(x) if math.isfinite(x) else -1e30 for x in res.logprobs],
+                    option_logprobs=[float(x) if math.isfinite(x) else LOG_ZERO for x in res.logprobs],
+                    format_mass=res.format_mass,
+                    uncovered=res.uncovered,
                     distribution=M.softmax_logprobs(res.logprobs),
                     generations=rationales[i],
                     respondent_answer=resp.answers.get(u.item.qid) if resp else None,
@@ -314,6 +346,8 @@ def evaluate(backend: Backend, config: EvalConfig, progress: ProgressFn | None =
     all_records = store.all()
     wanted = set(wanted_ids)
     records = [r for r in all_records if r.id in wanted]
+    if cfg.check_sampling and cfg.mode == "logprob":
+        check_sampling(backend, records, cfg)
     metrics = write_metrics(
         cfg.out_dir, all_records, {cfg.model_tag: cfg.model_dump(mode="json")}, notes, cfg.bootstrap
     )
@@ -324,6 +358,108 @@ def evaluate(backend: Backend, config: EvalConfig, progress: ProgressFn | None =
     return EvalResult(
         records=records, metrics=metrics, out_dir=cfg.out_dir, n_new=total, n_skipped=n_skipped, notes=notes
     )
+
+
+CALIBRATION_FILE = "calibration.jsonl"
+NOISE_DRAWS = 400
+
+
+class CalibrationRecord(BaseModel):
+    """The sampling check of one question (``id`` as its :class:`QuestionResult`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    model_tag: str
+    samples: int  # answers sampled (temperature 1), over all prompts of the question
+    valid: int  # of which parsed to an option
+    unparseable_share: float
+    sampled: list[float]  # histogram of the valid sampled answers, over the options
+    scored: list[float]  # the scored distribution (the record's model_dist)
+    jsd: float | None  # JS distance (base 2) between the sampled histogram and the scored distribution
+    jsd_noise: float | None  # expected JS distance of a histogram of `valid` draws from `scored` itself
+
+
+def noise_jsd(dist: Sequence[float], n: int, *, draws: int = NOISE_DRAWS, seed: int = 0) -> float:
+    """Mean JS distance between ``dist`` and the histogram of ``n`` draws from it (sampling noise alone)."""
+    import numpy as np
+
+    p = np.asarray(dist, dtype=np.float64)
+    p = p / p.sum()
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n, p, size=draws)
+    return float(np.mean([M.js_distance(c / n, p) for c in counts]))
+
+
+def check_sampling(
+    backend: Backend, records: Sequence[QuestionResult], cfg: EvalConfig
+) -> list[CalibrationRecord]:
+    """The calibration check (``check_sampling`` answers per prompt, temperature 1, parsed as generate mode
+    does) for the records not yet checked; appended to ``calibration.jsonl``."""
+    store: JsonlStore[CalibrationRecord] = JsonlStore(cfg.out_dir / CALIBRATION_FILE, CalibrationRecord)
+    done = store.ids()
+    todo = [r for r in records if r.id not in done]
+    n = cfg.check_sampling
+    by_style = {s.name: s for s in resolve_styles(cfg.styles, [str(p) for p in cfg.style_files])}
+    out: list[CalibrationRecord] = []
+    for start in range(0, len(todo), max(1, cfg.batch_size)):
+        chunk = todo[start : start + cfg.batch_size]
+        chats: list[Chat] = []
+        for r in chunk:
+            for pr in r.prompts:
+                chats += [pr.messages] * n  # type: ignore[list-item]
+        extra = max(
+            (by_style[r.style].max_reasoning_tokens for r in chunk if by_style[r.style].reasoning), default=0
+        )
+        params = GenerationParams(max_new_tokens=cfg.max_new_tokens + extra, temperature=1.0, seed=cfg.seed)
+        seeds = [cfg.seed + k for _ in range(len(chats) // n) for k in range(n)]
+        texts = backend.generate(chats, params, seeds=seeds)
+        pos = 0
+        recs: list[CalibrationRecord] = []
+        for r in chunk:
+            m = len(r.prompts) * n
+            parsed = [
+                parse_answer(t, r.codes, reasoning=by_style[r.style].reasoning) for t in texts[pos : pos + m]
+            ]
+            pos += m
+            valid = [c for c in parsed if c is not None]
+            hist = [sum(1 for c in valid if c == code) / len(valid) if valid else 0.0 for code in r.codes]
+            scored = list(r.model_dist)
+            recs.append(
+                CalibrationRecord(
+                    id=r.id,
+                    model_tag=r.model_tag,
+                    samples=m,
+                    valid=len(valid),
+                    unparseable_share=1.0 - len(valid) / m,
+                    sampled=hist,
+                    scored=scored,
+                    jsd=M.js_distance(hist, scored) if valid else None,
+                    jsd_noise=noise_jsd(scored, len(valid), seed=cfg.seed) if valid else None,
+                )
+            )
+        store.extend(recs)
+        out += recs
+    return out
+
+
+def calibration_summary(out_dir: Path) -> dict[str, Any] | None:
+    """Means of the calibration check per model tag (``None`` when it was not run)."""
+    path = out_dir / CALIBRATION_FILE
+    if not path.exists():
+        return None
+    by_tag: dict[str, list[CalibrationRecord]] = {}
+    for r in JsonlStore(path, CalibrationRecord).read():
+        by_tag.setdefault(r.model_tag, []).append(r)
+    out: dict[str, Any] = {}
+    for tag, recs in by_tag.items():
+        ok = [r for r in recs if r.jsd is not None and r.jsd_noise is not None]
+        out[tag] = {
+            "questions": len(recs),
+            "mean_jsd_sampled_vs_scored": sum(r.jsd or 0.0 for r in ok) / len(ok) if ok else None,
+            "mean_jsd_sampling_noise": sum(r.jsd_noise or 0.0 for r in ok) / len(ok) if ok else None,
+            "mean_unparseable_share": sum(r.unparseable_share for r in recs) / len(recs),
+        }
+    return out
 
 
 def _summ(values: list[float | None], n_bootstrap: int, seed: int) -> dict[str, float | int | None]:
@@ -388,5 +524,8 @@ def write_metrics(
         "n_records": len(records),
         "notes": sorted(set(notes)),
     }
+    calib = calibration_summary(out_dir)
+    if calib is not None:
+        doc["calibration"] = calib
     write_json_atomic(path, doc)
     return doc

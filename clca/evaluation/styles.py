@@ -3,7 +3,10 @@
 A style file holds ``name``, ``description``, ``system`` (template or null), ``user`` (template),
 ``answer_instruction``, ``reasoning`` (generate a rationale before the answer) and ``needs_persona``
 (one prompt per sampled respondent). Templates may use ``{country}``, ``{question}``, ``{options}``,
-``{answer_instruction}`` and ``{persona}``; any other placeholder is an error naming the file.
+``{answer_instruction}``, ``{persona}`` (all demographics, one line each) and the single persona attributes
+of the CLCA paper's prompt (``{settlement}``, ``{region}``, ``{gender}``, ``{age}``, ``{born}``,
+``{marital_status}``, ``{household}``, ``{education}``, ``{profession}``, ``{employed}``, ``{classes}``); any
+other placeholder is an error naming the file.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from clca.data.wvb import PERSONA_FIELDS
 from clca.errors import DataError
 
 STYLES_DIR = Path(__file__).parent / "styles"
-PLACEHOLDERS = frozenset({"country", "question", "options", "answer_instruction", "persona"})
+PLACEHOLDERS = frozenset({"country", "question", "options", "answer_instruction", "persona", *PERSONA_FIELDS})
 
 
 class Style(BaseModel):

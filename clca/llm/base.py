@@ -3,9 +3,12 @@
 A backend answers two kinds of request, always in batches (batching is the backend's business):
 
 * ``generate(chats, params)``: one completion per chat (a list of ``{"role", "content"}`` messages).
-* ``score(requests)``: for each :class:`ScoreRequest`, the log-probability of each answer option being the
-  assistant's *whole* reply after the chat (option tokens followed by the end-of-turn marker where the
-  backend can see it), so multi-token options such as "10" vs "1" are scored correctly.
+* ``score(requests)``: for each :class:`ScoreRequest`, the log-probability that the assistant's reply *gives*
+  each answer option: the reply (after the request's answer prefix) starts with the option's tokens, and the
+  token after them does not continue it (:func:`continues`: no digit after a number, no letter after a word).
+  So "1" and "10" stay distinct, and a reply "1. Very important" gives option 1. Every backend computes
+  this same quantity; where a route cannot see the whole next-token distribution (top-k log-probs of a
+  server) it reports the mass it could not attribute in :attr:`ScoreResult.uncovered`.
 
 Stages never import transformers or an HTTP client: they get a :class:`Backend` from
 :func:`clca.llm.load_backend` and every call goes through the content-addressed cache
@@ -14,6 +17,7 @@ Stages never import transformers or an HTTP client: they get a :class:`Backend` 
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Literal
@@ -57,10 +61,45 @@ class ScoreRequest(BaseModel):
 
 
 class ScoreResult(BaseModel):
-    """Log-probabilities (natural log) of each option, same order as the request's options."""
+    """log P(the reply gives option k) (natural log), same order as the request's options.
+
+    ``format_mass`` = sum_k P(gives k): how much of the model's reply distribution the options stand for.
+    ``uncovered``: probability mass the route could not attribute (options or continuations outside a
+    server's top-k list); 0 for exact routes.
+    """
 
     logprobs: list[float]
-    n_tokens: list[int] = Field(default_factory=list)  # tokens scored per option (incl. end marker)
+    n_tokens: list[int] = Field(default_factory=list)  # option tokens scored per option
+    uncovered: float = 0.0
+
+    @property
+    def format_mass(self) -> float:
+        return float(sum(math.exp(x) for x in self.logprobs if x > -700))
+
+
+#: a log-probability standing for "impossible" (JSON has no -inf)
+LOG_ZERO = -1e4
+
+
+def continues(option: str, token_text: str) -> bool:
+    """Whether a token with text ``token_text`` right after ``option`` would continue it into something else:
+    a digit after a number ("1" -> "10"), a letter after a word. Leading spaces end the option."""
+    if not option or not token_text:
+        return False
+    last, first = option[-1], token_text[0]
+    if last in "0123456789":
+        return first in "0123456789"
+    if last.isalpha():
+        return first.isalpha()
+    return False
+
+
+def gives(option_logprob: float, continuation_mass: float) -> float:
+    """log P(reply gives the option) from log P(option tokens) and P(next token continues the option)."""
+    rest = 1.0 - continuation_mass
+    if option_logprob <= LOG_ZERO or rest <= 0.0:
+        return LOG_ZERO
+    return max(LOG_ZERO, option_logprob + math.log(rest))
 
 
 class Backend(ABC):
@@ -94,6 +133,10 @@ class Backend(ABC):
     @abstractmethod
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
         """Option log-probabilities per request, in order."""
+
+    def usage(self) -> dict[str, int]:
+        """Counts of what the backend did (requests, retries by cause, ...) for the stage summaries."""
+        return {}
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (threads, GPU memory)."""

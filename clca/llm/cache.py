@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from clca.errors import BatchError
 from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult
 from clca.settings import cache_dir
 
@@ -66,6 +67,8 @@ class CachedBackend(Backend):
         self.inner = inner
         self.cache = cache
         self.spec = inner.spec
+        self.hits = 0  # of this backend (the cache's own counters are shared by every backend using it)
+        self.misses = 0
 
     @property
     def fingerprint(self) -> str:
@@ -88,9 +91,15 @@ class CachedBackend(Backend):
         miss = [i for i, k in enumerate(keys) if k not in found]
         self.cache.hits += len(keys) - len(miss)
         self.cache.misses += len(miss)
+        self.hits += len(keys) - len(miss)
+        self.misses += len(miss)
         if miss:
             miss_seeds = [item_seeds[i] for i in miss] if seeds is not None else None
-            outs = self.inner.generate([chats[i] for i in miss], params, miss_seeds)  # type: ignore[arg-type]
+            try:
+                outs = self.inner.generate([chats[i] for i in miss], params, miss_seeds)  # type: ignore[arg-type]
+            except BatchError as exc:  # keep the finished answers, then fail
+                self.cache.put_many({keys[miss[j]]: json.dumps(o) for j, o in exc.done.items()})
+                raise exc.error from None
             new = {keys[i]: json.dumps(o) for i, o in zip(miss, outs, strict=True)}
             self.cache.put_many(new)
             found.update(new)
@@ -102,12 +111,22 @@ class CachedBackend(Backend):
         miss = [i for i, k in enumerate(keys) if k not in found]
         self.cache.hits += len(keys) - len(miss)
         self.cache.misses += len(miss)
+        self.hits += len(keys) - len(miss)
+        self.misses += len(miss)
         if miss:
-            outs = self.inner.score([requests[i] for i in miss])
+            try:
+                outs = self.inner.score([requests[i] for i in miss])
+            except BatchError as exc:  # keep the finished answers, then fail
+                done = {j: o for j, o in exc.done.items() if isinstance(o, ScoreResult)}
+                self.cache.put_many({keys[miss[j]]: o.model_dump_json() for j, o in done.items()})
+                raise exc.error from None
             new = {keys[i]: o.model_dump_json() for i, o in zip(miss, outs, strict=True)}
             self.cache.put_many(new)
             found.update(new)
         return [ScoreResult.model_validate_json(found[k]) for k in keys]
+
+    def usage(self) -> dict[str, int]:
+        return {"cache.hits": self.hits, "cache.misses": self.misses, **self.inner.usage()}
 
     def close(self) -> None:
         self.inner.close()

@@ -15,11 +15,12 @@ Generation
     first stop string.
 
 Scoring (``score``)
-    For a request the reply ``answer_prefix + option`` followed by the end-of-turn token (``<|im_end|>`` for
-    ChatML models, else EOS) is appended to the rendered prompt. Prompt and full text are tokenised
-    separately; the option's tokens start where the two token sequences first differ (so a BPE merge across
-    the prompt/option boundary, e.g. ``"Answer: " + "1"`` -> ``" 1"``, is scored as one token). The log-prob
-    is summed over those tokens and the end token.
+    The quantity is log P(the reply gives option k) (:mod:`clca.llm.base`): the option's tokens at the start of
+    the reply, times the probability that the next token does not continue the option (no digit after a
+    number; the full next-token distribution is summed over the tokens that would continue it). Prompt and
+    prompt + option are tokenised separately; the option's tokens start where the two token sequences first
+    differ (so a BPE merge across the prompt/option boundary is scored as part of the option). Exact: the
+    whole vocabulary is seen (``uncovered`` = 0).
 
     The shared context of a question (all tokens common to its options, minus the last one) is run ONCE for a
     micro-batch of questions (left padding, ``position_ids`` from the mask, ``logits_to_keep=1``); its KV cache
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from clca.errors import ModelError
-from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult
+from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult, continues, gives
 from clca.manifest import sha256_file
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,8 @@ def pick_dtype(device: str, dtype: str | None) -> Any:
 class _Prepared:
     """One score request, tokenised: the full ids per option and where its scored tokens start."""
 
-    full: list[list[int]]  # prompt + answer_prefix + option + end token, per option
+    options: list[str]
+    full: list[list[int]]  # prompt + answer_prefix + option, per option
     starts: list[int]  # index of the first scored token, per option
     ctx_len: int  # tokens shared by all options that go into the cached context pass (>= 1)
 
@@ -124,14 +126,15 @@ class LocalBackend(Backend):
         model: Any = AutoModelForCausalLM.from_pretrained(str(self.model_dir), dtype=self.dtype)
         adapter_part = ""
         if adapter_dir is not None and weights is not None:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, str(adapter_dir))
+            model, tok = attach_adapter(model, adapter_dir)
+            if tok is not None:
+                self.tokenizer = tok
             adapter_part = f"|adapter={adapter_dir.resolve()}#{sha256_file(weights)[:16]}"
         self.model: Any = model.to(self.device).eval()
         self._fingerprint = f"{identity}{adapter_part}|dtype={str(self.dtype).removeprefix('torch.')}"
         self._fingerprint += f"|dev={self.device.split(':')[0]}"
         self.end_id = self._end_of_turn_id()
+        self._masks: dict[tuple[str, int], Any] = {}
         if engine not in ("clca", "hf"):
             raise ModelError(f"unknown generation engine {engine!r}.", fix="use engine=clca or engine=hf.")
         from clca.llm.decode import DecodeEngine, supports_engine
@@ -260,7 +263,7 @@ class LocalBackend(Backend):
         full: list[list[int]] = []
         starts: list[int] = []
         for opt in req.options:
-            f_ids = [*self._encode(prompt + opt), self.end_id]
+            f_ids = self._encode(prompt + opt)
             k = 0
             limit = min(len(p_ids), len(f_ids) - 1)
             while k < limit and p_ids[k] == f_ids[k]:
@@ -275,7 +278,26 @@ class LocalBackend(Backend):
             )
         # the context pass covers tokens [0, ctx_len - 1); the option pass starts at ctx_len - 1 so that its
         # first position predicts token ctx_len.
-        return _Prepared(full=full, starts=starts, ctx_len=ctx_len)
+        return _Prepared(options=list(req.options), full=full, starts=starts, ctx_len=ctx_len)
+
+    def continuation_mask(self, option: str, size: int) -> Any:
+        """Boolean mask over the vocabulary (``size`` logits) of the tokens that would continue ``option``."""
+        import torch
+
+        last = option[-1:]
+        kind = "digit" if last and last in "0123456789" else ("alpha" if last.isalpha() else "")
+        if not kind:
+            return torch.zeros(size, dtype=torch.bool)
+        key = (kind, size)
+        if key not in self._masks:
+            probe = "0" if kind == "digit" else "a"
+            mask = torch.zeros(size, dtype=torch.bool)
+            tok = self.tokenizer
+            for i in range(min(size, len(tok))):
+                text = tok.convert_tokens_to_string([tok.convert_ids_to_tokens(i)])
+                mask[i] = continues(probe, text)
+            self._masks[key] = mask
+        return self._masks[key]
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
         if not requests:
@@ -363,7 +385,9 @@ class LocalBackend(Backend):
             first = p.starts[o] - (p.ctx_len - 1)  # local index of the first scored token
             tgt = torch.tensor(s[first:])
             lp = logp[n, first - 1 : len(s) - 1].gather(-1, tgt.unsqueeze(-1)).sum()
-            per_q[r][0].append(float(lp))
+            nxt = logp[n, len(s) - 1]  # the token after the option
+            cont = float(nxt.exp()[self.continuation_mask(p.options[o], nxt.shape[-1])].sum())
+            per_q[r][0].append(gives(float(lp), cont))
             per_q[r][1].append(len(s) - first)
         for r, i in enumerate(group):
             results[i] = ScoreResult(logprobs=per_q[r][0], n_tokens=per_q[r][1])
@@ -400,7 +424,10 @@ class LocalBackend(Backend):
                 for n, f in enumerate(chunk):
                     st = p.starts[b + n]
                     tgt = torch.tensor(f[st:])
-                    lps.append(float(logp[n, st - 1 : len(f) - 1].gather(-1, tgt.unsqueeze(-1)).sum()))
+                    lp = float(logp[n, st - 1 : len(f) - 1].gather(-1, tgt.unsqueeze(-1)).sum())
+                    nxt = logp[n, len(f) - 1]
+                    cont = float(nxt.exp()[self.continuation_mask(p.options[b + n], nxt.shape[-1])].sum())
+                    lps.append(gives(lp, cont))
             out.append(
                 ScoreResult(
                     logprobs=lps, n_tokens=[len(f) - s for f, s in zip(p.full, p.starts, strict=True)]
@@ -416,6 +443,28 @@ class LocalBackend(Backend):
             self.engine = None
         del self.model
         gc.collect()
+
+
+def attach_adapter(model: Any, adapter_dir: Path) -> tuple[Any, Any]:
+    """``model`` with the PEFT adapter of ``adapter_dir`` on top, and the adapter's tokenizer (or None).
+
+    An adapter trained with tokens its base lacks (the paper preset adds a pad token to students without one,
+    such as Llama and Mistral, and trains the embeddings and LM head) saves its tokenizer beside it: the base's
+    embeddings are resized to that tokenizer first, as the paper's evaluation does, so the saved embedding and
+    LM-head rows fit.
+    """
+    from peft import PeftModel
+
+    tok = None
+    if (adapter_dir / "tokenizer_config.json").exists():
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(str(adapter_dir))
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        if len(tok) > model.get_input_embeddings().weight.shape[0]:
+            model.resize_token_embeddings(len(tok))
+    return PeftModel.from_pretrained(model, str(adapter_dir)), tok
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:

@@ -1,44 +1,68 @@
 """OpenAI-compatible HTTP backend (vLLM, llama.cpp server, Ollama, OpenAI) over plain httpx.
 
-* Concurrency: requests of a batch run on a thread pool of ``max_concurrency`` workers.
-* Retries: 429, 5xx, timeouts and dropped connections are retried up to ``max_retries`` times with exponential
-  backoff and full jitter (``backoff * 2**attempt``, capped at ``max_backoff``); a ``Retry-After`` header (in
-  seconds) is respected (capped too). Other 4xx answers fail at once. When the attempts are used up, a
-  one-line :class:`~clca.errors.ModelError` names the URL and the fix.
+* Replicas and concurrency: the spec may name several base URLs of replicas serving the same model
+  (``openai:<model>@<url1>,<url2>``); each request goes to the replica with the fewest requests in flight
+  (least outstanding), and at most ``max_in_flight`` requests are in flight at once (a thread pool; independent
+  of the stages' batch size), so a large round keeps every replica busy.
+* Retries: 429, 5xx, timeouts, dropped connections and malformed HTTP-200 answers (a body that is not JSON, no
+  ``choices``, a choice without its message or log-probs) are retried up to ``max_retries`` times with
+  exponential backoff and full jitter (``backoff * 2**attempt``, capped at ``max_backoff``); a ``Retry-After``
+  header (in seconds) is respected (capped too). A request also gives up when its ``budget`` (seconds, waits
+  included) would be exceeded. Other 4xx answers fail at once. Every retry is counted by cause, with the time
+  spent waiting (:meth:`OpenAIBackend.usage`); the stages report them.
+* Settings in the spec: ``openai:<model>@<url>?timeout=30&max_retries=3&budget=300&max_in_flight=128`` (also
+  ``backoff``, ``max_backoff``, ``top_logprobs``).
+* A batch whose requests partly fail raises a :class:`BatchError` that carries the finished answers, so the
+  call cache keeps them and a rerun pays only for the rest.
 * The key comes from ``OPENAI_API_KEY`` or from the variable named by ``CLCA_OPENAI_KEY_ENV``; it is sent in
-  the ``Authorization`` header only, never logged, never part of the fingerprint. Local servers need none.
+  the ``Authorization`` header only, never logged, never part of the fingerprint. Local servers need none. A
+  spec whose URL carries a credential is refused (without echoing it).
 * ``generate``: ``/chat/completions`` with ``max_tokens``, ``temperature``, ``top_p``, ``seed`` (the item's
   seed when given, else ``params.seed``), ``stop`` and, for ``json_schema``, ``response_format``
   (``{"type": "json_schema", ...}``). The text is also cut at the first stop string locally.
-* ``score`` has two modes:
+* ``score`` computes log P(the reply gives option k) (:mod:`clca.llm.base`) in one of two ways:
 
-  - **chat top-logprobs** (any server with ``logprobs``): one ``/chat/completions`` call per request with
-    ``max_tokens=1, logprobs=true, top_logprobs=20``; an option's log-prob is that of the first reply token
-    equal to the option (or, for a multi-token option, the one token that starts it and no other option).
-    Usable only when no option is a prefix of another (so "1" vs "10" is refused) and there is no
-    ``answer_prefix``. Options absent from the top 20 get the 20th log-prob (an upper bound).
   - **completions echo** (vLLM and others that echo prompt log-probs), used when a ``tokenizer`` (HF id/path
-    or embedded spec) is given: the chat is rendered locally with that tokenizer's chat template, and
-    ``/completions`` with ``echo=true, logprobs=0, max_tokens=1`` returns the log-prob of every prompt token;
-    the option's log-prob is the sum over the tokens after the prompt (``text_offset``), i.e. the option
-    plus the end-of-turn marker, exactly like the local backend.
+    or embedded spec) is given: the chat is rendered locally with that tokenizer's chat template; one
+    ``/completions`` call per option with ``echo=true, logprobs=top_logprobs, max_tokens=1`` returns the
+    log-prob of every prompt token (the option's tokens are those after the prompt, by ``text_offset``) and
+    the top log-probs of the token after the option (the continuation check). Exact but for continuation
+    mass outside the top list, reported in ``ScoreResult.uncovered``.
+  - **chat top-logprobs** (any server with ``logprobs``): ``/chat/completions`` with ``max_tokens=1,
+    logprobs=true, top_logprobs=top_logprobs``. The option's text is followed token by token through the
+    listed tokens, each further step asking the server to continue the assistant message (vLLM's
+    ``continue_final_message``), and the token after the option must not continue it. Mass outside the
+    listed tokens is reported as ``uncovered``, never spread over the options. A server that cannot continue
+    an assistant message gives P(first token == option) only; options with a common prefix ("1" vs "10")
+    or an answer prefix are then refused before any scoring.
 
   A server that returns no log-probs gets a clear :class:`~clca.errors.ModelError`.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 import httpx
 
-from clca.errors import ModelError
-from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult
+from clca.errors import BatchError, ModelError
+from clca.llm.base import (
+    LOG_ZERO,
+    Backend,
+    Chat,
+    GenerationParams,
+    ScoreRequest,
+    ScoreResult,
+    continues,
+    gives,
+)
 from clca.llm.spec import api_key, api_key_env, resolve_local_model
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -46,49 +70,81 @@ TOP_LOGPROBS = 20
 _SENTINEL = "\u2063CLCA_SENTINEL\u2063"
 
 
+class Malformed(Exception):
+    """An HTTP-200 answer without what the request needs (retried like a server error)."""
+
+
 class OpenAIBackend(Backend):
-    """Chat generation and option scoring on an OpenAI-compatible server."""
+    """Chat generation and option scoring on one or more OpenAI-compatible servers (see the module doc)."""
 
     def __init__(
         self,
         model: str,
-        base_url: str,
+        base_url: str | Sequence[str],
         *,
         spec: str | None = None,
-        max_concurrency: int = 8,
+        max_in_flight: int = 64,
         timeout: float = 120.0,
         max_retries: int = 5,
         backoff: float = 1.0,
         max_backoff: float = 30.0,
+        budget: float = 900.0,
         tokenizer: str | None = None,
+        top_logprobs: int = TOP_LOGPROBS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not urls:
+            raise ModelError(
+                "an openai spec needs at least one base URL.", fix="write openai:<model>@<base_url>."
+            )
         self.model = model
-        self.base_url = base_url.rstrip("/")
-        self.spec = spec or f"openai:{model}@{self.base_url}"
-        self.max_concurrency = max(1, int(max_concurrency))
+        self.urls = [u.rstrip("/") for u in urls]
+        self.base_url = self.urls[0]
+        self.spec = spec or f"openai:{model}@{','.join(self.urls)}"
+        self.max_in_flight = max(1, int(max_in_flight))
         self.max_retries = max(0, int(max_retries))
         self.backoff = backoff
         self.max_backoff = max_backoff
+        self.budget = budget
         self.tokenizer_spec = tokenizer
+        self.top_logprobs = max(1, int(top_logprobs))
+        #: whether the server continues a final assistant message (None: not probed yet)
+        self._continuation: bool | None = None
         self._tokenizer: Any = None
         self._sleep = sleep
         headers = {"Content-Type": "application/json"}
         key = api_key()
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        self._client = httpx.Client(
-            base_url=self.base_url,
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(max_connections=self.max_concurrency),
-        )
+        self._clients = {
+            url: httpx.Client(
+                base_url=url,
+                headers=headers,
+                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                limits=httpx.Limits(
+                    max_connections=self.max_in_flight, max_keepalive_connections=self.max_in_flight
+                ),
+            )
+            for url in self.urls
+        }
         self._lock = threading.Lock()
+        self._outstanding = dict.fromkeys(self.urls, 0)
+        self._next = 0
+        self._stats: Counter[str] = Counter()
+        self._wait_s = 0.0
 
     @property
     def fingerprint(self) -> str:
-        fp = f"openai:{self.model}@{self.base_url}"
+        fp = f"openai:{self.model}@{','.join(sorted(self.urls))}"
         return fp if self.tokenizer_spec is None else f"{fp}|tokenizer={self.tokenizer_spec}"
+
+    def usage(self) -> dict[str, int]:
+        """Requests, retries by cause, failures and milliseconds spent waiting, since the backend was made."""
+        with self._lock:
+            out = {f"http.{k}": v for k, v in self._stats.items()}
+            out["http.wait_ms"] = round(self._wait_s * 1000)
+        return out
 
     # --------------------------------------------------------------- transport
     def _delay(self, attempt: int, retry_after: str | None) -> float:
@@ -99,29 +155,57 @@ class OpenAIBackend(Backend):
                 pass
         return random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))
 
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST JSON with bounded retries on 429/5xx/timeouts/connection errors; one-line errors otherwise."""
-        url = f"{self.base_url}{path}"
+    def _acquire(self) -> str:
+        """The replica with the fewest requests in flight (round robin among equals)."""
+        with self._lock:
+            n = len(self.urls)
+            order = [self.urls[(self._next + i) % n] for i in range(n)]
+            url = min(order, key=lambda u: self._outstanding[u])
+            self._next = (self.urls.index(url) + 1) % n
+            self._outstanding[url] += 1
+            return url
+
+    def _release(self, url: str) -> None:
+        with self._lock:
+            self._outstanding[url] -= 1
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._stats[key] += n
+
+    def post(
+        self, path: str, body: dict[str, Any], check: Callable[[dict[str, Any]], None] | None = None
+    ) -> dict[str, Any]:
+        """POST JSON to the least-busy replica with bounded retries (429/5xx/timeouts/connection errors and
+        malformed answers, which ``check`` may flag by raising :class:`Malformed`); one-line errors otherwise."""
         last = ""
+        t0 = time.monotonic()
+        self._count("requests")
         for attempt in range(self.max_retries + 1):
             retry_after: str | None = None
+            url = self._acquire()
+            cause = ""
             try:
-                resp = self._client.post(path, json=body)
+                resp = self._clients[url].post(path, json=body)
             except httpx.TimeoutException:
-                last = "timed out"
+                last, cause = "timed out", "timeout"
             except httpx.TransportError as exc:
-                last = f"cannot connect ({type(exc).__name__})"
+                last, cause = f"cannot connect ({type(exc).__name__})", "connection"
             else:
                 if resp.status_code == 200:
                     try:
-                        data: dict[str, Any] = resp.json()
+                        data = resp.json()
+                        if not isinstance(data, dict):
+                            raise Malformed("the answer is not a JSON object")
+                        if check is not None:
+                            check(data)
+                        return data
                     except ValueError:
-                        raise ModelError(
-                            f"server {url} answered with invalid JSON.",
-                            fix="check that the base URL points at an OpenAI-compatible /v1 API.",
-                        ) from None
-                    return data
-                if resp.status_code not in RETRY_STATUS:
+                        last, cause = "answered with invalid JSON", "malformed"
+                    except Malformed as exc:
+                        last, cause = f"answered without {exc}", "malformed"
+                elif resp.status_code not in RETRY_STATUS:
+                    self._count("failures")
                     detail = resp.text.strip().replace("\n", " ")[:200]
                     fix = (
                         f"set the key in ${api_key_env()}."
@@ -129,22 +213,59 @@ class OpenAIBackend(Backend):
                         else "check the model name and the request options for this server."
                     )
                     raise ModelError(
-                        f"server {url} refused the request: HTTP {resp.status_code} {detail}", fix=fix
+                        f"server {url}{path} refused the request: HTTP {resp.status_code} {detail}", fix=fix
                     )
-                last = f"HTTP {resp.status_code}"
-                retry_after = resp.headers.get("retry-after")
-            if attempt < self.max_retries:
-                self._sleep(self._delay(attempt, retry_after))
+                else:
+                    last = f"HTTP {resp.status_code}"
+                    cause = "http_429" if resp.status_code == 429 else f"http_{resp.status_code // 100}xx"
+                    retry_after = resp.headers.get("retry-after")
+            finally:
+                self._release(url)
+            if attempt == self.max_retries:
+                break
+            delay = self._delay(attempt, retry_after)
+            if time.monotonic() - t0 + delay > self.budget:
+                last += f"; the request's {self.budget:g}s budget is spent"
+                break
+            self._count(f"retries.{cause}")
+            with self._lock:
+                self._wait_s += delay
+            self._sleep(delay)
+        self._count("failures")
         raise ModelError(
-            f"server {url} failed after {self.max_retries + 1} attempts ({last}).",
-            fix="start the server or check the base URL in the model spec (openai:<model>@<base_url>).",
+            f"server {self.base_url}{path} failed after {attempt + 1} attempts ({last}).",
+            fix="start the server or check the base URL in the model spec (openai:<model>@<base_url>); "
+            "timeouts and retries are set in the spec (openai:<model>@<url>?timeout=60&max_retries=3).",
         )
 
     def _map(self, fn: Callable[[int], Any], n: int) -> list[Any]:
-        if n <= 1 or self.max_concurrency == 1:
-            return [fn(i) for i in range(n)]
-        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, n)) as pool:
-            return list(pool.map(fn, range(n)))
+        """``fn`` over ``range(n)`` with at most ``max_in_flight`` at once; when some fail, a
+        :class:`BatchError` carries the finished results (and the first error)."""
+        if n == 0:
+            return []
+        results: dict[int, Any] = {}
+        errors: dict[int, ModelError] = {}
+        if n == 1 or self.max_in_flight == 1:
+            for i in range(n):
+                try:
+                    results[i] = fn(i)
+                except ModelError as exc:
+                    errors[i] = exc
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.max_in_flight, n)) as pool:
+                futures = {pool.submit(fn, i): i for i in range(n)}
+                for fut in as_completed(futures):
+                    i = futures[fut]
+                    try:
+                        results[i] = fut.result()
+                    except ModelError as exc:
+                        errors[i] = exc
+        if errors:
+            first = errors[min(errors)]
+            if not results:
+                raise first
+            raise BatchError(first, results)
+        return [results[i] for i in range(n)]
 
     # ---------------------------------------------------------------- generate
     def generate(
@@ -166,14 +287,8 @@ class OpenAIBackend(Backend):
                     "type": "json_schema",
                     "json_schema": {"name": "output", "schema": params.json_schema},
                 }
-            data = self.post("/chat/completions", body)
-            try:
-                text = data["choices"][0]["message"]["content"] or ""
-            except (KeyError, IndexError, TypeError):
-                raise ModelError(
-                    f"server {self.base_url} returned no chat completion choices.",
-                    fix="check that the server implements /chat/completions.",
-                ) from None
+            data = self.post("/chat/completions", body, check=_has_message)
+            text = data["choices"][0]["message"].get("content") or ""
             for s in params.stop:
                 if s and s in text:
                     text = text[: text.index(s)]
@@ -185,32 +300,25 @@ class OpenAIBackend(Backend):
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
         if self.tokenizer_spec is not None:
             return self._map(lambda i: self._score_echo(requests[i]), len(requests))
-        for r in requests:
-            opts = [o.strip() for o in r.options]
-            clash = [(a, b) for a in opts for b in opts if a != b and b.startswith(a)]
-            if r.answer_prefix or clash or any(not o for o in opts):
-                why = (
-                    f"options {clash[0][0]!r} and {clash[0][1]!r}"
-                    if clash
-                    else "an answer prefix or empty option"
-                )
-                raise ModelError(
-                    f"{self.spec}: scoring {why} needs prompt log-probs, which the chat endpoint cannot give.",
-                    fix="load the backend with tokenizer=<hf id or path of the served model> (completions echo, "
-                    "e.g. vLLM), or use a local model.",
-                )
-        return self._map(lambda i: self._score_top(requests[i]), len(requests))
+        self._check_chat_scoring(requests)
+        return self._map(lambda i: self._score_chat(requests[i]), len(requests))
 
-    def _score_top(self, req: ScoreRequest) -> ScoreResult:
-        body = {
+    # ----------------------------------------------------------- chat top-logprobs
+    def _top(self, messages: Chat, prefix: str) -> tuple[dict[str, float], float]:
+        """The listed next-token log-probs (token text -> log-prob; equal texts summed) where the assistant's
+        reply starts with ``prefix`` ("" = the reply's first token), and the mass outside the list."""
+        body: dict[str, Any] = {
             "model": self.model,
-            "messages": list(req.messages),
+            "messages": list(messages),
             "max_tokens": 1,
             "temperature": 0.0,
             "logprobs": True,
-            "top_logprobs": TOP_LOGPROBS,
+            "top_logprobs": self.top_logprobs,
         }
-        data = self.post("/chat/completions", body)
+        if prefix:
+            body["messages"] = [*messages, {"role": "assistant", "content": prefix}]
+            body.update(continue_final_message=True, add_generation_prompt=False)
+        data = self.post("/chat/completions", body, check=_has_choice)
         try:
             top = data["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
             pairs = [(str(t["token"]), float(t["logprob"])) for t in top]
@@ -221,20 +329,93 @@ class OpenAIBackend(Backend):
                 f"server {self.base_url} gave no log-probabilities for model {self.model}.",
                 fix="use a server that supports logprobs/top_logprobs (vLLM, llama.cpp) or a local model.",
             )
-        opts = [o.strip() for o in req.options]
-        floor = min(lp for _, lp in pairs)
-        found: dict[int, float] = {}
+        out: dict[str, float] = {}
         for tok, lp in pairs:
-            t = tok.strip()
-            if not t:
-                continue
-            exact = [i for i, o in enumerate(opts) if o == t]
-            starts = [i for i, o in enumerate(opts) if o.startswith(t)]
-            hit = exact or (starts if len(starts) == 1 else [])
-            for i in hit:
-                # several tokens can spell the same option (" 1" and "1"): their probabilities add up
-                found[i] = _logaddexp(found[i], lp) if i in found else lp
-        return ScoreResult(logprobs=[found.get(i, floor) for i in range(len(opts))], n_tokens=[1] * len(opts))
+            out[tok] = _logaddexp(out[tok], lp) if tok in out else lp
+        listed = sum(math.exp(v) for v in out.values())
+        return out, max(0.0, 1.0 - listed)
+
+    def _continuation_supported(self, messages: Chat) -> bool:
+        """Whether the server continues a final assistant message (vLLM's ``continue_final_message``); probed
+        once, with a one-token request."""
+        with self._lock:
+            if self._continuation is not None:
+                return self._continuation
+        try:
+            self._top(messages, "1")
+            ok = True
+        except ModelError:
+            ok = False
+        with self._lock:
+            self._continuation = ok
+        return ok
+
+    def _check_chat_scoring(self, requests: Sequence[ScoreRequest]) -> None:
+        """Before any scoring: without continuation support only single-token, prefix-free options without an
+        answer prefix can be scored from the first token's top log-probs."""
+        if not requests:
+            return
+        for r in requests:
+            if any(not o for o in r.options):
+                raise ModelError(f"{self.spec}: an answer option is empty.", fix="give every option a text.")
+        if self._continuation_supported(requests[0].messages):
+            return
+        for r in requests:
+            opts = list(r.options)
+            clash = [(a, b) for a in opts for b in opts if a != b and b.startswith(a)]
+            if r.answer_prefix or clash:
+                why = f"options {clash[0][0]!r} and {clash[0][1]!r}" if clash else "an answer prefix"
+                raise ModelError(
+                    f"{self.spec}: scoring {why} needs the server to continue an assistant message "
+                    "(continue_final_message) or prompt log-probs; this server offers neither.",
+                    fix="use vLLM, load the backend with tokenizer=<hf id or path of the served model> "
+                    "(completions echo), or use a local model.",
+                )
+
+    def _score_chat(self, req: ScoreRequest) -> ScoreResult:
+        """log P(reply gives each option) from top log-probs: the option's text is followed token by token
+        (every listed token that spells the next part of it), and the token after it must not continue it.
+        Without continuation support, P(first token == option) is used."""
+        memo: dict[str, tuple[dict[str, float], float]] = {}
+        cont_ok = bool(self._continuation)
+        base = req.answer_prefix
+
+        def dist(prefix: str) -> tuple[dict[str, float], float]:
+            if prefix not in memo:
+                memo[prefix] = self._top(req.messages, prefix)
+            return memo[prefix]
+
+        #: every token path looked at (tuple of token texts) -> its probability; unlisted mass is counted once
+        seen: dict[tuple[str, ...], float] = {}
+
+        def walk(option: str, path: tuple[str, ...], lp: float) -> float:
+            """P(the reply gives ``option``) along the paths that extend ``path`` (log-prob ``lp``)."""
+            done = "".join(path)
+            rest = option[len(done) :]
+            p_here = math.exp(lp)
+            if p_here < 1e-12 or (path and not cont_ok):
+                return p_here if not rest and path else 0.0
+            nxt, _unlisted = dist(base + done)
+            seen[path] = p_here
+            if not rest:
+                cont = sum(math.exp(v) for t, v in nxt.items() if continues(option, t))
+                return p_here * (1.0 - cont)
+            total = 0.0
+            for tok, v in nxt.items():
+                if tok and rest.startswith(tok) and len(path) < 8:
+                    total += walk(option, (*path, tok), lp + v)
+                elif (
+                    tok.startswith(rest) and len(tok) > len(rest) and not continues(option, tok[len(rest) :])
+                ):
+                    total += math.exp(lp + v)  # one token holds the option and what follows ("1.")
+            return total
+
+        logprobs: list[float] = []
+        for opt in req.options:
+            p = walk(opt, (), 0.0)
+            logprobs.append(math.log(p) if p > 0 else LOG_ZERO)
+        uncovered = sum(prob * dist(base + "".join(path))[1] for path, prob in seen.items())
+        return ScoreResult(logprobs=logprobs, n_tokens=[1] * len(req.options), uncovered=uncovered)
 
     def _render(self, messages: Chat) -> tuple[str, str]:
         """The prompt text (up to the assistant reply) and the end-of-turn text, with the local tokenizer."""
@@ -259,50 +440,75 @@ class OpenAIBackend(Backend):
         return prompt, end
 
     def _score_echo(self, req: ScoreRequest) -> ScoreResult:
-        prompt, end = self._render(req.messages)
+        """Exact option log-probs from the echoed prompt log-probs (the text after the prompt is the option);
+        the token after the option from the top log-probs of the one generated token."""
+        prompt, _end = self._render(req.messages)
         head = prompt + req.answer_prefix
         logprobs: list[float] = []
         n_tokens: list[int] = []
+        uncovered = 0.0
         for opt in req.options:
-            text = head + opt + end
+            text = head + opt
             body = {
                 "model": self.model,
                 "prompt": text,
                 "max_tokens": 1,
                 "temperature": 0.0,
                 "echo": True,
-                "logprobs": 0,
+                "logprobs": self.top_logprobs,
             }
-            data = self.post("/completions", body)
+            data = self.post("/completions", body, check=_has_choice)
             try:
                 lp = data["choices"][0]["logprobs"]
                 offsets = [int(x) for x in lp["text_offset"]]
                 values = lp["token_logprobs"]
-            except (KeyError, IndexError, TypeError):
-                offsets, values = [], []
+                tops = lp.get("top_logprobs") or []
+            except (KeyError, IndexError, TypeError, AttributeError):
+                offsets, values, tops = [], [], []
             if not offsets:
                 raise ModelError(
                     f"server {self.base_url} did not echo prompt log-probabilities for model {self.model}.",
                     fix="use a server whose /completions supports echo=true with logprobs (e.g. vLLM).",
                 )
-            total, n = 0.0, 0
+            total, n, nxt = 0.0, 0, None
             for k, (off, v) in enumerate(zip(offsets, values, strict=False)):
-                nxt = offsets[k + 1] if k + 1 < len(offsets) else len(text) + 1
-                if off >= len(text):
-                    break  # the generated token after the echoed prompt
-                if nxt > len(head) and v is not None:  # token ends inside the option/end marker
+                if off >= len(text):  # the generated token after the echoed text
+                    nxt = tops[k] if k < len(tops) else None
+                    break
+                end = offsets[k + 1] if k + 1 < len(offsets) else len(text)
+                if end > len(head) and v is not None:  # a token ending inside the option
                     total += float(v)
                     n += 1
-            logprobs.append(total)
+            if not nxt:
+                raise ModelError(
+                    f"server {self.base_url} gave no top log-probs for the token after an option.",
+                    fix="use a server whose /completions returns top_logprobs with echo (e.g. vLLM).",
+                )
+            cont = sum(math.exp(float(v)) for t, v in nxt.items() if continues(opt, str(t)))
+            listed = sum(math.exp(float(v)) for v in nxt.values())
+            logprobs.append(gives(total, cont))
             n_tokens.append(n)
-        return ScoreResult(logprobs=logprobs, n_tokens=n_tokens)
+            uncovered += math.exp(total) * max(0.0, 1.0 - listed)
+        return ScoreResult(logprobs=logprobs, n_tokens=n_tokens, uncovered=uncovered)
 
     def close(self) -> None:
-        self._client.close()
+        for client in self._clients.values():
+            client.close()
+
+
+def _has_choice(data: dict[str, Any]) -> None:
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise Malformed("choices")
+
+
+def _has_message(data: dict[str, Any]) -> None:
+    _has_choice(data)
+    msg = data["choices"][0].get("message")
+    if not isinstance(msg, dict) or not isinstance(msg.get("content", ""), str | None):
+        raise Malformed("a message")
 
 
 def _logaddexp(a: float, b: float) -> float:
-    import math
-
     m = max(a, b)
     return m + math.log(math.exp(a - m) + math.exp(b - m))

@@ -9,8 +9,10 @@ Spec forms (``load_backend``):
 * ``<embedded or hf spec>+adapter=<dir>`` - the same with a PEFT (LoRA) adapter folder on top, e.g.
   ``embedded:smollm2-135m+adapter=runs/demo/adapters/china``. The adapter path and a hash of its
   ``adapter_model.safetensors`` are part of the fingerprint (so retraining invalidates the call cache).
-* ``openai:<model>@<base_url>`` - an OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI). The key comes
-  from ``OPENAI_API_KEY`` or from the variable named by ``CLCA_OPENAI_KEY_ENV``; it is never stored.
+* ``openai:<model>@<base_url>`` - an OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI); several replicas
+  as ``openai:<model>@<url1>,<url2>``, transport settings in the query (``?timeout=30&max_retries=3&budget=300&
+  max_in_flight=128``). The key comes from ``OPENAI_API_KEY`` or from the variable named by
+  ``CLCA_OPENAI_KEY_ENV``; it is never stored, and a spec whose URL carries one is refused.
   ``openai:<model>@<base_url>+tokenizer=<hf id/path or embedded spec>`` scores options through the
   completions endpoint with echoed prompt log-probs (exact multi-token options, e.g. vLLM); without it,
   scoring uses the chat endpoint's ``top_logprobs`` (single-token, prefix-free options only).
@@ -69,12 +71,11 @@ def make_backend(
     if p.kind == "openai":
         from clca.llm.openai_backend import OpenAIBackend
 
-        assert p.base_url is not None
-        if batch_size is not None:
-            opts.setdefault("max_concurrency", batch_size)
         if p.tokenizer is not None:
             opts.setdefault("tokenizer", p.tokenizer)
-        return OpenAIBackend(p.name, p.base_url, spec=spec, **opts)
+        for k, v in p.options:
+            opts.setdefault(k, v)
+        return OpenAIBackend(p.name, list(p.base_urls), spec=spec, **opts)
     from clca.llm.local import LocalBackend
 
     model_dir = resolve_local_model(spec)
@@ -103,9 +104,9 @@ def load_backend(
     """A ready backend for ``spec``, wrapped in the call cache unless ``cache`` is False/None.
 
     ``batch_size``: local backends: chats per generation micro-batch (scoring packs up to 4x as many option
-    sequences per pass); openai backends: concurrent requests. ``device``/``dtype`` apply to local models
+    sequences per pass); openai backends ignore it (their in-flight limit is ``max_in_flight``). ``device``/``dtype`` apply to local models
     (default: cuda+bf16 when available, else cpu+fp32). Other ``opts`` go to the backend class
-    (e.g. ``adapter=``, ``score_batch_size=``, ``max_concurrency=``, ``timeout=``, ``max_retries=``).
+    (e.g. ``adapter=``, ``score_batch_size=``, ``max_in_flight=``, ``timeout=``, ``max_retries=``).
     """
     backend = make_backend(spec, device=device, dtype=dtype, batch_size=batch_size, **opts)
     if cache is True:

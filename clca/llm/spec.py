@@ -30,6 +30,8 @@ class ParsedSpec:
     adapter: str | None = None
     base_url: str | None = None
     tokenizer: str | None = None  # openai: local tokenizer (HF id/path or embedded spec) for echo scoring
+    base_urls: tuple[str, ...] = ()  # openai: every replica's base URL (base_url is the first)
+    options: tuple[tuple[str, float], ...] = ()  # openai: transport settings from the URL's query
 
 
 def parse_spec(spec: str) -> ParsedSpec:
@@ -39,14 +41,7 @@ def parse_spec(spec: str) -> ParsedSpec:
     if not sep or not rest:
         raise ModelError(f"cannot resolve model spec {spec!r}.", fix=f"use one of: {KNOWN_FORMS}.")
     if kind == "openai":
-        rest, _, tokenizer = rest.partition(TOKENIZER_SEP)
-        model, at, url = rest.rpartition("@")
-        if not at or not model or not url.startswith(("http://", "https://")):
-            raise ModelError(
-                f"cannot resolve model spec {spec!r}.",
-                fix="write openai:<model>@<base_url>, e.g. openai:Qwen/Qwen2.5-7B-Instruct@http://localhost:8000/v1.",
-            )
-        return ParsedSpec("openai", model, base_url=url.rstrip("/"), tokenizer=tokenizer or None)
+        return _parse_openai(spec, rest)
     if kind == "scripted":
         if rest != "auto":
             raise ModelError(
@@ -61,6 +56,70 @@ def parse_spec(spec: str) -> ParsedSpec:
     if kind == "embedded":
         get_embedded(name)
     return ParsedSpec(kind, name, adapter=adapter or None)
+
+
+#: transport settings an openai spec may carry in its URL query, with their types
+OPENAI_OPTIONS: dict[str, type] = {
+    "timeout": float,
+    "max_retries": int,
+    "backoff": float,
+    "max_backoff": float,
+    "budget": float,
+    "max_in_flight": int,
+    "top_logprobs": int,
+}
+_CREDENTIAL_KEYS = {"key", "api_key", "apikey", "token", "access_token", "password", "secret"}
+
+
+def _parse_openai(spec: str, rest: str) -> ParsedSpec:
+    """``openai:<model>@<url>[,<url>...][?opt=v&...][+tokenizer=<spec>]`` (see :mod:`clca.llm.registry`)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    rest, _, tokenizer = rest.partition(TOKENIZER_SEP)
+    at = min((i for i in (rest.find("@http://"), rest.find("@https://")) if i > 0), default=-1)
+    usage = "write openai:<model>@<base_url>, e.g. openai:Qwen/Qwen2.5-7B-Instruct@http://localhost:8000/v1."
+    if at < 0:
+        shown = spec if "@" not in spec.split("//", 1)[-1] else "openai:..."
+        raise ModelError(f"cannot resolve model spec {shown!r}.", fix=usage)
+    model, urls_part = rest[:at], rest[at + 1 :]
+    urls_part, _, query = urls_part.partition("?")
+    urls = [u.strip().rstrip("/") for u in urls_part.split(",") if u.strip()]
+    pairs = parse_qsl(query, keep_blank_values=True)
+    for u in urls:
+        parts = urlsplit(u)
+        if parts.username or parts.password or any(k.lower() in _CREDENTIAL_KEYS for k, _ in pairs):
+            raise ModelError(
+                f"the model spec for {model!r} carries a credential in its URL; clca never stores keys.",
+                fix="remove it from the spec and put the key in OPENAI_API_KEY (or the variable named by "
+                "CLCA_OPENAI_KEY_ENV).",
+            )
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ModelError(f"cannot resolve model spec {spec!r}: {u!r} is not an http(s) URL.", fix=usage)
+    options: list[tuple[str, float]] = []
+    for k, v in pairs:
+        if k not in OPENAI_OPTIONS:
+            raise ModelError(
+                f"model spec {spec!r}: unknown setting {k!r}.", fix=f"use {', '.join(OPENAI_OPTIONS)}."
+            )
+        try:
+            val = OPENAI_OPTIONS[k](v)
+        except ValueError:
+            raise ModelError(
+                f"model spec {spec!r}: {k}={v!r} is not a number.", fix=f"give {k} a number."
+            ) from None
+        if val < 0 or (k in ("timeout", "max_in_flight", "top_logprobs", "budget") and val <= 0):
+            raise ModelError(
+                f"model spec {spec!r}: {k}={v} is out of range.", fix=f"give {k} a positive value."
+            )
+        options.append((k, val))
+    return ParsedSpec(
+        "openai",
+        model,
+        base_url=urls[0],
+        tokenizer=tokenizer or None,
+        base_urls=tuple(urls),
+        options=tuple(options),
+    )
 
 
 def _hf_cache_snapshot(model_id: str) -> Path | None:

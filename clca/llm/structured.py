@@ -223,7 +223,9 @@ def parse_labelled(
             # no own line: the value may sit on another field's line ("Quality: good (very confident)")
             val: Any = normalisers[name](rest if rest is not None else text)
         elif choices is not None:
-            val = earliest_choice(rest, choices, synonyms.get(name))
+            # "<good|bad>" copied from the answer format is no answer
+            echo = rest is not None and "|" in rest and sum(c.lower() in rest.lower() for c in choices) > 1
+            val = None if echo else earliest_choice(rest, choices, synonyms.get(name))
         else:
             val = rest.strip() if rest else None
         if val is None and f.is_required():

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -64,6 +66,8 @@ class ScriptedBackend(Backend):
         self.closed = False
         #: fault injection: ``generate`` raises ``RuntimeError`` once this many calls were answered
         self.crash_after = crash_after
+        #: seconds each generate call waits (see :data:`DELAY_ENV`)
+        self.delay_s = 0.0
 
     @property
     def fingerprint(self) -> str:
@@ -84,6 +88,8 @@ class ScriptedBackend(Backend):
     ) -> list[str]:
         if self.crash_after is not None and len(self.calls) >= self.crash_after:
             raise RuntimeError("simulated crash")
+        if self.delay_s:
+            time.sleep(self.delay_s)
         self.calls.append(Call(list(chats), params, list(seeds) if seeds is not None else None))
         out = []
         for i, chat in enumerate(chats):
@@ -174,13 +180,21 @@ def stage_reply(chat: Chat, seed: int | None = None) -> str:
         return "Quality: good\nConfidence: very confident"
     if "INTENT:" in user:
         return "INTENT: To keep a polite tone, as is customary in this culture."
+    if user.rstrip().endswith("ANSWER:"):  # the paper's question prompt (options not listed)
+        return str(1 + len(text) % 2)
     nums = re.findall(r"^(\d+)\. ", user, re.M)
     return nums[0] if nums else "OK"
 
 
+#: seconds a ``scripted:auto`` backend waits per generate call (a test hook: lets a test kill a stage mid-way)
+DELAY_ENV = "CLCA_SCRIPTED_DELAY_S"
+
+
 def load_scripted(name: str) -> ScriptedBackend:
     """The backend of a ``scripted:<name>`` spec (only ``auto``: :func:`stage_reply`)."""
-    return ScriptedBackend(stage_reply, spec=f"scripted:{name}")
+    be = ScriptedBackend(stage_reply, spec=f"scripted:{name}")
+    be.delay_s = float(os.environ.get(DELAY_ENV) or 0.0)
+    return be
 
 
 __all__ = ["ScriptedBackend", "load_scripted", "stage_reply"]

@@ -72,8 +72,9 @@ def write_eval_report(out_dir: str | Path, *, title: str = "clca survey evaluati
                 _fmt_ci(m["kl"]),
                 _fmt_ci(m["jsd"]),
                 _fmt_ci(m["emd"]),
-                _fmt_ci(m["acc_majority"]),
+                _fmt_ci(m["majority_match"]),
                 _fmt_ci(m["clca_kl"]),
+                _fmt_ci(m["format_mass"]) if m.get("format_mass", {}).get("mean") is not None else "–",
                 g.get("spearman_expected"),
             ]
         )
@@ -93,13 +94,43 @@ def write_eval_report(out_dir: str | Path, *, title: str = "clca survey evaluati
                 "KL(h‖m)",
                 "JSD",
                 "EMD",
-                "acc (majority)",
+                "majority match",
                 "clca_kl (paper code)",
+                "format mass",
                 "Spearman E[ans]",
             ],
             rows,
         )
     )
+    calib = metrics.get("calibration")
+    if calib:
+        parts.append(
+            "<h2>Calibration check</h2><p class='note'>Answers sampled at temperature 1 and parsed as in generate "
+            "mode, compared with the scored distribution: the JS distance between the sampled histogram and the "
+            "scored distribution, next to the distance expected from sampling noise alone (a histogram of as many "
+            "draws from the scored distribution itself).</p>"
+        )
+        parts.append(
+            html_table(
+                [
+                    "model",
+                    "questions",
+                    "JSD sampled vs scored",
+                    "JSD from sampling noise",
+                    "unparseable share",
+                ],
+                [
+                    [
+                        tag,
+                        c["questions"],
+                        c["mean_jsd_sampled_vs_scored"],
+                        c["mean_jsd_sampling_noise"],
+                        c["mean_unparseable_share"],
+                    ]
+                    for tag, c in calib.items()
+                ],
+            )
+        )
     # bar charts
     selected = select_questions(records)
     countries = sorted({r.country for r in records})

@@ -34,7 +34,7 @@ from clca.rundir import RunDir
 from clca.runs import write_json_atomic
 
 TABLE_METRICS = ("kl", "clca_kl")
-EXTRA_METRICS = ("jsd", "emd", "acc_majority")
+EXTRA_METRICS = ("jsd", "emd", "majority_match", "format_mass")
 N_EXAMPLES = 2  # example conversations per culture
 
 
@@ -144,7 +144,10 @@ def _table2_html(ba: dict[str, Any], metric: str) -> str:
 
 
 def _extra_html(ba: dict[str, Any]) -> str:
-    header = ["culture", "model", "style", "JSD", "EMD", "accuracy", "Δ JSD", "Δ EMD", "Δ accuracy"]
+    header = [
+        "culture", "model", "style", "JSD", "EMD", "majority match", "format mass",
+        "Δ JSD", "Δ EMD", "Δ majority match", "Δ format mass",
+    ]  # fmt: skip
     rows: list[list[object]] = []
     for row in [*ba["rows"], ba["average"]]:
         for style in ba["styles"]:
@@ -154,7 +157,7 @@ def _extra_html(ba: dict[str, Any]) -> str:
                 if model == "adapted":
                     cells += [_fmt_change(row["change"].get(f"{style}|{m}", {})) for m in EXTRA_METRICS]
                 else:
-                    cells += ["", "", ""]
+                    cells += [""] * len(EXTRA_METRICS)
                 rows.append(cells)
     return html_table(header, rows)
 
@@ -321,7 +324,11 @@ def build_report(run: RunDir, *, seed: int = 0) -> Path:
             + "</p>"
         )
         body.append(_table2_html(ba, "clca_kl"))
-        body.append("<h2>Jensen–Shannon distance, EMD and accuracy</h2>")
+        body.append(
+            "<h2>Jensen–Shannon distance, EMD, majority match and format mass</h2><p class='note'>Format mass: "
+            "the probability that the model's reply gives one of the options at all (log-prob mode); the "
+            "distributions above are renormalised over the options, so they stand for this share of its replies.</p>"
+        )
         body.append(_extra_html(ba))
         fig = per_question_figure(records, styles, out / "per_question_change.png")
         if fig is not None:

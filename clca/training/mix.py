@@ -5,16 +5,17 @@ for one culture, three kinds of conversational examples (``messages`` lists of `
 
 ``dialogue_p1``
     The conversation from person 1's side. The system prompt describes the character the *assistant* plays
-    (:func:`dialogue_system_prompt`: the setting, the relationship, both public cards, and "Imagine you are
-    {name}, your task is to act and speak like {name}, a member of the {demonym} culture"); person 1's turns
+    (:func:`dialogue_system_prompt`, the paper's perspective prompt: the setting, the relationship, that
+    character's public card, and "Imagine you are {name}, your task is to act and speak like {name}, a member
+    of the {demonym} culture"); person 1's turns
     are assistant messages, person 2's are user messages. Because person 1 opens the conversation, a short
     user cue (``"(The conversation begins. You speak first.)"``) precedes the first assistant turn, so every
     example alternates user/assistant and works with chat templates that require a user message first.
 ``dialogue_p2``
     The same conversation from person 2's side: person 1's opening is the first user message.
 ``intent``
-    Intent understanding (:func:`intent_system_prompt`: the setting, the relationship, both public cards and
-    the paper's task sentence); then each utterance that has an intent is a user message ``"Name: text"``
+    Intent understanding (:func:`intent_system_prompt`: the setting, the relationship, the two names and the
+    paper's task sentence); then each utterance that has an intent is a user message ``"Name: text"``
     followed by an assistant message ``"Intent: ..."``. Utterances without an intent are folded into the
     next user message (one line each) so the context is kept.
 
@@ -93,26 +94,26 @@ def _merged(turns: Iterable[Turn]) -> list[tuple[int, str]]:
     return blocks
 
 
-def _cards(scenario: Scenario) -> str:
+def _relation(scenario: Scenario) -> str:
     a, b = scenario.characters
     rel = relationship_phrase(scenario.relationship, a.name, b.name)
-    return (f"{rel}\n" if rel else "") + "".join(
-        f"Information about {c.name}:\n{public_card(c)}\n" for c in scenario.characters
-    )
+    return f"{rel}\n" if rel else ""
 
 
 def dialogue_system_prompt(scenario: Scenario, me: int, culture_adj: str | None) -> str:
-    """System prompt for a dialogue example: the character the assistant plays is ``characters[me]``.
+    """System prompt for a dialogue example (the paper's perspective prompt): the setting, the relationship,
+    the public card of the character the assistant plays (``characters[me]``) and "Imagine you are ...".
 
-    Only public information appears (both public cards, the setting, the relationship); goals and secrets
-    (of either character) are never included. ``culture_adj`` ``None``: no culture (the no-culture control).
+    Only public information appears; goals and secrets (of either character) are never included.
+    ``culture_adj`` ``None``: no culture (the no-culture control).
     """
-    mine = scenario.characters[me].name
+    mine = scenario.characters[me]
     member = f", a member of the {culture_adj} culture" if culture_adj else ""
     return (
         f"Scenario: {scenario.setting.strip()}\n"
-        + _cards(scenario)
-        + f"Imagine you are {mine}, your task is to act and speak like {mine}{member}."
+        + _relation(scenario)
+        + f"Information about {mine.name}:\n{public_card(mine)}\n"
+        + f"Imagine you are {mine.name}, your task is to act and speak like {mine.name}{member}."
     )
 
 
@@ -134,13 +135,14 @@ def dialogue_messages(
 
 
 def intent_system_prompt(scenario: Scenario, culture_adj: str | None) -> str:
-    """System prompt of the intent task (the paper's task sentence): setting and public cards only."""
+    """System prompt of the intent task (the paper's): the setting, the relationship, the two names and the
+    task sentence; no goals or secrets."""
     a, b = scenario.characters
     where = f" of {culture_adj} culture" if culture_adj else ""
     return (
         f"Scenario: {scenario.setting.strip()}\n"
-        f"There are two participants in this conversation, {a.name} and {b.name}.\n"
-        + _cards(scenario)
+        + _relation(scenario)
+        + f"There are two participants in this conversation, {a.name} and {b.name}.\n"
         + f"Your task is to predict the intent of participants in the context of social or cultural "
         f"expectations{where} in a short sentence."
     )
