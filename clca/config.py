@@ -247,25 +247,39 @@ class MixConfig(_Section):
 
 class TrainSection(_Section):
     """``preset`` (``cpu`` or ``paper``) plus any :class:`~clca.training.presets.TrainConfig` field in
-    ``overrides``; validated against ``TrainConfig`` when the config loads."""
+    ``overrides``; validated against ``TrainConfig`` when the config loads. ``seeds``: one adapter per seed
+    (per culture and per control; the report's intervals include the variation between seeds); default: the
+    run's seed."""
 
     preset: Literal["cpu", "paper"] = Field(default="cpu", description="Training preset: cpu or paper.")
     overrides: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields to override.")
+    seeds: list[int] | None = Field(
+        default=None, min_length=1, max_length=50, description="Training seeds (one adapter each)."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> TrainSection:
+        if self.seeds is not None:
+            if "seed" in self.overrides:
+                raise ValueError("give training seeds in train.seeds, not train.overrides.seed")
+            if len(set(self.seeds)) != len(self.seeds):
+                raise ValueError("a seed is listed twice in train.seeds")
         self.resolve(model="embedded:smollm2-135m", seed=0)
         return self
 
+    def seed_list(self, run_seed: int) -> list[int]:
+        """The training seeds: ``seeds``, or the run's seed."""
+        return list(self.seeds) if self.seeds is not None else [int(self.overrides.get("seed", run_seed))]
+
     def resolve(self, *, model: str, seed: int) -> Any:
-        """The :class:`~clca.training.presets.TrainConfig` for ``model`` and ``seed`` (overrides win)."""
+        """The :class:`~clca.training.presets.TrainConfig` for ``model`` and training ``seed``."""
         from clca.training.presets import TrainConfig, preset
 
         unknown = sorted(set(self.overrides) - set(TrainConfig.model_fields))
         if unknown:
             raise ValueError(f"unknown key 'overrides.{unknown[0]}' (not a TrainConfig field)")
         try:
-            return preset(self.preset, **{"model": model, "seed": seed, **self.overrides})
+            return preset(self.preset, **{"model": model, **self.overrides, "seed": seed})
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = ".".join(str(p) for p in err.get("loc", ()))
@@ -369,13 +383,22 @@ class EvalSettings(_Section):
         return self
 
 
+Control = Literal["no_culture"]
+
+
 class RunConfig(_Section):
-    """Everything one ``clca run`` needs. See ``configs/demo.yaml`` for a commented example."""
+    """Everything one ``clca run`` needs. See ``configs/demo.yaml`` for a commented example.
+
+    ``controls``: ``no_culture`` adds a control adapter trained the same way on the same volume of data
+    (examples and tokens) without culture: the unadapted Sotopia seeds, no culture profile in the role-play,
+    judge and intent prompts. Every adapter (each culture's and the control) is evaluated on every culture.
+    """
 
     run_dir: Path
     data_dir: Path | None = None
     seed: int = 0
     cultures: list[str] = Field(min_length=1, max_length=200)
+    controls: list[Control] = Field(default_factory=list, max_length=1)
     cache: Path | None = None  # LLM call cache (SQLite); default <CLCA_CACHE_DIR>/llm_cache.sqlite
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     scenarios: ScenariosConfig = Field(default_factory=ScenariosConfig)

@@ -28,7 +28,7 @@ from clca.culture import CultureProfile, get_profile
 from clca.llm.base import Backend, Chat, GenerationParams
 from clca.llm.structured import StructuredStats, generate_structured
 from clca.progress import stage_progress
-from clca.records import Episode, Intent, Scenario
+from clca.records import GENERIC, Episode, Intent, Scenario
 from clca.render import public_card, relationship_phrase, transcript
 from clca.rundir import RunDir
 
@@ -94,26 +94,37 @@ def _require_intent(text: str) -> str:
     return intent
 
 
-def intent_system_prompt(s: Scenario, profile: CultureProfile) -> str:
-    """The paper's intent system prompt: the setting and both public cards (never goals or secrets)."""
+def intent_system_prompt(s: Scenario, profile: CultureProfile | None) -> str:
+    """The paper's intent system prompt: the setting and both public cards (never goals or secrets); without
+    a culture (the no-culture control's data) the culture sentence is left out."""
     a, b = s.characters
     rel = relationship_phrase(s.relationship, a.name, b.name)
+    culture = (
+        f"Both participants are from the {profile.demonym} culture, you are an expert in {profile.demonym} culture."
+        if profile is not None
+        else "You are an expert in social interaction."
+    )
     return (
         "Here is the basic information about this conversation.\n"
         f"Scenario: {s.setting}\n"
         + (f"{rel}\n" if rel else "")
         + "".join(f"Information about {c.name}:\n{public_card(c)}\n" for c in s.characters)
-        + f"Both participants are from the {profile.demonym} culture, you are an expert in {profile.demonym} culture."
+        + culture
     )
 
 
-def intent_chat(ep: Episode, turn_index: int, s: Scenario, profile: CultureProfile) -> Chat:
+def intent_chat(ep: Episode, turn_index: int, s: Scenario, profile: CultureProfile | None) -> Chat:
     """The prompt asking for the intent behind ``ep.turns[turn_index]`` (public information only)."""
     name = ep.turns[turn_index].name
+    expectations = (
+        f"the social or cultural expectations in {profile.demonym} culture"
+        if profile is not None
+        else "the social expectations"
+    )
     user = (
         f"{transcript(ep.turns, style='lines', upto=turn_index)}\n\n"
         f"Please predict {name}'s intent in the last turn based on the provided conversation, and reason the "
-        f"prediction with respect to the social or cultural expectations in {profile.demonym} culture that might be "
+        f"prediction with respect to {expectations} that might be "
         "influencing the tone and content of this interaction in a short sentence. Don't explain if you are unsure "
         "of the reasons, only explain if you are very certain, keep it short. Please follow the schema: "
         "INTENT: <intent>. Please only output the response in English:"
@@ -153,7 +164,7 @@ def label_intents(
     store = run.intent_store()
     done = store.ids()
     summary = IntentSummary(episodes=len(eps))
-    profiles = {c: get_profile(c) for c in sorted({e.culture for e in eps})}
+    profiles = {c: (get_profile(c) if c != GENERIC else None) for c in sorted({e.culture for e in eps})}
     todo: list[tuple[Episode, int]] = []
     for e in eps:
         for i, t in enumerate(e.turns):

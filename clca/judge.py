@@ -41,7 +41,7 @@ from clca.llm.structured import (
     parse_labelled,
 )
 from clca.progress import stage_progress
-from clca.records import Confidence, Episode, Judgement, Scenario
+from clca.records import GENERIC, Confidence, Episode, Judgement, Scenario
 from clca.render import relationship_phrase, transcript
 from clca.rundir import RunDir
 
@@ -138,18 +138,24 @@ def scenario_json(s: Scenario) -> str:
     return json.dumps(data, ensure_ascii=False, indent=1)
 
 
-def _context(ep: Episode, s: Scenario, profile: CultureProfile) -> str:
+def _context(ep: Episode, s: Scenario, profile: CultureProfile | None) -> str:
+    where = f" in a {profile.demonym} ({profile.country}) setting" if profile is not None else ""
     return (
-        f"Here is a conversation between two participants in a {profile.demonym} ({profile.country}) setting.\n\n"
+        f"Here is a conversation between two participants{where}.\n\n"
         f"Participants' information:\n{scenario_json(s)}\n\n"
         f"Conversation:\n{transcript(ep.turns, style='lines')}\n\n"
     )
 
 
+def _culture(profile: CultureProfile | None) -> str:
+    """What alignment is judged against: the culture, or (no-culture control data) the setting's norms."""
+    return f"the {profile.demonym} culture" if profile is not None else "the social norms of its setting"
+
+
 _CONFIDENCE_CHOICES = "Confidence choices: 1. very confident, 2. confident, 3. not sure."
 
 
-def quality_chat(ep: Episode, s: Scenario, profile: CultureProfile) -> Chat:
+def quality_chat(ep: Episode, s: Scenario, profile: CultureProfile | None) -> Chat:
     """Step 1a (the paper's quality prompt)."""
     user = (
         _context(ep, s, profile)
@@ -161,11 +167,10 @@ def quality_chat(ep: Episode, s: Scenario, profile: CultureProfile) -> Chat:
     return [{"role": "user", "content": user}]
 
 
-def alignment_chat(ep: Episode, s: Scenario, profile: CultureProfile) -> Chat:
+def alignment_chat(ep: Episode, s: Scenario, profile: CultureProfile | None) -> Chat:
     """Step 1b (the paper's culture-alignment prompt)."""
     user = (
-        _context(ep, s, profile)
-        + f"Please judge if their conversation aligns with the {profile.demonym} culture.\n"
+        _context(ep, s, profile) + f"Please judge if their conversation aligns with {_culture(profile)}.\n"
         "Culture alignment choices: 1. aligned to the culture, 2. not aligned to the culture.\n"
         f"{_CONFIDENCE_CHOICES}\n\n"
         f"Answer in exactly this format:\n{answer_format(AlignmentAnswer)}"
@@ -183,12 +188,12 @@ def _previous(q: QualityAnswer | None, a: AlignmentAnswer | None, raw_q: str, ra
     return f"{one}\n{two}"
 
 
-def meta_chat(ep: Episode, s: Scenario, profile: CultureProfile, previous: str) -> Chat:
+def meta_chat(ep: Episode, s: Scenario, profile: CultureProfile | None, previous: str) -> Chat:
     """Step 2 (the paper's meta prompt): critique step 1, then a meta label on the culture alignment."""
     user = (
         _context(ep, s, profile) + f"Previous judgements:\n{previous}\n\n"
-        "Please critic on the previous judgement and output a meta label on the conversation's alignment to the "
-        f"{profile.demonym} culture and the confidence (don't judge the goal achievement).\n"
+        "Please critic on the previous judgement and output a meta label on the conversation's alignment to "
+        f"{_culture(profile)} and the confidence (don't judge the goal achievement).\n"
         f"Meta label choices: 1. good, 2. bad.\n{_CONFIDENCE_CHOICES}\n\n"
         f"Answer in exactly this format:\n{answer_format(MetaAnswer)}"
     )
@@ -266,7 +271,7 @@ def judge_episodes(
     done = store.ids()
     todo = [e for e in eps if e.id not in done]
     summary.skipped = len(eps) - len(todo)
-    profiles = {c: get_profile(c) for c in sorted({e.culture for e in todo})}
+    profiles = {c: (get_profile(c) if c != GENERIC else None) for c in sorted({e.culture for e in todo})}
     params = GenerationParams(temperature=0.0, max_new_tokens=cfg.max_new_tokens)
     with stage_progress("Judging episodes", total=len(todo), enabled=progress) as advance:
         for start in range(0, len(todo), max(1, batch_size)):
@@ -300,7 +305,7 @@ def _judge_live(
     backend: Backend,
     live: Sequence[Episode],
     scenarios: dict[str, Scenario],
-    profiles: dict[str, CultureProfile],
+    profiles: dict[str, CultureProfile | None],
     cfg: JudgeConfig,
     params: GenerationParams,
     stats: StructuredStats,

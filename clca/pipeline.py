@@ -35,8 +35,12 @@ from clca.config import RunConfig, write_resolved
 from clca.errors import ClcaError, DataError
 from clca.llm.base import Backend
 from clca.manifest import RunManifest, hash_inputs, now_iso
+from clca.records import GENERIC
 from clca.rundir import RunDir
 from clca.settings import using_data_dir
+
+#: the value of ``controls`` that adds the no-culture control adapter
+CONTROL_NO_CULTURE = "no_culture"
 
 BackendLoader = Callable[[str], Backend]
 #: a replacement stage body (tests, custom trainers): called with the context and the stage
@@ -52,6 +56,9 @@ class Stage:
     outputs: list[Path]
     run: Callable[[StageContext], dict[str, int]]
     always: bool = False  # rerun every time (cheap, derived only: the report)
+    #: what a per-variant stage is about: ``variant`` (a culture, or ``generic`` for the no-culture control),
+    #: ``train_seed`` (the training seed) and ``seed_tag`` (the seed in folder names/tags; None for one seed)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def inputs(self) -> str:
@@ -131,16 +138,23 @@ def _scenarios(ctx: StageContext) -> dict[str, int]:
     else:
         with ctx.model("teacher", m.teacher) as backend:
             summary = make_scenarios(backend, ctx.run, c.scenarios, **kw)  # type: ignore[arg-type]
+    extra: dict[str, int] = {}
+    if CONTROL_NO_CULTURE in c.controls:
+        from clca.scenarios import make_control_scenarios
+
+        make_control_scenarios(ctx.run, c.scenarios, seed=c.seed)
     per = {s: 0 for s in c.cultures}
     for s in ctx.run.scenarios():
         per[s.culture] = per.get(s.culture, 0) + 1
+    if CONTROL_NO_CULTURE in c.controls:
+        extra[f"scenarios[{GENERIC}]"] = per.pop(GENERIC, 0)
     empty = [k for k in c.cultures if per.get(k, 0) == 0]
     if empty:
         raise ClcaError(
             f"no scenario could be made for {', '.join(empty)} (see {ctx.run.failures_file}).",
             fix="use a stronger teacher model (models.teacher) or raise scenarios.max_retries, then rerun.",
         )
-    return counts_of(summary) | {f"scenarios[{k}]": v for k, v in per.items()}
+    return counts_of(summary) | {f"scenarios[{k}]": v for k, v in per.items()} | extra
 
 
 def _simulate(ctx: StageContext) -> dict[str, int]:
@@ -149,7 +163,7 @@ def _simulate(ctx: StageContext) -> dict[str, int]:
     c = ctx.cfg
     with ctx.model("actor", c.models.actor) as backend:
         summary = simulate(
-            backend, ctx.run, c.simulate, seed=c.seed, cultures=c.cultures, batch_size=c.models.batch_size,
+            backend, ctx.run, c.simulate, seed=c.seed, cultures=variants(c), batch_size=c.models.batch_size,
             progress=ctx.progress,
         )  # fmt: skip
     return counts_of(summary)
@@ -166,7 +180,7 @@ def _judge(ctx: StageContext) -> dict[str, int]:
     kept = ctx.run.kept_episode_ids()
     per = {
         f"kept[{k}]": sum(1 for j in ctx.run.judgements() if j.culture == k and j.id in kept)
-        for k in c.cultures
+        for k in variants(c)
     }
     return counts_of(summary) | per
 
@@ -189,42 +203,87 @@ def _stats(ctx: StageContext) -> dict[str, int]:
     return {"leakage_flagged": len(st["leakage"]["flagged_episodes"])}
 
 
+def variants(cfg: RunConfig) -> list[str]:
+    """The cultures of the run, then ``generic`` when the no-culture control is on."""
+    return [*cfg.cultures, *([GENERIC] if CONTROL_NO_CULTURE in cfg.controls else [])]
+
+
+def seed_tags(cfg: RunConfig) -> list[tuple[int, int | None]]:
+    """(training seed, seed in folder names and tags): the tag is ``None`` when the run trains one seed."""
+    seeds = cfg.train.seed_list(cfg.seed)
+    return [(s, s if len(seeds) > 1 else None) for s in seeds]
+
+
+def token_counter(spec: str) -> Callable[[list[Any]], int] | None:
+    """Tokens of one chat example under the student's tokenizer and chat template (``None`` when the student
+    has no local tokenizer, e.g. a server or scripted model: then the mix counts characters / 4)."""
+    try:
+        from transformers import AutoTokenizer
+
+        from clca.llm.registry import resolve_local_model
+
+        path = resolve_local_model(spec.split("+", 1)[0])
+        tok = AutoTokenizer.from_pretrained(str(path))
+    except Exception:  # no local tokenizer: the approximate count is used, and the mix stats say so
+        return None
+
+    def count(messages: list[Any]) -> int:
+        text = tok.apply_chat_template(messages, tokenize=False)
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    return count
+
+
+def _volume_target(ctx: StageContext, count: Callable[[list[Any]], int] | None) -> tuple[int, int]:
+    """(examples, tokens) of the no-culture control's training split: the mean over the cultures' mixes,
+    counted the way the control's are."""
+    from clca.training.mix import approx_tokens, load_mix
+
+    counter = count or approx_tokens
+    examples, tokens = [], []
+    for c in ctx.cfg.cultures:
+        train = load_mix(ctx.run.mix_dir(c, ctx.cfg.mix.ablation))["train"]
+        examples.append(len(train))
+        tokens.append(sum(counter(m) for m in train["messages"]))
+    return round(sum(examples) / len(examples)), round(sum(tokens) / len(tokens))
+
+
 def _mix(culture: str) -> Callable[[StageContext], dict[str, int]]:
     def body(ctx: StageContext) -> dict[str, int]:
         from clca.training.mix import build_mix
 
         if culture not in {j.culture for j in ctx.run.judgements() if j.keep} and ctx.cfg.mix.require_judge:
+            who = "the no-culture control" if culture == GENERIC else f"culture {culture!r}"
             raise ClcaError(
-                f"culture {culture!r} has 0 episodes kept by the judge in {ctx.run.judgements_file}, "
-                "so there is nothing to train on.",
+                f"{who} has 0 episodes kept by the judge in {ctx.run.judgements_file}, so there is nothing to "
+                "train on.",
                 fix="relax the filter (--set judge.rule=none) or generate more (raise simulate.samples or "
                 "scenarios.per_culture), then rerun with --force-stage judge.",
             )
-        return counts_of(build_mix(ctx.run, culture, ctx.cfg.mix, seed=ctx.cfg.seed))
+        if culture != GENERIC:
+            return counts_of(build_mix(ctx.run, culture, ctx.cfg.mix, seed=ctx.cfg.seed))
+        count = token_counter(ctx.cfg.models.student)
+        target = _volume_target(ctx, count)
+        res = build_mix(ctx.run, culture, ctx.cfg.mix, seed=ctx.cfg.seed, count_tokens=count, match=target)
+        return counts_of(res) | {"target_examples": target[0], "target_tokens": target[1]}
 
     return body
 
 
-def _train(culture: str) -> Callable[[StageContext], dict[str, int]]:
-    def body(ctx: StageContext) -> dict[str, int]:
-        from clca.training.train import train_adapter
+def _train(ctx: StageContext, stage: Stage) -> dict[str, int]:
+    from clca.training.train import train_adapter
 
-        c = ctx.cfg
-        tcfg = c.train.resolve(model=c.models.student, seed=c.seed)
-        res = train_adapter(
-            ctx.run.mix_dir(culture, c.mix.ablation), ctx.run.adapter_dir(culture, c.mix.ablation), tcfg,
-            progress=ctx.progress,
-        )  # fmt: skip
-        return {k: v for k, v in counts_of(res).items() if k in ("steps", "train_examples", "train_tokens")}
-
-    return body
+    c = ctx.cfg
+    tcfg = c.train.resolve(model=c.models.student, seed=stage.meta["train_seed"])
+    res = train_adapter(
+        ctx.run.mix_dir(stage.meta["variant"], c.mix.ablation), stage.outputs[0], tcfg, progress=ctx.progress
+    )
+    return {k: n for k, n in counts_of(res).items() if k in ("steps", "train_examples", "train_tokens")}
 
 
-def adapter_tag(culture: str) -> str:
-    """The eval tag of a culture's adapted student (``clca-<slug>``)."""
-    from clca.rundir import slug
-
-    return f"clca-{slug(culture)}"
+def _trainer(ref: list[Stage]) -> Callable[[StageContext], dict[str, int]]:
+    """The body of a train stage (``ref`` holds the stage, filled in once it exists)."""
+    return lambda ctx: _train(ctx, ref[0])
 
 
 def _evaluate(ctx: StageContext, backend: Backend, model_tag: str, countries: list[str]) -> dict[str, int]:
@@ -252,12 +311,13 @@ def _eval_base(ctx: StageContext) -> dict[str, int]:
         return _evaluate(ctx, backend, "base", list(ctx.cfg.cultures))
 
 
-def _eval_adapted(culture: str) -> Callable[[StageContext], dict[str, int]]:
+def _eval_adapted(adapter: Path, tag: str) -> Callable[[StageContext], dict[str, int]]:
+    """Load the adapter once and evaluate it on every culture of the run (the cross-culture matrix)."""
+
     def body(ctx: StageContext) -> dict[str, int]:
-        c = ctx.cfg
-        spec = f"{c.models.student}+adapter={ctx.run.adapter_dir(culture, c.mix.ablation)}"
-        with ctx.model(adapter_tag(culture), spec) as backend:
-            return _evaluate(ctx, backend, adapter_tag(culture), [culture])
+        spec = f"{ctx.cfg.models.student}+adapter={adapter}"
+        with ctx.model(tag, spec) as backend:
+            return _evaluate(ctx, backend, tag, list(ctx.cfg.cultures))
 
     return body
 
@@ -291,16 +351,29 @@ def plan_stages(cfg: RunConfig) -> list[Stage]:
         return st
 
     m = cfg.models
+    control = {"controls": list(cfg.controls)} if cfg.controls else {}  # absent: hashes as before controls
     sc = add(
         "scenarios",
-        {"cultures": cfg.cultures, "seed": cfg.seed, "teacher": m.teacher, **cfg.scenarios.model_dump()},
+        {
+            "cultures": cfg.cultures,
+            "seed": cfg.seed,
+            "teacher": m.teacher,
+            **control,
+            **cfg.scenarios.model_dump(),
+        },
         [run.scenarios_file, run.failures_file],
         _scenarios,
         [],
     )
     sim = add(
         "simulate",
-        {"actor": m.actor, "seed": cfg.seed, "prompt": ROLEPLAY_PROMPT, **cfg.simulate.model_dump()},
+        {
+            "actor": m.actor,
+            "seed": cfg.seed,
+            "prompt": ROLEPLAY_PROMPT,
+            **control,
+            **cfg.simulate.model_dump(),
+        },
         [run.episodes_file, run.checkpoint_file],
         _simulate,
         [sc],
@@ -337,24 +410,43 @@ def plan_stages(cfg: RunConfig) -> list[Stage]:
         [],
     )
     abl = cfg.mix.ablation
-    for c in cfg.cultures:
+    eval_settings = {k: v for k, v in ev_base.settings.items() if k != "upstream"}
+    # one seed and no train.seeds: the settings as before seeds existed; otherwise each stage's own seed
+    train_settings = {"student": m.student, **cfg.train.model_dump(exclude={"seeds"})}
+    mixes: list[Stage] = []
+    for v in variants(cfg):
+        name = RunDir.variant(v) if v == GENERIC else v
+        mix_settings: dict[str, Any] = {"mix": cfg.mix.model_dump(), "seed": cfg.seed}
+        if v == GENERIC:  # matched to the cultures' mixes, counted with the student's tokenizer
+            mix_settings |= {"match": "mean volume of the cultures' mixes", "student": m.student}
         mx = add(
-            f"mix:{c}", {"mix": cfg.mix.model_dump(), "seed": cfg.seed}, [run.mix_dir(c, abl)], _mix(c), [st]
+            f"mix:{name}",
+            mix_settings,
+            [run.mix_dir(v, abl)],
+            _mix(v),
+            [st, *mixes] if v == GENERIC else [st],
         )
-        tr = add(
-            f"train:{c}",
-            {"student": m.student, **cfg.train.model_dump()},
-            [run.adapter_dir(c, abl)],
-            _train(c),
-            [mx],
-        )
-        add(
-            f"eval:{adapter_tag(c)}",
-            {k: v for k, v in ev_base.settings.items() if k not in ("cultures", "upstream")},
-            [run.eval_dir(adapter_tag(c))],
-            _eval_adapted(c),
-            [tr],
-        )
+        mixes.append(mx)
+        for train_seed, tag_seed in seed_tags(cfg):
+            ref: list[Stage] = []
+            tr = add(
+                f"train:{name}" + (f"@s{tag_seed}" if tag_seed is not None else ""),
+                train_settings | ({"train_seed": train_seed} if cfg.train.seeds is not None else {}),
+                [run.adapter_dir(v, abl, tag_seed)],
+                _trainer(ref),
+                [mx],
+                meta={"variant": v, "train_seed": train_seed, "seed_tag": tag_seed},
+            )
+            ref.append(tr)
+            tag = RunDir.model_tag(v, tag_seed)
+            add(
+                f"eval:{tag}",
+                eval_settings,
+                [run.eval_dir(tag)],
+                _eval_adapted(run.adapter_dir(v, abl, tag_seed), tag),
+                [tr],
+                meta=dict(tr.meta),
+            )
     add("report", {}, [run.report_dir], _report, [], always=True)
     return stages
 

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Action = Literal["none", "non-verbal", "speak", "leave"]
+#: the culture of unadapted seed scenarios and of the no-culture control's data: no culture in any prompt
+GENERIC = "generic"
 Confidence = Literal["very confident", "confident", "not sure"]
 
 #: Sotopia's relationship types (its ``RelationshipType``), in the words Sotopia uses; ``""`` = not given.

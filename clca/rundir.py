@@ -15,9 +15,11 @@ stats, the leakage check, the training mix and the report reach them through a :
       intents.jsonl             Intent              (clca intents)
       stats.json                per-culture statistics (clca stats)
       leakage.jsonl             LeakageRecord       (WVS n-gram overlap)
-      mix/<culture>[--<ablation>]/          training mix (datasets.DatasetDict)
-      adapters/<culture>[--<ablation>]/     LoRA adapter (PEFT) + train_result.json
-      eval/<model tag>/                     per_question.jsonl, metrics.json
+      mix/<culture>[--<ablation>]/                  training mix (datasets.DatasetDict)
+      adapters/<culture>[--<ablation>][--seed<k>]/  LoRA adapter (PEFT) + train_result.json
+      eval/<model tag>/                             per_question.jsonl, metrics.json
+    (the no-culture control is the culture ``no-culture``; model tags: ``base``, ``clca-<culture>[-s<k>]``,
+    ``control-no-culture[-s<k>]``; seed suffixes only when a run trains several seeds)
       report/                               index.html, before_after.json, figures
       superseded/<time>/                    outputs moved aside by --force-stage
 
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clca.errors import DataError
-from clca.records import Episode, Intent, Judgement, LeakageRecord, Scenario, ScenarioFailure
+from clca.records import GENERIC, Episode, Intent, Judgement, LeakageRecord, Scenario, ScenarioFailure
 from clca.runs import JsonlStore
 
 if TYPE_CHECKING:
@@ -50,6 +52,10 @@ _PRODUCER = {
     "judgements.jsonl": "clca judge",
     "intents.jsonl": "clca intents",
 }
+
+
+#: the name of the no-culture control in folder names and model tags
+CONTROL = "no-culture"
 
 
 def slug(name: str) -> str:
@@ -146,14 +152,23 @@ class RunDir:
 
     @staticmethod
     def variant(culture: str, ablation: str | None = None) -> str:
-        """The folder name of a culture's mix/adapter: ``<slug>[--<ablation>]``."""
-        return slug(culture) + (f"--{ablation}" if ablation else "")
+        """The folder name of a culture's mix/adapter: ``<slug>[--<ablation>]`` (``no-culture`` for the
+        control)."""
+        return (CONTROL if culture == GENERIC else slug(culture)) + (f"--{ablation}" if ablation else "")
 
     def mix_dir(self, culture: str, ablation: str | None = None) -> Path:
         return self.path / self.MIX / self.variant(culture, ablation)
 
-    def adapter_dir(self, culture: str, ablation: str | None = None) -> Path:
-        return self.path / self.ADAPTERS / self.variant(culture, ablation)
+    def adapter_dir(self, culture: str, ablation: str | None = None, seed: int | None = None) -> Path:
+        """A culture's (or the control's) adapter; ``seed`` only when the run trains several seeds."""
+        suffix = f"--seed{seed}" if seed is not None else ""
+        return self.path / self.ADAPTERS / (self.variant(culture, ablation) + suffix)
+
+    @staticmethod
+    def model_tag(culture: str, seed: int | None = None) -> str:
+        """The eval tag of an adapted student: ``clca-<slug>`` or ``control-no-culture`` (``-s<k>`` per seed)."""
+        base = f"control-{CONTROL}" if culture == GENERIC else f"clca-{slug(culture)}"
+        return base + (f"-s{seed}" if seed is not None else "")
 
     def eval_dir(self, model_tag: str) -> Path:
         return self.path / self.EVAL / model_tag

@@ -43,6 +43,7 @@ from clca.llm.base import Backend, Chat, GenerationParams
 from clca.llm.structured import StructuredStats, generate_structured
 from clca.progress import stage_progress
 from clca.records import (
+    GENERIC,
     RELATIONSHIPS,
     Character,
     Relationship,
@@ -471,6 +472,20 @@ def make_scenarios(
             summary.failed += fails.extend(bad)
             advance(len(chunk_n))
     return summary
+
+
+def make_control_scenarios(run: RunDir, cfg: ScenariosConfig, *, seed: int = 0) -> int:
+    """The no-culture control's scenarios: the same Sotopia seeds the cultures are adapted from
+    (``per_culture`` of them), unadapted, with culture ``generic`` and ids ``generic-{seed_id}``. Returns the
+    number written (resumable)."""
+    chosen = pick_seeds(load_seeds(), cfg.per_culture, seed)
+    recs = [
+        s.model_copy(
+            update={"id": f"{GENERIC}-{s.seed_id}", "culture": GENERIC, "source": f"{s.source} (unadapted)"}
+        )
+        for s in chosen
+    ]
+    return run.scenario_store().extend(recs)
 
 
 def norm_record_id(country: str, norm: Norm) -> str:

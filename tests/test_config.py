@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clca.config import apply_overrides, load_config, parse_override, write_resolved
+from clca.config import apply_overrides, config_from_mapping, load_config, parse_override, write_resolved
 from clca.errors import ClcaError
 from clca.rundir import RunDir
 
@@ -132,8 +132,25 @@ def test_shipped_configs_validate(name: str) -> None:
     assert tc.model == cfg.models.student
     names = [s.name for s in plan_stages(cfg)]
     assert names[:4] == ["scenarios", "simulate", "judge", "intents"] and names[-1] == "report"
-    for c in cfg.cultures:
-        assert f"train:{c}" in names
+    assert cfg.controls == ["no_culture"] and cfg.train.seeds is not None and len(cfg.train.seeds) >= 2
+    for c in [*cfg.cultures, "no-culture"]:
+        for k in cfg.train.seeds:
+            assert f"train:{c}@s{k}" in names
+    assert "mix:no-culture" in names and f"eval:control-no-culture-s{cfg.train.seeds[0]}" in names
+
+
+def test_train_seeds_validation() -> None:
+    base = {"run_dir": "r", "cultures": ["China"]}
+    cfg = config_from_mapping({**base, "train": {"seeds": [3, 4]}})
+    assert cfg.train.seed_list(0) == [3, 4]
+    assert config_from_mapping(base).train.seed_list(7) == [7]
+    assert config_from_mapping({**base, "train": {"overrides": {"seed": 5}}}).train.seed_list(7) == [5]
+    with pytest.raises(ClcaError, match="seed is listed twice"):
+        config_from_mapping({**base, "train": {"seeds": [1, 1]}})
+    with pytest.raises(ClcaError, match=r"not train\.overrides\.seed"):
+        config_from_mapping({**base, "train": {"seeds": [1], "overrides": {"seed": 2}}})
+    with pytest.raises(ClcaError, match="controls"):
+        config_from_mapping({**base, "controls": ["no_cultur"]})
 
 
 @pytest.mark.parametrize(

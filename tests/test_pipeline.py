@@ -56,10 +56,12 @@ class World:
 
     def train(self, ctx: StageContext, stage: Stage) -> dict[str, int]:
         out = stage.outputs[0]
-        assert (ctx.run.mix_dir(stage.name.split(":", 1)[1]) / "mix_stats.json").exists()
+        assert (ctx.run.mix_dir(stage.meta["variant"]) / "mix_stats.json").exists()
         out.mkdir(parents=True, exist_ok=True)
         (out / "adapter_config.json").write_text("{}")
-        self.trained.append(ctx.cfg.train.resolve(model=ctx.cfg.models.student, seed=ctx.cfg.seed))
+        self.trained.append(
+            ctx.cfg.train.resolve(model=ctx.cfg.models.student, seed=stage.meta["train_seed"])
+        )
         return {"steps": 1}
 
     def run(self, cfg: RunConfig, **kw: Any) -> Any:
@@ -122,7 +124,9 @@ def test_resume_after_crash_skips_done_stages_without_duplicates(tmp_path: Path,
     assert len(run.judgements()) == 8 and all(j.keep for j in run.judgements())
     assert len(run.intents()) == 8 * 3  # 3 utterances before the leave
     assert len((run.eval_dir("base") / "per_question.jsonl").read_text().splitlines()) == 2 * 2 * 3
-    assert len((run.eval_dir("clca-china") / "per_question.jsonl").read_text().splitlines()) == 2 * 3
+    assert (
+        len((run.eval_dir("clca-china") / "per_question.jsonl").read_text().splitlines()) == 2 * 2 * 3
+    )  # both cultures
     assert res.report is not None and res.report.exists()
     html = res.report.read_text()
     assert "clca-japan" in html and "Inglehart" in html
@@ -386,3 +390,69 @@ eval: {{questions: Q1-Q3, styles: [plain, cultural], bootstrap: 50}}
     assert "clca-japan" in html and "Inglehart" in html
     # a rerun skips everything (all done) and still succeeds
     assert main(["run", str(cfg), "--no-progress"]) == 0
+
+
+def test_controls_and_seeds(tmp_path: Path, data_dir: Path) -> None:
+    """``controls: [no_culture]`` and ``train.seeds``: a volume-matched no-culture control, one adapter per seed,
+    every adapter evaluated on every culture, and the verdicts in the report."""
+    world = World()
+    cfg = _cfg(tmp_path, "controls=[no_culture]", "train.seeds=[0,1]")
+    res = world.run(cfg)
+    run = RunDir(cfg.run_dir)
+    names = [s["stage"] for s in res.stages]
+    assert names.index("mix:no-culture") > max(names.index("mix:China"), names.index("mix:Japan"))
+    for v in ("China", "Japan", "no-culture"):
+        assert {f"train:{v}@s0", f"train:{v}@s1"} <= set(names)
+    tags = ["clca-china-s0", "clca-china-s1", "clca-japan-s0", "clca-japan-s1"]
+    tags += ["control-no-culture-s0", "control-no-culture-s1"]
+    for tag in tags:
+        recs = (run.eval_dir(tag) / "per_question.jsonl").read_text().splitlines()
+        assert {json.loads(r)["country"] for r in recs} == {"China", "Japan"}  # the cross-culture matrix
+    assert sorted(t.seed for t in world.trained) == [0, 0, 0, 1, 1, 1]
+    assert (run.adapter_dir("generic", None, 1) / "adapter_config.json").exists()
+
+    # the control's data: unadapted seeds, no culture in any prompt
+    generic = [s for s in run.scenarios() if s.culture == "generic"]
+    assert len(generic) == 2 and all(s.id.startswith("generic-") for s in generic)
+    eps = [e for e in run.episodes() if e.culture == "generic"]
+    assert len(eps) == 4
+    chats = [c for b in world.loaded for c in b.chats]
+    names_g = {ch.name for s in generic for ch in s.characters}
+    control_chats = [c for c in chats if any(n in c[0]["content"] for n in names_g)]
+    assert control_chats
+    for c in control_chats:
+        text = json.dumps(c)
+        assert "Chinese" not in text and "Japanese" not in text and "culture dimensions" not in text
+    assert any("the social norms of its setting" in json.dumps(c) for c in control_chats)
+
+    # volume matched: examples and tokens within 5% of the cultures' (mean) mix
+    stats = {
+        v: json.loads((run.mix_dir(v) / "mix_stats.json").read_text()) for v in ("China", "Japan", "generic")
+    }
+    man = json.loads(run.manifest_file.read_text())
+    counts = man["stages"]["mix:no-culture"]["counts"]
+    ex = [stats[c]["train_examples"] for c in ("China", "Japan")]
+    assert counts["target_examples"] == round(sum(ex) / 2)
+    assert (
+        abs(stats["generic"]["train_examples"] - counts["target_examples"])
+        <= 0.05 * counts["target_examples"]
+    )
+    assert abs(stats["generic"]["train_tokens"] - counts["target_tokens"]) <= 0.05 * counts["target_tokens"]
+    assert stats["generic"]["token_unit"].startswith("approx")  # the scripted student has no tokenizer
+
+    # the report: verdicts (headline), the matrix with the control row
+    ba = json.loads((run.report_dir / "before_after.json").read_text())
+    assert ba["families"] == {"China": [0, 1], "Japan": [0, 1], "generic": [0, 1]}
+    assert {(v["culture"], v["style"]) for v in ba["verdicts"]} == {
+        (c, s) for c in ("China", "Japan") for s in ("plain", "cultural")
+    }
+    for v in ba["verdicts"]:
+        assert v["improved_over_base"] in ("yes", "no", "not shown")
+        assert v["beyond_control"] in ("yes", "no", "not shown")
+    rows = ba["matrix"]["plain"]["kl"]
+    assert [r["trained_on"] for r in rows] == ["China", "Japan", "generic"]
+    assert all(set(r["cells"]) == {"China", "Japan"} for r in rows)
+    assert ba["reproduction"]["comparable"] is False
+    html = res.report.read_text()
+    assert html.index("Verdicts") < html.index("Cross-culture matrix") < html.index("Before / after")
+    assert "no-culture control" in html and "Not comparable" in html

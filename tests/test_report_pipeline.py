@@ -139,7 +139,16 @@ def test_before_after_numbers(run_dir: Path) -> None:
     assert avg["cells"]["base|plain|kl"] == pytest.approx(
         np.mean([r["cells"]["base|plain|kl"] for r in ba["rows"]])
     )
-    assert avg["change"]["plain|kl"]["n"] == 2 * len(QIDS)  # pooled (culture, question) pairs
+    # the average change: the mean of the cultures' changes, questions resampled jointly across cultures
+    assert avg["change"]["plain|kl"]["n"] == len(QIDS)
+    assert avg["change"]["plain|kl"]["mean"] == pytest.approx(
+        np.mean([r["change"]["plain|kl"]["mean"] for r in ba["rows"]])
+    )
+    # the fixture evaluates each adapter on its own culture only: the matrix has those cells, the rest empty
+    row = next(r for r in ba["matrix"]["plain"]["kl"] if r["trained_on"] == "China")
+    assert row["cells"]["China"]["mean"] == pytest.approx(ch["mean"])
+    assert row["cells"]["Japan"]["mean"] is None
+    assert {v["culture"] for v in ba["verdicts"]} == {"China", "Japan"}
     # accuracy change is reported too (may be 0: the mixtures keep the argmax)
     assert "plain|majority_match" in china["change"]
 

@@ -78,6 +78,21 @@ class CachedBackend(Backend):
     def generation_fingerprint(self) -> str:
         return self.inner.generation_fingerprint
 
+    def _count(self, keys: list[str], found: dict[str, str]) -> list[int]:
+        """The indices to compute: the first of each key not in the cache (a request repeated within one batch,
+        such as a plain survey prompt asked for several countries, is computed once); counts hits and misses."""
+        first: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            if k not in found:
+                first.setdefault(k, i)
+        miss = list(first.values())
+        hits = len(keys) - len(miss)
+        self.cache.hits += hits
+        self.cache.misses += len(miss)
+        self.hits += hits
+        self.misses += len(miss)
+        return miss
+
     def generate(
         self, chats: Sequence[Chat], params: GenerationParams, seeds: Sequence[int] | None = None
     ) -> list[str]:
@@ -88,11 +103,7 @@ class CachedBackend(Backend):
             for c, sd in zip(chats, item_seeds, strict=True)
         ]
         found = self.cache.get_many(keys)
-        miss = [i for i, k in enumerate(keys) if k not in found]
-        self.cache.hits += len(keys) - len(miss)
-        self.cache.misses += len(miss)
-        self.hits += len(keys) - len(miss)
-        self.misses += len(miss)
+        miss = self._count(keys, found)
         if miss:
             miss_seeds = [item_seeds[i] for i in miss] if seeds is not None else None
             try:
@@ -108,11 +119,7 @@ class CachedBackend(Backend):
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
         keys = [cache_key("score", self.fingerprint, None, r.model_dump(mode="json")) for r in requests]
         found = self.cache.get_many(keys)
-        miss = [i for i, k in enumerate(keys) if k not in found]
-        self.cache.hits += len(keys) - len(miss)
-        self.cache.misses += len(miss)
-        self.hits += len(keys) - len(miss)
-        self.misses += len(miss)
+        miss = self._count(keys, found)
         if miss:
             try:
                 outs = self.inner.score([requests[i] for i in miss])

@@ -120,6 +120,8 @@ body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0
 table{border-collapse:collapse;margin:1em 0;font-size:13px}th,td{border:1px solid #ccc;padding:3px 7px}
 th{background:#f2f2f2}img{max-width:100%;margin:.5em 0}pre{background:#f7f7f7;padding:.6em;white-space:pre-wrap}
 .note{color:#555;font-size:13px}
+.v-yes{background:#d6f0d6;font-weight:600}.v-no{background:#f6d3d3;font-weight:600}.v-ns{background:#f1f1f1}
+td.own{outline:2px solid #333}
 """
 
 

@@ -2,16 +2,18 @@
 
 Sections:
 
-1. **Before/after table** (like Table 2 of the CLCA paper): per culture and on average, the base student
-   under each prompting style and the adapted student (``clca-<culture>``) under the same styles, with KL
-   (proper ``KL(human‖model)``) and the paper code's KL variant (``clca_kl``), and the change adapted − base
-   per style with a **paired bootstrap 95% CI over questions** (the per-question differences are resampled;
-   the average row pools the (culture, question) pairs). Lower KL is better.
-2. JSD / EMD / accuracy (majority option) for every (culture, model, style).
-3. Per-question changes of KL (adapted − base) per culture and style (figure).
-4. The Inglehart–Welzel cultural map (:mod:`clca.report.culture_map`).
-5. Data statistics (``stats.json``), the manifest's stage table, and example conversations with their
-   intents and judge verdicts.
+1. **Verdicts** (the headline), per culture and prompting style: improved over the base student? beyond the
+   no-culture control? specific to its culture? Each "yes" only when its 95% CI excludes 0 on the better side
+   (:mod:`clca.report.controls`; CIs are a crossed bootstrap over training seeds and questions).
+2. **Reproduction**: the paper's published numbers next to the run's when the student and protocol match a row
+   of its tables, else why they are not comparable (:mod:`clca.report.reproduction`).
+3. **Cross-culture matrix**: Δ KL (adapter − base) of every adapter (each culture's and the control) on every
+   culture, with CIs, the spread between seeds, specificity and adapter − control; a heatmap per style.
+4. **Before/after table** (like Table 2 of the CLCA paper): per culture and on average, the base student under
+   each prompting style and the culture's own adapter (mean over seeds) under the same styles, with KL and the
+   paper code's KL variant (``clca_kl``) and the change with its CI; JSD / EMD / majority match / format mass.
+5. Per-question changes of KL, the Inglehart–Welzel cultural map (:mod:`clca.report.culture_map`), data
+   statistics (``stats.json``), example conversations with intents and judge verdicts, the manifest's stages.
 
 Everything from data or models is HTML-escaped; figures are embedded as base64 (the page opens offline).
 """
@@ -28,9 +30,11 @@ import numpy as np
 
 from clca.evaluation import metrics as M
 from clca.evaluation.records import QuestionResult
+from clca.report.controls import BETTER, PRIMARY, Cube, Term, analyse, crossed_bootstrap, parse_tag
 from clca.report.culture_map import CultureMap, Placement, fit_culture_map, plot_culture_map
 from clca.report.figures import esc, html_page, html_table, img_tag
-from clca.rundir import RunDir
+from clca.report.reproduction import reproduction
+from clca.rundir import RunDir, slug
 from clca.runs import write_json_atomic
 
 TABLE_METRICS = ("kl", "clca_kl")
@@ -50,13 +54,15 @@ def _index(records: Sequence[QuestionResult]) -> dict[tuple[str, str, str], dict
     return idx
 
 
-def adapted_tags(records: Sequence[QuestionResult]) -> dict[str, str]:
-    """culture -> model_tag of its adapted model (tags starting with ``clca-``)."""
-    out: dict[str, str] = {}
-    for r in records:
-        if r.model_tag.startswith("clca-"):
-            out.setdefault(r.country, r.model_tag)
-    return out
+def own_tags(records: Sequence[QuestionResult]) -> dict[str, list[str]]:
+    """culture -> the model tags of its own adapters (one per training seed; the control excluded)."""
+    cultures = {r.country for r in records}
+    out: dict[str, list[str]] = defaultdict(list)
+    for tag in sorted({r.model_tag for r in records}):
+        a = parse_tag(tag, cultures)
+        if a is not None and not a.is_control:
+            out[a.trained_on].append(tag)
+    return dict(out)
 
 
 def paired_change(
@@ -68,10 +74,6 @@ def paired_change(
         a, b = _metric(adapted[qid], metric), _metric(base[qid], metric)
         if a is not None and b is not None:
             diffs.append(a - b)
-    return _summarise_diffs(diffs, seed)
-
-
-def _summarise_diffs(diffs: list[float], seed: int = 0) -> dict[str, Any]:
     if not diffs:
         return {"mean": None, "ci": None, "n": 0}
     ci = M.bootstrap_ci(diffs, seed=seed)
@@ -83,36 +85,58 @@ def _mean(recs: dict[str, QuestionResult], metric: str) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
-def before_after(records: Sequence[QuestionResult], styles: Sequence[str]) -> dict[str, Any]:
-    """The numbers of the before/after table (also written to ``report/before_after.json``)."""
+def before_after(
+    records: Sequence[QuestionResult], styles: Sequence[str], *, n_resamples: int = M.N_BOOTSTRAP
+) -> dict[str, Any]:
+    """The numbers of the report (also written to ``report/before_after.json``).
+
+    ``rows`` (one per culture) and ``average``: the Table-2-style cells (``base|<style>|<metric>``; ``adapted``
+    = the culture's own adapter, mean over its training seeds) and ``change`` (adapted − base with the
+    seed-aware CI of :mod:`clca.report.controls`). ``matrix``, ``verdicts``, ``adapters``, ``families``: the
+    controls (:func:`clca.report.controls.analyse`).
+    """
     idx = _index(records)
-    tags = adapted_tags(records)
+    tags = own_tags(records)
     cultures = sorted({r.country for r in records if r.model_tag == "base"} | set(tags))
+    present = list(dict.fromkeys(k for r in records for k in r.metrics))
+    cell_metrics = [m for m in (*TABLE_METRICS, *EXTRA_METRICS, "accuracy", "paper_jsd") if m in present]
+    an = analyse(records, styles, metrics=(*TABLE_METRICS, *EXTRA_METRICS), n_resamples=n_resamples)
+    cube = Cube(records)
+    empty = {"mean": None, "ci": None, "n": 0}
     rows: list[dict[str, Any]] = []
-    pooled: dict[tuple[str, str], list[float]] = defaultdict(list)
     for c in cultures:
-        row: dict[str, Any] = {"culture": c, "adapted_tag": tags.get(c), "cells": {}, "change": {}}
+        row: dict[str, Any] = {"culture": c, "adapted_tags": tags.get(c, []), "cells": {}, "change": {}}
         for style in styles:
             base = idx.get(("base", c, style), {})
-            adapted = idx.get((tags[c], c, style), {}) if c in tags else {}
-            for metric in (*TABLE_METRICS, *EXTRA_METRICS):
+            for metric in cell_metrics:
                 row["cells"][f"base|{style}|{metric}"] = _mean(base, metric)
-                row["cells"][f"adapted|{style}|{metric}"] = _mean(adapted, metric)
-                row["change"][f"{style}|{metric}"] = paired_change(base, adapted, metric)
-                for qid in sorted(set(base) & set(adapted)):
-                    a, b = _metric(adapted[qid], metric), _metric(base[qid], metric)
-                    if a is not None and b is not None:
-                        pooled[(style, metric)].append(a - b)
+                per_seed = [_mean(idx.get((t, c, style), {}), metric) for t in tags.get(c, [])]
+                seeds = [v for v in per_seed if v is not None]
+                row["cells"][f"adapted|{style}|{metric}"] = float(np.mean(seeds)) if seeds else None
+            for metric in (*TABLE_METRICS, *EXTRA_METRICS):
+                own = next((m for m in an["matrix"][style][metric] if m["trained_on"] == c), None)
+                row["change"][f"{style}|{metric}"] = own["cells"][c] if own else dict(empty)
         rows.append(row)
     avg: dict[str, Any] = {"culture": "Average", "cells": {}, "change": {}}
     if rows:
         for key in rows[0]["cells"]:
             vals = [r["cells"][key] for r in rows if r["cells"].get(key) is not None]
             avg["cells"][key] = float(np.mean(vals)) if vals else None
+        adapted = [c for c in cultures if c in tags]
         for style in styles:
             for metric in (*TABLE_METRICS, *EXTRA_METRICS):
-                avg["change"][f"{style}|{metric}"] = _summarise_diffs(pooled[(style, metric)])
-    return {"styles": list(styles), "cultures": cultures, "rows": rows, "average": avg}
+                terms = [
+                    t
+                    for c in adapted
+                    for t in (
+                        Term(1 / len(adapted), cube.rows(tags[c], c, style, metric), c),
+                        Term(-1 / len(adapted), cube.rows(["base"], c, style, metric), "base"),
+                    )
+                ]
+                avg["change"][f"{style}|{metric}"] = (
+                    crossed_bootstrap(terms, n_resamples=n_resamples) if terms else dict(empty)
+                )
+    return {**an, "styles": list(styles), "cultures": cultures, "rows": rows, "average": avg}
 
 
 def _fmt(v: float | None, digits: int = 4) -> str:
@@ -162,6 +186,124 @@ def _extra_html(ba: dict[str, Any]) -> str:
     return html_table(header, rows)
 
 
+_VERDICT_CLASS = {"yes": "yes", "no": "no", "not shown": "ns"}
+
+
+def _verdict_cell(v: str) -> str:
+    return f"<td class='v-{_VERDICT_CLASS.get(v, 'na')}'>{esc(v)}</td>"
+
+
+def _verdicts_html(ba: dict[str, Any]) -> str:
+    """The headline: per culture and style, the three questions a before/after claim must answer."""
+    verdicts = ba.get("verdicts", [])
+    if not verdicts:
+        return "<p class='note'>No adapted model was evaluated yet, so there is no verdict.</p>"
+    head = [
+        "culture",
+        "prompt style",
+        "improved over base?",
+        "beyond the no-culture control?",
+        "specific to its culture?",
+    ]
+    body = "".join(
+        f"<tr><td>{esc(v['culture'])}</td><td>{esc(v['style'])}</td>"
+        + _verdict_cell(v["improved_over_base"])
+        + _verdict_cell(v["beyond_control"])
+        + _verdict_cell(v["specific"])
+        + "</tr>"
+        for v in verdicts
+    )
+    table = (
+        "<table class='verdicts'><thead><tr>"
+        + "".join(f"<th>{esc(h)}</th>" for h in head)
+        + f"</tr></thead><tbody>{body}</tbody></table>"
+    )
+    sentences = "".join(f"<li>{esc(v['sentence'])}</li>" for v in verdicts)
+    return table + f"<ul class='note'>{sentences}</ul><p class='note'>{esc(ba.get('method', ''))}</p>"
+
+
+def _matrix_html(ba: dict[str, Any], style: str, metric: str) -> str:
+    rows_in = ba.get("matrix", {}).get(style, {}).get(metric, [])
+    if not rows_in:
+        return ""
+    cultures = ba["cultures"]
+    head = ["adapter (seeds)", *[f"on {c}" for c in cultures], "specificity (own − others)", "own − control"]
+    seeds = ba.get("families", {})
+    out = []
+    for r in rows_in:
+        fam = seeds.get(r["trained_on"], [])
+        name = f"{r['label']} ({len(fam)} seed{'s' if len(fam) != 1 else ''})"
+        cells = [f"<td>{esc(name)}</td>"]
+        for c in cultures:
+            cell = r["cells"].get(c, {})
+            txt = _fmt_change(cell)
+            if cell.get("seed_sd") is not None:
+                txt += f" · seed sd {cell['seed_sd']:.4f}"
+            own = c == r["trained_on"]
+            cells.append(f"<td{' class=own' if own else ''}>{esc(txt)}</td>")
+        cells.append(f"<td>{esc(_fmt_change(r['specificity'])) if 'specificity' in r else '–'}</td>")
+        cells.append(f"<td>{esc(_fmt_change(r['vs_control'])) if 'vs_control' in r else '–'}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        "<table class='matrix'><thead><tr>"
+        + "".join(f"<th>{esc(h)}</th>" for h in head)
+        + f"</tr></thead><tbody>{''.join(out)}</tbody></table>"
+    )
+
+
+def matrix_figure(ba: dict[str, Any], style: str, metric: str, path: Path) -> Path | None:
+    """Heatmap of the Δ matrix (rows: adapters, columns: evaluated cultures; blue = better than base)."""
+    rows_in = ba.get("matrix", {}).get(style, {}).get(metric, [])
+    if not rows_in:
+        return None
+    from clca.report.figures import heatmap
+
+    vals = [[r["cells"].get(c, {}).get("mean") for c in ba["cultures"]] for r in rows_in]
+    flat = [abs(v) for row in vals for v in row if v is not None]
+    lim = max(flat) if flat and max(flat) > 0 else 1.0
+    return heatmap(
+        path,
+        vals,
+        [r["label"] for r in rows_in],
+        [f"on {c}" for c in ba["cultures"]],
+        f"Δ {metric} (adapter − base), {style} prompts; blue = better than base",
+        cmap="RdBu_r" if BETTER.get(metric, -1) < 0 else "RdBu",
+        vmin=-lim,
+        vmax=lim,
+    )
+
+
+def _reproduction_html(rep: dict[str, Any]) -> str:
+    if not rep.get("comparable"):
+        reasons = "; ".join(rep.get("why", [])) or "unknown"
+        return f"<p class='note'>Not comparable with the paper's published numbers: {esc(reasons)}.</p>"
+    rows = [
+        [r["table"], r["metric"], r["culture"], r["run_base"], r["paper_base"], r["base_diff"], r["run_clca"],
+         r["paper_clca"], r["clca_diff"]]
+        for r in rep["rows"]
+    ]  # fmt: skip
+    caveats = "".join(f"<li>{esc(c)}</li>" for c in rep.get("caveats", []))
+    return (
+        f"<p class='note'>The student is the paper's {esc(rep['model'])} and the protocol is the paper's; its "
+        "published numbers (PAPER.md §2) next to this run's.</p>"
+        + html_table(
+            [
+                "table",
+                "metric",
+                "culture",
+                "run base",
+                "paper base",
+                "run − paper",
+                "run CLCA",
+                "paper CLCA",
+                "run − paper",
+            ],
+            rows,
+        )
+        + (f"<p class='note'>Differences that remain:</p><ul class='note'>{caveats}</ul>" if caveats else "")
+    )
+
+
 def per_question_figure(records: Sequence[QuestionResult], styles: Sequence[str], path: Path) -> Path | None:
     """Bars of KL(adapted) − KL(base) per question, one panel per culture, one bar colour per style."""
     import matplotlib
@@ -170,7 +312,7 @@ def per_question_figure(records: Sequence[QuestionResult], styles: Sequence[str]
     import matplotlib.pyplot as plt
 
     idx = _index(records)
-    tags = adapted_tags(records)
+    tags = own_tags(records)
     cultures = sorted(tags)
     if not cultures:
         return None
@@ -180,11 +322,14 @@ def per_question_figure(records: Sequence[QuestionResult], styles: Sequence[str]
         qids: list[str] = []
         for si, style in enumerate(styles):
             base = idx.get(("base", c, style), {})
-            adapted = idx.get((tags[c], c, style), {})
-            common = sorted(set(base) & set(adapted), key=lambda q: (len(q), q))
+            seeds = [idx.get((t, c, style), {}) for t in tags[c]]
+            common = sorted(set(base).intersection(*seeds), key=lambda q: (len(q), q))
             qids = qids or common
             diffs = [
-                (_metric(adapted[q], "kl") or 0.0) - (_metric(base[q], "kl") or 0.0) if q in common else 0.0
+                float(np.mean([(_metric(a[q], "kl") or 0.0) for a in seeds]))
+                - (_metric(base[q], "kl") or 0.0)
+                if q in common
+                else 0.0
                 for q in qids
             ]
             ax.bar(np.arange(len(qids)) + si * width, diffs, width=width, label=style)
@@ -203,7 +348,7 @@ def per_question_figure(records: Sequence[QuestionResult], styles: Sequence[str]
 
 def culture_map_placements(cmap: CultureMap, records: Sequence[QuestionResult]) -> list[Placement]:
     """Place base (each style, per culture) and adapted models (each style, own culture) on the map."""
-    tags = adapted_tags(records)
+    tags = own_tags(records)
     groups: dict[tuple[str, str, str], dict[str, list[float]]] = defaultdict(dict)
     for r in records:
         groups[(r.model_tag, r.country, r.style)][r.qid] = list(r.model_dist)
@@ -211,7 +356,7 @@ def culture_map_placements(cmap: CultureMap, records: Sequence[QuestionResult]) 
     for (tag, country, style), dists in sorted(groups.items()):
         if tag == "base":
             model = "base"
-        elif tags.get(country) == tag:
+        elif tag in tags.get(country, []):
             model = "adapted"
         else:
             continue
@@ -304,15 +449,33 @@ def build_report(run: RunDir, *, seed: int = 0) -> Path:
     body: list[str] = []
     body.append(
         f"<p class='note'>Run directory: {esc(run.path)}. Lower KL/JSD/EMD is better, higher accuracy is "
-        "better. Δ = adapted − base on the same questions and prompting style; the 95% CI is a paired "
-        "percentile bootstrap over questions (the average row pools all (culture, question) pairs).</p>"
+        "better. Δ = adapted − base on the same questions and prompting style (adapted: the mean over the "
+        "adapter's training seeds); 95% CIs are a crossed bootstrap over training seeds and questions (see "
+        "docs/evaluation.md).</p>"
     )
     if not records:
         body.append("<p class='note'>No evaluation records yet (eval/*/per_question.jsonl).</p>")
         ba: dict[str, Any] = {"rows": []}
     else:
         ba = before_after(records, styles)
+        ba["reproduction"] = reproduction(_resolved_config(run), ba, {r.qid for r in records})
         write_json_atomic(out / "before_after.json", ba)
+        body.append("<h2>Verdicts: did cultural learning do this?</h2>" + _verdicts_html(ba))
+        body.append(
+            "<h2>Reproduction: the paper's published numbers</h2>" + _reproduction_html(ba["reproduction"])
+        )
+        body.append(
+            f"<h2>Cross-culture matrix: Δ {esc(PRIMARY.upper())} of every adapter on every culture</h2>"
+            "<p class='note'>Rows: the adapters (each culture's, and the no-culture control trained on the same "
+            "volume of culture-free data); columns: the culture evaluated; cells: adapter − base [95% CI] (mean "
+            "over seeds, with the spread between seeds); the own-culture cell is outlined. Specificity: the gain on "
+            "its own culture minus its mean gain on the others.</p>"
+        )
+        for style in styles:
+            body.append(f"<h3>{esc(style)} prompts</h3>" + _matrix_html(ba, style, PRIMARY))
+            png = matrix_figure(ba, style, PRIMARY, out / f"matrix_{slug(style)}.png")
+            if png is not None:
+                body.append(img_tag(png, f"cross-culture matrix, {style} prompts"))
         body.append("<h2>Before / after: KL(human ‖ model)</h2>")
         body.append(_table2_html(ba, "kl"))
         body.append(
@@ -341,6 +504,20 @@ def build_report(run: RunDir, *, seed: int = 0) -> Path:
     page = out / "index.html"
     page.write_text(html_page("CLCA run report", "".join(body)), encoding="utf-8")
     return page
+
+
+def _resolved_config(run: RunDir) -> dict[str, Any] | None:
+    """The run's resolved config as a dict (``None`` when absent or unreadable)."""
+    import yaml
+
+    path = run.config_file
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _culture_map_section(records: Sequence[QuestionResult], out: Path, seed: int) -> str:

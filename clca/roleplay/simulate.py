@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from clca.config import SimulateConfig
 from clca.errors import DataError
 from clca.llm.base import Backend, Chat, GenerationParams
-from clca.records import Episode, Scenario, Turn
+from clca.records import GENERIC, Episode, Scenario, Turn
 from clca.roleplay.parse import ParsedAction, parse_action
 from clca.roleplay.prompts import PROMPT_VERSION, build_messages, culture_words
 from clca.rundir import RunDir
@@ -117,7 +117,7 @@ def select_scenarios(
     if cultures:
         from clca.culture import resolve_country
 
-        wanted = {resolve_country(c) for c in cultures}
+        wanted = {c if c == GENERIC else resolve_country(c) for c in cultures}
         have = sorted({s.culture for s in scenarios})
         picked = [s for s in scenarios if s.culture in wanted]
         if not picked:

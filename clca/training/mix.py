@@ -40,7 +40,7 @@ import json
 import random
 import shutil
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,7 +48,7 @@ from pydantic import BaseModel
 
 from clca.config import MixConfig
 from clca.errors import DataError
-from clca.records import Episode, Scenario, Turn
+from clca.records import GENERIC, Episode, Scenario, Turn
 from clca.render import public_card, relationship_phrase, utterance
 from clca.rundir import RunDir
 from clca.runs import write_json_atomic
@@ -66,6 +66,8 @@ class MixResult(BaseModel):
     path: Path
     culture: str
     train_examples: int
+    train_tokens: int = 0  # tokens of the training split (chat template applied; see token_unit)
+    token_unit: str = ""
     validation_examples: int
     train_by_task: dict[str, int]
     validation_by_task: dict[str, int]
@@ -190,13 +192,63 @@ def _targets(avail: dict[Task, int], ratios: dict[str, float], max_examples: int
     return {t: (round(scale * ratios[t]) if t in active else 0) for t in TASKS}
 
 
-def build_mix(run: RunDir, culture: str, cfg: MixConfig | None = None, *, seed: int = 0) -> MixResult:
+TokenCounter = Callable[[list[Message]], int]
+
+
+def approx_tokens(messages: list[Message]) -> int:
+    """A tokenizer-free token count (characters / 4), used when the student's tokenizer is not at hand."""
+    return sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages)
+
+
+def match_volume(
+    rows: list[dict[str, Any]],
+    pools: dict[Task, list[dict[str, Any]]],
+    tokens: Callable[[dict[str, Any]], int],
+    target: int,
+    tolerance: float = 0.05,
+) -> list[dict[str, Any]]:
+    """Swap rows (each for another of the same task) until the total tokens are within ``tolerance`` of
+    ``target``; the number of rows and the share of each task stay as they are. Deterministic."""
+    rows = list(rows)
+    total = sum(tokens(r) for r in rows)
+    for _ in range(4 * len(rows) + 10):
+        if abs(total - target) <= tolerance * target:
+            break
+        best: tuple[int, int, dict[str, Any]] | None = None  # (distance after the swap, row, replacement)
+        for i, r in enumerate(rows):
+            for cand in pools.get(r["task"], ()):
+                d = abs(total - tokens(r) + tokens(cand) - target)
+                if best is None or d < best[0]:
+                    best = (d, i, cand)
+        if best is None or best[0] >= abs(total - target):
+            break
+        _, i, cand = best
+        total += tokens(cand) - tokens(rows[i])
+        rows[i] = cand
+    return rows
+
+
+def build_mix(
+    run: RunDir,
+    culture: str,
+    cfg: MixConfig | None = None,
+    *,
+    seed: int = 0,
+    count_tokens: TokenCounter | None = None,
+    match: tuple[int, int] | None = None,
+) -> MixResult:
     """Build and save the training mix of ``culture`` from ``run`` (see the module docstring).
 
     Writes a ``datasets.DatasetDict`` (``train`` and, unless empty, ``validation``; columns ``messages``,
     ``episode_id``, ``task``) with ``save_to_disk`` to ``run.mix_dir(culture, cfg.ablation)``, and
     ``mix_stats.json`` beside it. Excluded: unfinished episodes, episodes without a ``keep=True`` judgement
     (when ``require_judge``), and episodes flagged by :func:`clca.leakage.flagged_episode_ids`.
+
+    ``culture`` ``generic`` builds the no-culture control's mix (no culture in its prompts). ``count_tokens``
+    counts an example's tokens (the student's tokenizer; default :func:`approx_tokens`). ``match`` =
+    (examples, tokens): the training split gets exactly that many examples (in the configured task shares) and,
+    by swapping examples within a task, a token count within 5% of it — the control's volume matched to the
+    cultures'.
     """
     from datasets import Dataset, DatasetDict, Features, List, Value
 
@@ -204,7 +256,8 @@ def build_mix(run: RunDir, culture: str, cfg: MixConfig | None = None, *, seed: 
     from clca.leakage import flagged_episode_ids
 
     cfg = cfg or MixConfig()
-    country = resolve_country(culture)
+    country = GENERIC if culture == GENERIC else resolve_country(culture)
+    count = count_tokens or approx_tokens
     ratios = cfg.ratios()
 
     run.require(run.episodes_file)
@@ -259,7 +312,7 @@ def build_mix(run: RunDir, culture: str, cfg: MixConfig | None = None, *, seed: 
             fix="generate more episodes (`clca simulate`) or relax the filters (--no-require-judge).",
         )
 
-    adj = get_profile(country).demonym
+    adj = None if country == GENERIC else get_profile(country).demonym
     ids = sorted(e.id for e in usable)
     rng = random.Random(seed)
     rng.shuffle(ids)
@@ -291,11 +344,19 @@ def build_mix(run: RunDir, culture: str, cfg: MixConfig | None = None, *, seed: 
             f"the {country!r} mix in {run.path} has no training examples for {', '.join(missing)}.",
             fix="generate intents (`clca intents`) / more episodes, or use an ablation that leaves that part out.",
         )
-    targets = _targets(available, ratios, cfg.max_examples)
+    if match is not None:
+        share = sum(ratios[t] for t in TASKS)
+        targets = {t: round(match[0] * ratios[t] / share) for t in TASKS}
+    else:
+        targets = _targets(available, ratios, cfg.max_examples)
     rng = random.Random(seed + 1)
     train_rows: list[dict[str, Any]] = []
     for t in TASKS:
         train_rows.extend(_resample(parts["train"][t], targets[t], rng))
+    for row in (r for split in parts.values() for task in split.values() for r in task):
+        row["tokens"] = count(row["messages"])
+    if match is not None:
+        train_rows = match_volume(train_rows, parts["train"], lambda r: int(r["tokens"]), match[1])
     rng.shuffle(train_rows)
     val_rows = [row for t in TASKS for row in parts["validation"][t]]
 
@@ -329,6 +390,8 @@ def build_mix(run: RunDir, culture: str, cfg: MixConfig | None = None, *, seed: 
         path=out,
         culture=country,
         train_examples=len(train_rows),
+        train_tokens=sum(int(r["tokens"]) for r in train_rows),
+        token_unit="approx (characters / 4)" if count_tokens is None else "student tokenizer",
         validation_examples=len(val_rows),
         train_by_task=dict(Counter(r["task"] for r in train_rows)),
         validation_by_task=dict(Counter(r["task"] for r in val_rows)),

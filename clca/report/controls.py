@@ -1,0 +1,335 @@
+"""Controls that make a before/after claim evidence: cross-culture matrix, no-culture control, seeds, verdicts.
+
+A run evaluates every adapter (one per culture and training seed, plus the no-culture control per seed; see
+:meth:`clca.rundir.RunDir.model_tag`) on every culture of the run. From the per-question metrics this module
+computes, per prompting style and metric:
+
+* the **matrix** of Δ = adapter − base per (culture the adapter was trained on, culture evaluated), the mean
+  over training seeds of the mean over questions, with its 95% CI, the per-seed means and their spread;
+* the **specificity** of a culture's adapter: its Δ on its own culture minus its mean Δ on the other cultures;
+* Δ **adapter − no-culture control** on the adapter's own culture;
+* a **verdict** per culture and style on the primary metric (KL): improved over base? beyond the no-culture
+  control? specific to its culture? Each answer is "yes" only when its 95% CI lies on the better side of 0,
+  "no" when it lies on the worse side, and "not shown" otherwise.
+
+**Intervals.** A two-way (crossed) percentile bootstrap over training seeds and questions
+(:func:`crossed_bootstrap`): each resample draws the questions with replacement (the same draw for every term,
+so differences stay paired by question) and, independently per trained model family, the training seeds with
+replacement; the statistic is recomputed on the resampled grid. With one seed it is the paired bootstrap over
+questions; when seeds disagree, the seed draw widens the interval. The base model has no training seed.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from clca.evaluation import metrics as M
+from clca.evaluation.records import QuestionResult
+from clca.records import GENERIC
+from clca.rundir import CONTROL, slug
+
+#: +1 when higher is better, -1 when lower is better
+BETTER = {
+    "kl": -1,
+    "jsd": -1,
+    "emd": -1,
+    "clca_kl": -1,
+    "paper_jsd": -1,
+    "majority_match": 1,
+    "accuracy": 1,
+}
+PRIMARY = "kl"
+MATRIX_METRICS = ("kl", "jsd", "emd", "majority_match")
+METHOD = (
+    "95% CIs: two-way (crossed) percentile bootstrap over training seeds and questions, "
+    f"{M.N_BOOTSTRAP} resamples: questions are drawn with replacement (one draw shared by every model, so "
+    "differences stay paired by question) and each trained model family's seeds are drawn with replacement "
+    "independently; with one seed this is the paired bootstrap over questions. A verdict is 'yes' only when "
+    "the CI lies entirely on the better side of 0, 'no' when entirely on the worse side, else 'not shown'."
+)
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """One evaluated adapter: its model tag, the culture it was trained on (``generic`` = the no-culture
+    control) and its training seed (``None`` when the run trained one seed)."""
+
+    tag: str
+    trained_on: str
+    seed: int | None
+
+    @property
+    def is_control(self) -> bool:
+        return self.trained_on == GENERIC
+
+
+_TAG = re.compile(rf"(?:clca-(?P<slug>.+?)|control-{CONTROL})(?:-s(?P<seed>\d+))?")
+
+
+def parse_tag(tag: str, cultures: Iterable[str]) -> Adapter | None:
+    """The :class:`Adapter` behind a model tag (``clca-china-s1``, ``control-no-culture``); ``None`` for the
+    base model and for tags of other tools."""
+    by_slug = {slug(c): c for c in cultures}
+    m = _TAG.fullmatch(tag)
+    if m is None:
+        return None
+    seed = int(m["seed"]) if m["seed"] is not None else None
+    if m["slug"] is None:
+        return Adapter(tag, GENERIC, seed)
+    if m["slug"] in by_slug:
+        return Adapter(tag, by_slug[m["slug"]], seed)
+    whole = tag.removeprefix("clca-")
+    return Adapter(tag, by_slug[whole], None) if whole in by_slug else None
+
+
+def label(trained_on: str) -> str:
+    """How an adapter family is named in the report."""
+    return f"{CONTROL} control" if trained_on == GENERIC else f"CLCA {trained_on}"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The crossed bootstrap
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Term:
+    """``coef`` × (mean over seeds of the mean over questions of ``rows``); ``rows``: seeds × questions (NaN =
+    missing). Terms of one ``group`` are the same trained models and share their seed draw."""
+
+    coef: float
+    rows: np.ndarray
+    group: str
+
+
+def _row_means(rows: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.asarray(np.nanmean(rows, axis=-1))
+
+
+def crossed_bootstrap(
+    terms: Sequence[Term], *, n_resamples: int = M.N_BOOTSTRAP, seed: int = 0, level: float = 0.95
+) -> dict[str, Any]:
+    """Σ coef × term with a crossed seeds × questions percentile bootstrap CI (see the module docstring).
+
+    Only questions every term has (in at least one seed) count. Returns ``mean``, ``ci`` ([lo, hi], ``None``
+    with fewer than 2 questions and 1 seed per term), ``n`` (questions) and ``seeds`` (the most seeds of a term).
+    """
+    if not terms:
+        return {"mean": None, "ci": None, "n": 0, "seeds": 0}
+    cols = np.all([np.any(~np.isnan(t.rows), axis=0) for t in terms], axis=0)
+    q = int(cols.sum())
+    rows = [t.rows[:, cols] for t in terms]
+    rows = [r[~np.all(np.isnan(r), axis=1)] for r in rows]
+    if q == 0 or any(r.shape[0] == 0 for r in rows):
+        return {"mean": None, "ci": None, "n": 0, "seeds": 0}
+    point = float(sum(t.coef * float(np.mean(_row_means(r))) for t, r in zip(terms, rows, strict=True)))
+    most = max(r.shape[0] for r in rows)
+    if q < 2 and most < 2:
+        return {"mean": point, "ci": None, "n": q, "seeds": most}
+    rng = np.random.default_rng(seed)
+    qi = rng.integers(0, q, size=(n_resamples, q))
+    draws: dict[tuple[str, int], np.ndarray] = {}
+    stats = np.zeros(n_resamples)
+    for t, r in zip(terms, rows, strict=True):
+        s = r.shape[0]
+        key = (t.group, s)
+        if key not in draws:
+            draws[key] = rng.integers(0, s, size=(n_resamples, s))
+        per_seed = _row_means(r[:, qi]).T  # (resamples, seeds): each seed's mean over the drawn questions
+        picked = np.take_along_axis(per_seed, draws[key], axis=1)
+        stats += t.coef * _row_means(picked)
+    alpha = (1.0 - level) / 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanquantile(stats, [alpha, 1.0 - alpha])
+    return {"mean": point, "ci": [float(lo), float(hi)], "n": q, "seeds": most}
+
+
+def verdict(result: dict[str, Any], better: int) -> str:
+    """ "yes" (CI on the better side of 0), "no" (on the worse side), "not shown", or "n/a" (no estimate)."""
+    if result.get("mean") is None:
+        return "n/a"
+    ci = result.get("ci")
+    if not ci:
+        return "not shown"
+    lo, hi = sorted((better * ci[0], better * ci[1]))
+    if lo > 0:
+        return "yes"
+    if hi < 0:
+        return "no"
+    return "not shown"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The analysis of a run's records
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _qid_key(q: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in q if ch.isdigit())
+    return (int(digits) if digits else 0, q)
+
+
+class Cube:
+    """Per-question metric values of a run's records: (tag, country, style, metric) -> {qid: value}."""
+
+    def __init__(self, records: Sequence[QuestionResult]) -> None:
+        self.values: dict[tuple[str, str, str, str], dict[str, float]] = defaultdict(dict)
+        for r in records:
+            for name, v in r.metrics.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v:
+                    self.values[(r.model_tag, r.country, r.style, name)][r.qid] = float(v)
+        self.qids = sorted({r.qid for r in records}, key=_qid_key)
+
+    def rows(self, tags: Sequence[str], country: str, style: str, metric: str) -> np.ndarray:
+        """seeds (tags) × questions, NaN where missing."""
+        out = np.full((len(tags), len(self.qids)), np.nan)
+        for i, tag in enumerate(tags):
+            vals = self.values.get((tag, country, style, metric), {})
+            for j, q in enumerate(self.qids):
+                if q in vals:
+                    out[i, j] = vals[q]
+        return out
+
+
+def _seed_stats(delta_rows: np.ndarray) -> dict[str, Any]:
+    means = [float(x) for x in _row_means(delta_rows) if x == x]
+    return {
+        "per_seed": means,
+        "seed_sd": float(np.std(means, ddof=1)) if len(means) > 1 else None,
+    }
+
+
+def analyse(
+    records: Sequence[QuestionResult],
+    styles: Sequence[str],
+    *,
+    metrics: Sequence[str] = MATRIX_METRICS,
+    n_resamples: int = M.N_BOOTSTRAP,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The matrix, specificity, control comparison and verdicts of a run's evaluation records.
+
+    Returns ``cultures`` (evaluated), ``adapters`` (tag, trained_on, seed), ``families`` (trained_on ->
+    seeds), ``matrix[style][metric]`` (a list of rows: ``trained_on``, ``label``, ``cells`` evaluated culture ->
+    result with ``per_seed``/``seed_sd``, ``specificity``, ``vs_control``), ``verdicts`` (per culture and style,
+    on :data:`PRIMARY`) and ``method``.
+    """
+    cube = Cube(records)
+    cultures = sorted({r.country for r in records})
+    adapters = sorted(
+        (a for a in (parse_tag(t, cultures) for t in {r.model_tag for r in records}) if a is not None),
+        key=lambda a: (a.is_control, a.trained_on, a.seed if a.seed is not None else -1),
+    )
+    families: dict[str, list[Adapter]] = defaultdict(list)
+    for a in adapters:
+        families[a.trained_on].append(a)
+    control = families.get(GENERIC)
+    boot = {"n_resamples": n_resamples, "seed": seed}
+
+    def fam_rows(on: str, country: str, style: str, metric: str) -> np.ndarray:
+        return cube.rows([a.tag for a in families[on]], country, style, metric)
+
+    matrix: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for style in styles:
+        matrix[style] = {}
+        for metric in metrics:
+            table: list[dict[str, Any]] = []
+            for on in families:
+                row: dict[str, Any] = {"trained_on": on, "label": label(on), "cells": {}}
+                for c in cultures:
+                    a_rows, b_rows = fam_rows(on, c, style, metric), cube.rows(["base"], c, style, metric)
+                    res = crossed_bootstrap([Term(1, a_rows, on), Term(-1, b_rows, "base")], **boot)
+                    res.update(_seed_stats(a_rows - b_rows))
+                    row["cells"][c] = res
+                others = [c for c in cultures if c != on]
+                if on != GENERIC and on in cultures and others:
+                    terms = [
+                        Term(1, fam_rows(on, on, style, metric), on),
+                        Term(-1, cube.rows(["base"], on, style, metric), "base"),
+                    ]
+                    for c in others:
+                        terms += [
+                            Term(-1 / len(others), fam_rows(on, c, style, metric), on),
+                            Term(1 / len(others), cube.rows(["base"], c, style, metric), "base"),
+                        ]
+                    row["specificity"] = crossed_bootstrap(terms, **boot)
+                if on != GENERIC and on in cultures and control:
+                    row["vs_control"] = crossed_bootstrap(
+                        [
+                            Term(1, fam_rows(on, on, style, metric), on),
+                            Term(-1, fam_rows(GENERIC, on, style, metric), GENERIC),
+                        ],
+                        **boot,
+                    )
+                table.append(row)
+            matrix[style][metric] = table
+
+    verdicts: list[dict[str, Any]] = []
+    for style in styles:
+        rows = {r["trained_on"]: r for r in matrix[style].get(PRIMARY, [])}
+        for c in cultures:
+            if c not in rows:
+                continue
+            verdicts.append(_verdict(c, style, rows[c], control is not None, len(cultures)))
+    return {
+        "cultures": cultures,
+        "primary_metric": PRIMARY,
+        "adapters": [{"tag": a.tag, "trained_on": a.trained_on, "seed": a.seed} for a in adapters],
+        "families": {on: [a.seed for a in fam] for on, fam in families.items()},
+        "matrix": matrix,
+        "verdicts": verdicts,
+        "method": METHOD,
+    }
+
+
+def _fmt_ci(res: dict[str, Any] | None) -> str:
+    if not res or res.get("mean") is None:
+        return "no estimate"
+    ci = res.get("ci")
+    return f"{res['mean']:+.4f}" + (f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else " (no CI)")
+
+
+def _verdict(
+    culture: str, style: str, row: dict[str, Any], has_control: bool, n_cultures: int
+) -> dict[str, Any]:
+    better = BETTER[PRIMARY]
+    own = row["cells"].get(culture, {})
+    improved = verdict(own, better)
+    if has_control:
+        beyond = verdict(row.get("vs_control", {}), better)
+    else:
+        beyond = "n/a (no no-culture control in this run)"
+    specific = (
+        verdict(row.get("specificity", {}), better) if n_cultures > 1 else "n/a (needs at least two cultures)"
+    )
+    metric = "KL" if PRIMARY == "kl" else PRIMARY
+    sentence = (
+        f"{culture}, {style} prompts: improved over the base model: {improved} "
+        f"(Δ {metric} {_fmt_ci(own)}); beyond the no-culture control: {beyond}"
+        + (f" ({_fmt_ci(row.get('vs_control'))})" if has_control else "")
+        + f"; specific to {culture}: {specific}"
+        + (f" (own − others {_fmt_ci(row.get('specificity'))})" if n_cultures > 1 else "")
+        + "."
+    )
+    return {
+        "culture": culture,
+        "style": style,
+        "metric": PRIMARY,
+        "improved_over_base": improved,
+        "beyond_control": beyond,
+        "specific": specific,
+        "change": own,
+        "vs_control": row.get("vs_control"),
+        "specificity": row.get("specificity"),
+        "sentence": sentence,
+    }
