@@ -1,7 +1,8 @@
 """Process-wide settings: where the data bundle lives, where caches go.
 
-Precedence for the data directory: explicit argument (CLI ``--data-dir``) > ``CLCA_DATA_DIR`` >
-``../shared/data`` relative to the project root (the checkout that holds ``pyproject.toml``) when it exists.
+Precedence for the data directory: explicit argument (CLI ``--data-dir``) > ``CLCA_DATA_DIR`` > the bundle
+pulled by ``clca data pull`` into the cache (when it has a manifest) > ``../shared/data`` relative to the
+project root (the checkout that holds ``pyproject.toml``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ def set_data_dir(path: str | Path | None) -> None:
     _data_dir_override = Path(path).expanduser() if path is not None else None
 
 
+def _pulled_bundle_dir() -> Path | None:
+    from clca.data.bundle import pulled_bundle_dir  # imported here: clca.data.bundle imports this module
+
+    return pulled_bundle_dir()
+
+
 def data_dir(explicit: str | Path | None = None, *, must_exist: bool = True) -> Path:
     """Resolve the data bundle directory; raise a one-line :class:`DataError` naming the setting if absent."""
     if explicit is not None:
@@ -40,12 +47,15 @@ def data_dir(explicit: str | Path | None = None, *, must_exist: bool = True) -> 
         cand, how = _data_dir_override, "the --data-dir option"
     elif os.environ.get(DATA_ENV):
         cand, how = Path(os.environ[DATA_ENV]).expanduser(), f"the {DATA_ENV} environment variable"
+    elif (pulled := _pulled_bundle_dir()) is not None:
+        cand, how = pulled, "the bundle pulled by `clca data pull`"
     else:
         cand, how = project_root().parent / "shared" / "data", "the default ../shared/data"
     if must_exist and not cand.is_dir():
         raise DataError(
             f"data directory {cand} (from {how}) does not exist.",
-            fix=f"point --data-dir or {DATA_ENV} at the clca data bundle (see README, 'Data').",
+            fix=f"run `clca data pull` to fetch and build it, or point --data-dir or {DATA_ENV} at a clca data "
+            "bundle (see README, 'Data').",
         )
     return cand
 
