@@ -41,6 +41,7 @@ from urllib.parse import unquote, urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from clca import __version__
 from clca.errors import DataError
 from clca.settings import CACHE_ENV, DATA_ENV, project_root
 
@@ -967,8 +968,6 @@ def pull(
             target.write_bytes(out)
             files[p.file] = ManifestFile(sha256=sha256_bytes(out), size=len(out), sources=list(p.needs))
             result.built.append(p.file)
-        from clca import __version__
-
         manifest = Manifest(
             clca_version=__version__,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
