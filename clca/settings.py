@@ -3,8 +3,9 @@
 The data directory is set ONE way: :func:`set_data_dir` (the CLI's global ``--data-dir``, a run config's
 ``data_dir``, or :func:`using_data_dir` in library code and tests); every reader calls :func:`data_dir` /
 :func:`data_file` and takes no directory argument. Precedence: :func:`set_data_dir` > ``CLCA_DATA_DIR`` >
-``../shared/data`` relative to the project root (the checkout that holds ``pyproject.toml``) when it exists.
-Errors name where the value came from.
+the bundle pulled by ``clca data pull`` into the cache (when it has a manifest) > ``../shared/data`` relative
+to the project root (the checkout that holds ``pyproject.toml``) when it exists. Errors name where the value
+came from.
 """
 
 from __future__ import annotations
@@ -56,18 +57,27 @@ def using_data_dir(path: str | Path | None, *, source: str = "the data_dir setti
         _data_dir_override = old
 
 
+def _pulled_bundle_dir() -> Path | None:
+    from clca.data.bundle import pulled_bundle_dir  # imported here: clca.data.bundle imports this module
+
+    return pulled_bundle_dir()
+
+
 def data_dir(*, must_exist: bool = True) -> Path:
     """Resolve the data bundle directory; raise a one-line :class:`DataError` naming the setting if absent."""
     if _data_dir_override is not None:
         cand, how = _data_dir_override
     elif os.environ.get(DATA_ENV):
         cand, how = Path(os.environ[DATA_ENV]).expanduser(), f"the {DATA_ENV} environment variable"
+    elif (pulled := _pulled_bundle_dir()) is not None:
+        cand, how = pulled, "the bundle pulled by `clca data pull`"
     else:
         cand, how = project_root().parent / "shared" / "data", "the default ../shared/data"
     if must_exist and not cand.is_dir():
         raise DataError(
             f"data directory {cand} (from {how}) does not exist.",
-            fix=f"point --data-dir or {DATA_ENV} at the clca data bundle (see README, 'Data').",
+            fix=f"run `clca data pull` to fetch and build it, or point --data-dir or {DATA_ENV} at a clca data "
+            "bundle (see README, 'Data').",
         )
     return cand
 

