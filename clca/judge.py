@@ -45,7 +45,9 @@ from clca.records import GENERIC, Confidence, Episode, Judgement, Scenario
 from clca.render import relationship_phrase, transcript
 from clca.rundir import RunDir
 
-PROMPT_VERSION = "judge-v2"
+PROMPT_VERSION = (
+    "judge-v3"  # v3: the paper's dialogue format (Turn / Person 1 / Person 2), person1/person2 JSON
+)
 CONFIDENCES: tuple[Confidence, ...] = ("very confident", "confident", "not sure")
 
 
@@ -133,7 +135,8 @@ def scenario_json(s: Scenario) -> str:
     data = {
         "setting": s.setting,
         "relationship": relationship_phrase(s.relationship, *(c.name for c in s.characters)) or None,
-        "participants": [c.model_dump(mode="json") for c in s.characters],
+        "person1": s.characters[0].model_dump(mode="json"),
+        "person2": s.characters[1].model_dump(mode="json"),
     }
     return json.dumps(data, ensure_ascii=False, indent=1)
 
@@ -143,7 +146,7 @@ def _context(ep: Episode, s: Scenario, profile: CultureProfile | None) -> str:
     return (
         f"Here is a conversation between two participants{where}.\n\n"
         f"Participants' information:\n{scenario_json(s)}\n\n"
-        f"Conversation:\n{transcript(ep.turns, style='lines')}\n\n"
+        f"Conversation:\n{transcript(ep.turns, style='pairs')}\n\n"
     )
 
 

@@ -67,18 +67,29 @@ NO_HISTORY = "This is the beginning of the interaction, no history available."
 
 
 def transcript(
-    turns: Sequence[Turn], *, style: Literal["lines", "sotopia"] = "lines", upto: int | None = None
+    turns: Sequence[Turn], *, style: Literal["lines", "sotopia", "pairs"] = "lines", upto: int | None = None
 ) -> str:
     """A conversation as text, up to and including ``turns[upto]`` (all turns by default).
 
     ``lines``: ``Name: content`` per turn that carries something (see :func:`utterance`), as the paper's
-    intent and judge prompts show a dialogue. ``sotopia``: the role-play history in Sotopia's wording, one
+    intent prompt shows a dialogue. ``pairs``: the paper's judge format, one block per turn (a pair of
+    utterances): ``Turn: n`` (from 1), ``Person 1: ...``, ``Person 2: ...``. ``sotopia``: the role-play history in Sotopia's wording, one
     numbered line per turn (``Turn #0: Name said: "..."``, ``... [non-verbal] ...``, ``... did nothing``,
     ``... left the conversation``), or :data:`NO_HISTORY` for an empty history.
     """
     shown = list(turns if upto is None else turns[: upto + 1])
     if style == "lines":
         return "\n".join(f"{t.name}: {u}" for t in shown if (u := utterance(t)) is not None)
+    if style == "pairs":
+        blocks: list[list[str]] = []
+        for t in shown:
+            if t.speaker == 0 or not blocks:
+                blocks.append([])
+            if (u := utterance(t)) is not None:
+                blocks[-1].append(f"Person {t.speaker + 1}: {u}")
+        return "\n".join(
+            f"Turn: {k}\n" + "\n".join(lines) for k, lines in enumerate((b for b in blocks if b), start=1)
+        )
     if not shown:
         return NO_HISTORY
     out = []

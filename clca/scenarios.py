@@ -53,7 +53,7 @@ from clca.records import (
 )
 from clca.rundir import RunDir
 
-PROMPT_VERSION = "adapt-v1"  # one prompt for everything (names_first=False), as in the paper
+PROMPT_VERSION = "adapt-paper-v1"  # one prompt (names_first=False): the paper's Table 19 prompt, verbatim
 NAMES_FIRST_PROMPT_VERSION = "adapt-v2"  # names step, then the adaptation of the renamed scenario
 NORM_PROMPT_VERSION = "norm-v1"  # a new scenario around a social norm
 
@@ -210,6 +210,21 @@ def rename(seed: Scenario, names: Sequence[tuple[str, str]]) -> Scenario:
 
 def _expert(profile: CultureProfile) -> str:
     return f"You are an expert in {profile.demonym} culture who writes realistic social role-play scenarios."
+
+
+def paper_adaptation_chat(seed: Scenario, profile: CultureProfile) -> Chat:
+    """The paper's adaptation prompt (its Table 19, one user message, verbatim; ``{culture}`` = the country),
+    with the seed as JSON in clca's scenario schema."""
+    culture = profile.country
+    user = (
+        "Here is a generic social interaction. Could you update the name, occupation, setting, goals, and secrets "
+        "to make the information logically coherent so that it represents a believable scenario that could occur "
+        f"within {culture}? Please change all participants' names to diverse {culture} names with diverse "
+        "occupations. The goals and secrets should be relevant to the interaction setting and play a key role in "
+        "inciting or resolving conflicts in this interaction. Return the data using the same JSON schema in "
+        f"English without any explanation. Input: {json.dumps(scenario_payload(seed), ensure_ascii=False)} Output:"
+    )
+    return [{"role": "user", "content": user}]
 
 
 def adaptation_chat(seed: Scenario, profile: CultureProfile, *, keep_names: bool = False) -> Chat:
@@ -547,7 +562,12 @@ def _adapt_chunk(
                 pending.append(i)
     adapted = generate_structured(
         backend,
-        [adaptation_chat(shown[i], chunk[i][0], keep_names=cfg.names_first) for i in pending],
+        [
+            adaptation_chat(shown[i], chunk[i][0], keep_names=True)
+            if cfg.names_first
+            else paper_adaptation_chat(shown[i], chunk[i][0])
+            for i in pending
+        ],
         lambda n, out: validate_adaptation(out, chunk[pending[n]][1]),
         params,
         max_retries=cfg.max_retries,

@@ -92,3 +92,17 @@ def test_parse_answer_multi_digit_codes() -> None:
     assert parse_answer("10", codes) == 10
     assert parse_answer("1", codes) == 1
     assert split_reasoning("Because of X.\nAnswer: 3") == "Because of X."
+
+
+def test_parse_answer_in_words() -> None:
+    """No number in the reply: the option labels are matched as whole phrases, the longest wins."""
+    codes = [1, 2, 3, 4]
+    options = ["Very important", "Rather important", "Not very important", "Not at all important"]
+    assert parse_answer("Not very important.", codes, options=options) == 3
+    assert parse_answer("I'd say: very important!", codes, options=options) == 1
+    assert parse_answer("NOT AT ALL IMPORTANT", codes, options=options) == 4
+    assert parse_answer("important", codes, options=options) is None  # no whole label
+    assert parse_answer("Not very important.", codes) is None  # no labels given: integers only
+    assert parse_answer("2 - rather important", codes, options=options) == 2  # a number still comes first
+    assert parse_answer("Yes", [1, 2], options=["Mentioned", "Not mentioned"]) is None
+    assert parse_answer("Mentioned. Not mentioned.", [1, 2], options=["Mentioned", "Not mentioned"]) == 2

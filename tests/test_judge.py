@@ -145,7 +145,9 @@ def test_judge_sees_the_whole_scenario_and_asks_the_paper_questions(tmp_path: Pa
         text = chat[-1]["content"]
         # the judge sees the full scenario, goals and secrets included (as in the paper)
         assert "SECRET-LI" in text and "GOAL-ZHANG" in text and "Li Wei and Zhang Min are friends." in text
-        assert "Zhang Min: [non-verbal] nods politely" in text or "very nice tea" in text
+        assert "Person 2: [non-verbal] nods politely" in text or "very nice tea" in text
+        assert "Conversation:\nTurn: 1\nPerson 1: " in text  # the paper's dialogue format
+        assert '"person1": {' in text and '"person2": {' in text
     assert all(
         "The conversation is bad in quality if it has many repeating sentences" in c[-1]["content"]
         for c in quality
@@ -252,3 +254,19 @@ def test_a_copied_answer_format_is_no_answer() -> None:
         parse_alignment(
             "Culture alignment: 1. aligned to the culture|not aligned to the culture\nConfidence: sure"
         )
+
+
+def test_pairs_transcript_is_the_papers_judge_format() -> None:
+    from clca.records import Turn
+    from clca.render import transcript
+
+    turns = [
+        Turn(speaker=0, name="Li Wei", action="speak", text="Hello."),
+        Turn(speaker=1, name="Zhang Min", action="non-verbal", text="nods"),
+        Turn(speaker=0, name="Li Wei", action="none", text=""),
+        Turn(speaker=1, name="Zhang Min", action="leave", text="Bye."),
+    ]
+    assert transcript(turns, style="pairs") == (
+        "Turn: 1\nPerson 1: Hello.\nPerson 2: [non-verbal] nods\nTurn: 2\nPerson 2: "
+        + transcript(turns[3:], style="lines").split(": ", 1)[1]
+    )

@@ -103,3 +103,35 @@ def test_cli_pull_is_idempotent_and_resolves(capsys: pytest.CaptureFixture[str])
     path = resolve_local_model("embedded:smollm2-135m+adapter=/ignored/here")
     assert (path / "config.json").exists() and (path / "tokenizer.json").exists()
     assert (path / "model.safetensors").stat().st_size > 400_000_000  # dequantised fp32 copy
+
+
+def test_hf_id_is_downloaded_when_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user with the hub: an id missing from the cache is downloaded (here a fake hub); offline, the error says so."""
+    import huggingface_hub
+
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    (snap / "config.json").write_text("{}")
+    calls: list[dict[str, object]] = []
+
+    def fake(model_id: str, **kw: object) -> str:
+        calls.append(kw)
+        if kw.get("local_files_only"):
+            raise FileNotFoundError("not cached")
+        return str(snap)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert resolve_local_model("hf:org/model") == snap
+    assert calls[-1].get("allow_patterns")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="HF_HUB_OFFLINE is set"):
+        resolve_local_model("hf:org/model")
+
+
+def test_portable_base_ids() -> None:
+    from clca.llm.spec import portable_base_id
+
+    assert portable_base_id("embedded:smollm2-135m") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert portable_base_id("embedded:qwen2.5-coder-0.5b+adapter=/a") == "Qwen/Qwen2.5-Coder-0.5B-Instruct"
+    assert portable_base_id("hf:meta-llama/Llama-3.1-8B-Instruct") == "meta-llama/Llama-3.1-8B-Instruct"

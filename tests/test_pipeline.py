@@ -330,6 +330,18 @@ def test_demo_config_with_the_paper_protocol_on_fixture_respondents(tmp_path: Pa
     assert "Settlement: Capital city, Urban" in system or "Settlement: " in system
     assert persona[0].prompts[0].messages[1]["content"].endswith("ANSWER:")
     assert all(r.metrics["accuracy"] is not None for r in persona)
+    # the survey side is counted over every respondent of the culture in the files, as the paper's code does
+    from clca.data.wvb import load_respondents
+
+    resp = {k.lower(): v for k, v in load_respondents(FIX / "wvb", countries=["Great Britain"]).items()}
+    people = resp["great britain"]
+    checked = 0
+    for r in persona:
+        counts = [sum(1 for p in people if p.answers.get(r.qid) == c) for c in r.codes]
+        if sum(counts):
+            assert r.human_dist == pytest.approx([c / sum(counts) for c in counts])
+            checked += 1
+    assert checked
     assert all(r.metrics["accuracy"] is None for r in recs if r.style == "paper_cultural")
     metrics = (run.eval_dir("base") / "metrics.json").read_text()
     assert '"paper_jsd"' in metrics and '"accuracy"' in metrics
@@ -354,7 +366,8 @@ def test_paper_protocol_without_respondents_stops_or_falls_back(tmp_path: Path, 
 
 @pytest.mark.slow
 def test_clca_run_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
-    """`clca run` on a tiny config with the real embedded SmolLM2 (every role), a few training steps.
+    """`clca run` on a tiny config with the real embedded SmolLM2 (every role), a few training steps, and the
+    no-culture control (volume matched with the student's tokenizer, evaluated like the culture's adapter).
 
     SmolLM2-135M often fails the role-play format after the opening line, so the mix uses person 1's side
     only (person 2's side and intents may legitimately be empty at this size); the stages still all run.
@@ -367,6 +380,7 @@ def test_clca_run_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
 run_dir: {tmp_path / "run"}
 cache: {tmp_path / "cache.sqlite"}
 cultures: [Japan]
+controls: [no_culture]
 models: {{teacher: embedded:smollm2-135m, actor: embedded:smollm2-135m, student: embedded:smollm2-135m, batch_size: 4}}
 scenarios: {{source: seeds, per_culture: 2}}
 simulate: {{samples: 1, max_turns: 1, max_new_tokens: 40}}
@@ -386,6 +400,18 @@ eval: {{questions: Q1-Q3, styles: [plain, cultural], bootstrap: 50}}
     assert not failed
     assert (run.adapter_dir("Japan") / "adapter_config.json").exists()
     assert len((run.eval_dir("clca-japan") / "per_question.jsonl").read_text().splitlines()) == 2 * 3
+    assert len((run.eval_dir("control-no-culture") / "per_question.jsonl").read_text().splitlines()) == 2 * 3
+    control = json.loads((run.mix_dir("generic") / "mix_stats.json").read_text())
+    japan = json.loads((run.mix_dir("Japan") / "mix_stats.json").read_text())
+    assert control["token_unit"] == "student tokenizer"
+    assert control["train_examples"] == japan["train_examples"]
+    target = man["stages"]["mix:no-culture"]["counts"]["target_tokens"]
+    assert abs(control["train_tokens"] - target) <= 0.05 * target
+    card = (run.adapter_dir("generic") / "README.md").read_text()
+    assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in card
+    ba = json.loads((run.report_dir / "before_after.json").read_text())
+    assert [v["culture"] for v in ba["verdicts"]] == ["Japan", "Japan"]
+    assert ba["verdicts"][0]["specific"].startswith("n/a")  # one culture: specificity needs two
     html = (run.report_dir / "index.html").read_text()
     assert "clca-japan" in html and "Inglehart" in html
     # a rerun skips everything (all done) and still succeeds

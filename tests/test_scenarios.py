@@ -47,10 +47,18 @@ def _make(
     )
 
 
+def _seed_json(chat: Chat) -> dict[str, object]:
+    """The seed scenario shown in an adaptation prompt (clca's "Scenario (JSON):" form or the paper's
+    "Input: ... Output:" form)."""
+    text = next(m["content"] for m in chat if m["role"] == "user")
+    if "Scenario (JSON):\n" in text:
+        return json.loads(text[text.index("Scenario (JSON):\n") + 17 : text.rindex("}") + 1])  # type: ignore[no-any-return]
+    return json.loads(text[text.index("Input: ") + 7 : text.rindex(" Output:")])  # type: ignore[no-any-return]
+
+
 def _scenario_json_from(chat: Chat, culture_name: str = "Wei") -> dict[str, object]:
     """Build a valid adaptation from the seed JSON inside the prompt (renaming everyone)."""
-    text = chat[1]["content"]
-    seed = json.loads(text[text.index("Scenario (JSON):\n") + 17 : text.rindex("}") + 1])
+    seed = _seed_json(chat)
     for i, c in enumerate(seed["characters"]):
         c["first_name"], c["last_name"] = f"{culture_name}{'ab'[i]}", "Zhang"
         for k in ("background", "personality", "secret", "goal"):
@@ -145,8 +153,9 @@ def test_adapt_repairs_then_records_failures_and_resumes(tmp_path: Path, data_di
 
     def reply(chat: Chat) -> str:
         n_repairs = sum(1 for m in chat if m["role"] == "assistant")
-        setting_line = chat[1]["content"]
-        broken = "Great Britain" in setting_line.split("\n", 1)[0]
+        first = next(m["content"] for m in chat if m["role"] == "user")
+        assert first.startswith("Here is a generic social interaction.")  # the paper's Table 19 prompt
+        broken = "occur within Great Britain?" in first
         if broken:  # never produces valid JSON for Great Britain
             return (
                 "I am sorry, I cannot do that."
@@ -154,9 +163,9 @@ def test_adapt_repairs_then_records_failures_and_resumes(tmp_path: Path, data_di
                 else '{"setting": "London", "characters": []}'
             )
         if n_repairs == 0:  # first try keeps a source name -> repair prompt
-            seed_names = setting_line.split("do not keep the original names (", 1)[1].split(")", 1)[0]
+            source = _seed_json(chat)["characters"][0]["first_name"]  # type: ignore[index]
             bad = _scenario_json_from(chat)
-            bad["setting"] = f"{seed_names.split(', ')[0]} meets a friend."
+            bad["setting"] = f"{source} meets a friend."
             return "Here you go:\n```json\n" + json.dumps(bad) + "\n```"
         assert "original name" in chat[-1]["content"]
         return "Sure.\n" + json.dumps(_scenario_json_from(chat)).replace("}]", "},]")
@@ -172,7 +181,7 @@ def test_adapt_repairs_then_records_failures_and_resumes(tmp_path: Path, data_di
     fails = RunDir(run).scenario_failures()
     assert {s.culture for s in scen} == {"China"} and {f.culture for f in fails} == {"Great Britain"}
     assert all(
-        s.id == f"china-{s.seed_id}" and s.prompt_version == "adapt-v1" and s.model == "scripted"
+        s.id == f"china-{s.seed_id}" and s.prompt_version == "adapt-paper-v1" and s.model == "scripted"
         for s in scen
     )
     assert all(len(f.raw) == 2 and "characters" in f.reason for f in fails)
@@ -360,3 +369,24 @@ def test_cli_scenarios_offers_every_source(tmp_path: Path, data_dir: Path) -> No
             "--per-culture", "1", "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     assert len(RunDir(run).scenarios()) == 3
+
+
+def test_one_step_prompt_is_the_papers_table_19(data_dir: Path) -> None:
+    from clca.culture import get_profile
+    from clca.scenarios import paper_adaptation_chat
+
+    seed = load_seeds()[3]
+    chat = paper_adaptation_chat(seed, get_profile("Japan"))
+    assert [m["role"] for m in chat] == ["user"]
+    table19 = (
+        "Here is a generic social interaction. Could you update the name, occupation, setting, goals, and "
+        "secrets to make the information logically coherent so that it represents a believable scenario that "
+        "could occur within Japan? Please change all participants' names to diverse Japan names with diverse "
+        "occupations. The goals and secrets should be relevant to the interaction setting and play a key role in "
+        "inciting or resolving conflicts in this interaction. Return the data using the same JSON schema in "
+        "English without any explanation. Input: "
+    )
+    text = chat[0]["content"]
+    assert text.startswith(table19) and text.endswith(" Output:")
+    shown = json.loads(text[len(table19) : -len(" Output:")])
+    assert [c["first_name"] for c in shown["characters"]] == [c.first_name for c in seed.characters]

@@ -235,3 +235,37 @@ def test_cli_mix(run_dir: RunDir, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["mix", "--run", str(run_dir.path), "--culture", "China", "--ablation", "bogus"]) == 2
     err = capsys.readouterr().err
     assert "--ablation" in err and "dialogue_only" in err and len(err.strip().splitlines()) == 1
+
+
+def test_volume_matching_swaps_then_trims() -> None:
+    """The control's split keeps its size and task shares, reaches the target tokens within 5% by swapping
+    examples within a task, and, when the pool is too long, by shortening the longest examples."""
+    from clca.training.mix import approx_tokens, match_volume, trim_to_volume
+
+    def row(task: str, n_pairs: int, width: int) -> dict[str, object]:
+        msgs = [{"role": "system", "content": "s" * 40}]
+        for k in range(n_pairs):
+            msgs += [
+                {"role": "user", "content": "u" * width},
+                {"role": "assistant", "content": f"{k}" * width},
+            ]
+        return {"task": task, "messages": msgs, "tokens": approx_tokens(msgs)}  # type: ignore[arg-type]
+
+    pool = {
+        "dialogue_p1": [row("dialogue_p1", 2, w) for w in (40, 80, 160, 320)],
+        "intent": [row("intent", 1, w) for w in (20, 200)],
+    }
+    rows = [pool["dialogue_p1"][0], pool["dialogue_p1"][0], pool["intent"][0]]
+    tok = lambda r: int(r["tokens"])  # noqa: E731
+    target = 600
+    out = match_volume(rows, pool, tok, target)  # type: ignore[arg-type]
+    assert len(out) == 3 and [r["task"] for r in out] == ["dialogue_p1", "dialogue_p1", "intent"]
+    assert abs(sum(map(tok, out)) - target) <= 0.05 * target
+    # a pool of long conversations only: swapping cannot get down to the target, trimming does
+    long_pool = {"dialogue_p1": [row("dialogue_p1", 4, 400)]}
+    rows = [long_pool["dialogue_p1"][0]] * 3
+    swapped = match_volume(rows, long_pool, tok, 900)  # type: ignore[arg-type]
+    assert sum(map(tok, swapped)) > 1.05 * 900
+    trimmed = trim_to_volume(swapped, approx_tokens, 900)  # type: ignore[arg-type]
+    assert len(trimmed) == 3 and abs(sum(map(tok, trimmed)) - 900) <= 0.05 * 900
+    assert all(m[-1]["role"] == "assistant" for m in (r["messages"] for r in trimmed))  # type: ignore[index]

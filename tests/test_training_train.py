@@ -331,3 +331,58 @@ def test_student_without_pad_token_round_trips(tmp_path: Path) -> None:
         theirs = plain(input_ids=ids).logits
     assert torch.allclose(ours, theirs, atol=1e-5)
     be.close()
+
+
+MISTRAL_LIKE = (
+    "{%- if messages[0]['role'] == 'system' %}{%- set system = messages[0]['content'] %}"
+    "{%- set loop_messages = messages[1:] %}{%- else %}{%- set loop_messages = messages %}{%- endif %}"
+    "{%- set ns = namespace(last_user=-1) %}{%- for m in loop_messages %}{%- if m['role'] == 'user' %}"
+    "{%- set ns.last_user = loop.index0 %}{%- endif %}{%- endfor %}"
+    "{{- '<s>' }}{%- for message in loop_messages %}{%- if message['role'] == 'user' %}"
+    "{%- if loop.index0 == ns.last_user and system is defined %}"
+    "{{- '[INST] ' + system + '\n\n' + message['content'] | trim + '[/INST]' }}"
+    "{%- else %}{{- '[INST] ' + message['content'] | trim + '[/INST]' }}{%- endif %}"
+    "{%- elif message['role'] == 'assistant' %}{{- ' ' + message['content'] | trim + '</s>' }}{%- endif %}"
+    "{%- endfor %}"
+)
+
+
+def test_template_without_generation_markers_trains_on_assistant_tokens(tmp_path: Path) -> None:
+    """A chat template no marked template matches (Mistral-like: the system prompt moved into the last user
+    turn, contents trimmed): the assistant tokens are located in the rendered text, labels are set exactly on
+    the replies and their end-of-turn marker, and training runs."""
+    from transformers import AutoTokenizer
+
+    from clca.training.train import train_adapter
+
+    base = _tiny_llama_without_pad(tmp_path / "tiny")
+    tok = AutoTokenizer.from_pretrained(str(base))
+    tok.chat_template = MISTRAL_LIKE
+    tok.save_pretrained(str(base))
+    run = make_run_dir(tmp_path / "run")
+    mix = build_mix(run, "China", MixConfig(val_fraction=0.0, max_examples=6))
+    cfg = _tiny_cfg(model=f"hf:{base}", max_length=2048, max_steps=2, per_device_batch_size=2)
+    trainer, facts = build_trainer(mix.path, tmp_path / "out", cfg, progress=False)
+    assert facts["assistant_masks"] == "rendered text"
+    from datasets import load_from_disk
+
+    rows = list(load_from_disk(str(mix.path))["train"])
+    ds = trainer.train_dataset
+    assert len(ds) == len(rows) == 6
+    batch = trainer.data_collator([ds[i] for i in range(len(ds))])
+    for row, labels, ids in zip(rows, batch["labels"], batch["input_ids"], strict=True):
+        spans: list[list[int]] = []
+        prev = False
+        for tok_id, lab in zip(ids.tolist(), labels.tolist(), strict=True):
+            on = lab != -100
+            if on:
+                assert lab == tok_id
+                if not prev:
+                    spans.append([])
+                spans[-1].append(tok_id)
+            prev = on
+        decoded = [tok.decode(s).strip() for s in spans]
+        assert decoded == [m["content"].strip() + "</s>" for m in row["messages"] if m["role"] == "assistant"]
+        assert "[INST]" in tok.decode(ids)
+    res = train_adapter(mix.path, tmp_path / "adapter", cfg, progress=False)
+    assert res.steps == 2 and res.first_loss is not None

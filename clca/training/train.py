@@ -77,6 +77,7 @@ class TrainResult(BaseModel):
     adapter_dir: Path
     base_model: str
     base_model_path: str
+    base_model_id: str = ""  # what the adapter names as its base (a hub id: portable; see clca.export)
     dataset_dir: str
     train_examples: int
     validation_examples: int
@@ -148,6 +149,81 @@ def training_chat_template(tokenizer: Any) -> str | None:
         f"no training chat template with generation markers matches the template of {tokenizer.name_or_path}.",
         fix="give the tokenizer a chat template with {% generation %} markers (see docs/training.md).",
     )
+
+
+#: strings a chat template may close an assistant turn with; the loss includes them (they teach the model to stop)
+END_OF_TURN = (
+    "<|eot_id|>",
+    "<|im_end|>",
+    "</s>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+)
+
+
+def assistant_char_spans(
+    text: str, messages: list[dict[str, str]], end_markers: tuple[str, ...]
+) -> list[tuple[int, int]]:
+    """Character spans of the assistant replies in ``text`` (a conversation rendered by a chat template), each
+    extended over the end-of-turn marker right after it.
+
+    The user and assistant contents are found in order (system content is skipped: some templates, such as
+    Mistral's, move it into the last user turn); a template that trims contents is allowed for. Raises
+    :class:`ModelError` when a content is not in the rendered text.
+    """
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for m in messages:
+        if m["role"] == "system":
+            continue
+        content = m["content"]
+        start = text.find(content, cursor)
+        if start < 0:
+            content = content.strip()
+            start = text.find(content, cursor)
+        if start < 0:
+            raise ModelError(
+                f"the chat template does not render the {m['role']} message {content[:40]!r} verbatim, so the "
+                "assistant tokens cannot be found.",
+                fix="give the tokenizer a chat template with {% generation %} markers (see docs/training.md).",
+            )
+        end = start + len(content)
+        if m["role"] == "assistant":
+            rest = text[end:]
+            gap = len(rest) - len(rest.lstrip(" \n"))
+            marker = next((mk for mk in end_markers if mk and rest[gap:].startswith(mk)), "")
+            spans.append((start, end + (gap + len(marker) if marker else 0)))
+        cursor = end
+    return spans
+
+
+def tokenize_with_assistant_masks(tokenizer: Any, messages: list[dict[str, str]]) -> dict[str, list[int]]:
+    """``input_ids`` and ``assistant_masks`` (1 on the tokens of assistant replies and their end-of-turn
+    marker) for a chat template without generation markers: the conversation is rendered once and tokenized
+    with character offsets (a fast tokenizer is needed)."""
+    text = tokenizer.apply_chat_template(messages, tokenize=False)
+    markers = tuple(dict.fromkeys([str(tokenizer.eos_token or ""), *END_OF_TURN]))
+    spans = assistant_char_spans(text, messages, markers)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    mask = [int(any(a < e and b > s for s, e in spans)) for a, b in enc["offset_mapping"]]
+    return {"input_ids": list(enc["input_ids"]), "assistant_masks": mask}
+
+
+def _pretokenize(ds: Any, tokenizer: Any, max_length: int | None) -> Any:
+    """A messages dataset as input_ids + assistant_masks (examples left without an assistant token within
+    ``max_length`` are dropped, as TRL does for marked templates)."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelError(
+            f"tokenizer of {tokenizer.name_or_path} has a chat template without generation markers and is not a "
+            "fast tokenizer, so the assistant tokens cannot be located.",
+            fix="give the tokenizer a chat template with {% generation %} markers (see docs/training.md).",
+        )
+    out = ds.map(
+        lambda ex: tokenize_with_assistant_masks(tokenizer, ex["messages"]), remove_columns=["messages"]
+    )
+    return out.filter(lambda ex: any(ex["assistant_masks"][: max_length or None]))
 
 
 def _versions() -> dict[str, str]:
@@ -339,9 +415,20 @@ def build_trainer(
     eval_ds = dd["validation"].select_columns(["messages"]) if "validation" in dd else None
     base_path = resolve_local_model(cfg.model)
     model, tokenizer, device, dtype = _load_model(cfg, base_path)
-    tpl = training_chat_template(tokenizer)
+    masks_from_render = False
+    try:
+        tpl = training_chat_template(tokenizer)
+    except ModelError:
+        if not tokenizer.chat_template:
+            raise
+        # no template with generation markers renders like this one (Llama 3.1/3.2, Mistral): locate the
+        # assistant replies in the rendered text instead (tokenize_with_assistant_masks)
+        tpl, masks_from_render = None, True
     if tpl is not None:
         tokenizer.chat_template = tpl  # renders identically (checked), with generation markers
+    if masks_from_render:
+        train_ds = _pretokenize(train_ds, tokenizer, cfg.max_length)
+        eval_ds = _pretokenize(eval_ds, tokenizer, cfg.max_length) if eval_ds is not None else None
 
     tied = bool(getattr(model.config, "tie_word_embeddings", False))
     lora = LoraConfig(
@@ -358,7 +445,7 @@ def build_trainer(
     use_bf16 = dtype.endswith("bfloat16")
     args = SFTConfig(
         output_dir=str(out_dir / "checkpoints"),
-        assistant_only_loss=True,
+        assistant_only_loss=not masks_from_render,  # pretokenized: the masks become the labels
         max_length=cfg.max_length,
         per_device_train_batch_size=cfg.per_device_batch_size,
         per_device_eval_batch_size=cfg.per_device_batch_size,
@@ -405,6 +492,7 @@ def build_trainer(
         "device": device,
         "dtype": dtype,
         "train_examples": len(train_ds),
+        "assistant_masks": "rendered text" if masks_from_render else "chat template markers",
         "validation_examples": len(eval_ds) if eval_ds is not None else 0,
         "eval_ds": eval_ds,
         "torch_threads": torch.get_num_threads(),
@@ -440,10 +528,16 @@ def train_adapter(
         evals = [trainer.evaluate(eval_dataset=facts["eval_ds"])["eval_loss"]]
     tokens = int(getattr(trainer, "_total_train_tokens", 0))
     trainer.save_model(str(out_dir))  # Trainer writes from the main process only
+    base_id = ""
+    if trainer.is_world_process_zero():
+        from clca.export import make_portable
+
+        base_id = make_portable(out_dir, cfg.model)  # the hub id, not this machine's cache path
     res = TrainResult(
         adapter_dir=out_dir,
         base_model=cfg.model,
         base_model_path=facts["base_model_path"],
+        base_model_id=base_id,
         dataset_dir=str(dataset_dir),
         train_examples=facts["train_examples"],
         validation_examples=facts["validation_examples"],
@@ -468,7 +562,14 @@ def train_adapter(
     if trainer.is_world_process_zero():
         if ckpt_dir.exists():
             shutil.rmtree(ckpt_dir, ignore_errors=True)
+        from clca.export import adapter_card
+
         write_json_atomic(done, json.loads(res.model_dump_json()))
+        mix_stats = Path(dataset_dir) / "mix_stats.json"
+        culture = (
+            json.loads(mix_stats.read_text(encoding="utf-8")).get("culture", "") if mix_stats.exists() else ""
+        )
+        (out_dir / "README.md").write_text(adapter_card(out_dir, culture=str(culture)), encoding="utf-8")
     return res
 
 
