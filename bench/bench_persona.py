@@ -21,6 +21,7 @@ import random
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 COUNTRY_CODES = {"Japan": 392, "China": 156, "Germany": 276, "Great Britain": 826}
@@ -39,7 +40,8 @@ def write_respondents(folder: Path, country: str, n: int, seed: int = 0) -> None
     for i in range(n):
         vals = [f"{COUNTRY_CODES[country]}07{i:04d}", str(COUNTRY_CODES[country])]
         for var in demo_vars:
-            choices = [int(k) for k in (cb.get(var, {}).get("choices") or {}) if int(k) >= 0]
+            entry: dict[str, Any] = dict(cb.get(var) or {})  # type: ignore[call-overload]
+            choices = [int(k) for k in (entry.get("choices") or {}) if int(k) >= 0]
             vals.append(str(rng.choice(choices)) if choices else str(rng.randint(18, 80)))
         rows.append("\t".join(vals))
     (folder / "full_demographic_qa.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
