@@ -269,3 +269,16 @@ def test_volume_matching_swaps_then_trims() -> None:
     trimmed = trim_to_volume(swapped, approx_tokens, 900)  # type: ignore[arg-type]
     assert len(trimmed) == 3 and abs(sum(map(tok, trimmed)) - 900) <= 0.05 * 900
     assert all(m[-1]["role"] == "assistant" for m in (r["messages"] for r in trimmed))  # type: ignore[index]
+
+
+def test_matched_mix_has_exactly_the_target_examples(tmp_path: Path) -> None:
+    """match=(examples, tokens): exactly that many training examples even when the task shares do not divide
+    them, and the tokens within 5%."""
+    run = make_run_dir(tmp_path / "run")
+    free = build_mix(run, "China", MixConfig(val_fraction=0.0))
+    for n in (4, 5, 7):
+        target = round(free.train_tokens * n / free.train_examples)
+        res = build_mix(run, "China", MixConfig(val_fraction=0.0), match=(n, target))
+        assert res.train_examples == n and res.target_examples == n
+        assert sum(res.train_by_task.values()) == n and max(res.train_by_task.values()) - min(res.train_by_task.values()) <= 1
+        assert abs(res.train_tokens - target) <= 0.05 * target

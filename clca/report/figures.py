@@ -83,8 +83,11 @@ def heatmap(
         for i in range(rows):
             for j in range(cols):
                 if not np.isnan(arr[i, j]):
-                    dark = (arr[i, j] - vmin) / ((vmax - vmin) or 1.0) > 0.5
-                    colour = "white" if dark == cmap.endswith("_r") else "black"
+                    if vmin < 0 < vmax:  # a diverging map is dark at both ends
+                        dark = abs(arr[i, j]) / (max(-vmin, vmax) or 1.0) > 0.6
+                    else:
+                        dark = ((arr[i, j] - vmin) / ((vmax - vmin) or 1.0) > 0.5) == cmap.endswith("_r")
+                    colour = "white" if dark else "black"
                     ax.text(j, i, f"{arr[i, j]:.2f}", ha="center", va="center", fontsize=6, color=colour)
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04)

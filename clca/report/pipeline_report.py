@@ -266,7 +266,8 @@ def matrix_figure(ba: dict[str, Any], style: str, metric: str, path: Path) -> Pa
         vals,
         [r["label"] for r in rows_in],
         [f"on {c}" for c in ba["cultures"]],
-        f"Δ {metric} (adapter − base), {style} prompts; blue = better than base",
+        f"Δ {metric.upper() if metric in ('kl', 'jsd', 'emd') else metric} (adapter − base), {style} prompts; "
+        "blue = better than base",
         cmap="RdBu_r" if BETTER.get(metric, -1) < 0 else "RdBu",
         vmin=-lim,
         vmax=lim,

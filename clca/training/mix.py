@@ -375,9 +375,14 @@ def build_mix(
             f"the {country!r} mix in {run.path} has no training examples for {', '.join(missing)}.",
             fix="generate intents (`clca intents`) / more episodes, or use an ablation that leaves that part out.",
         )
-    if match is not None:
+    if match is not None:  # exactly match[0] examples in the configured shares (largest remainders)
         share = sum(ratios[t] for t in TASKS)
-        targets = {t: round(match[0] * ratios[t] / share) for t in TASKS}
+        exact = {t: match[0] * ratios[t] / share for t in TASKS}
+        targets = {t: int(exact[t]) for t in TASKS}
+        for t in sorted(TASKS, key=lambda t: exact[t] - targets[t], reverse=True)[
+            : match[0] - sum(targets.values())
+        ]:
+            targets[t] += 1
     else:
         targets = _targets(available, ratios, cfg.max_examples)
     rng = random.Random(seed + 1)
