@@ -244,8 +244,13 @@ def test_paper_config_is_the_paper() -> None:
     cfg = load_config(ROOT / "configs" / "paper.yaml")
     assert cfg.cultures == ["Great Britain", "China", "Germany", "Mexico", "Japan"]
     assert cfg.simulate.samples == 2
-    assert cfg.models.teacher.startswith("openai:meta-llama/Llama-3.1-70B-Instruct@")
+    assert cfg.models.teacher.startswith("openai:gpt-4o@")  # scenario adaptation: "a GPT-4 model"
+    assert cfg.models.actor.startswith("openai:meta-llama/Llama-3.1-70B-Instruct@")
+    assert cfg.models.intents_spec.startswith("openai:meta-llama/Llama-3.1-70B-Instruct@")
     assert cfg.models.judge_spec.startswith("openai:gpt-4o@")
     assert cfg.train.preset == "paper"
     assert cfg.eval.questions == "Q1-Q41,Q43-Q45"
     assert cfg.judge.rule_name == "paper"
+    assert (cfg.scenarios.source, cfg.scenarios.names_first) == ("both", False)
+    assert cfg.eval.protocol == "paper" and cfg.eval.personas == 1000
+    assert cfg.eval.styles == ["paper_persona", "paper_cultural"] and cfg.eval.mode == "generate"

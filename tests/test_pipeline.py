@@ -406,7 +406,10 @@ eval: {{questions: Q1-Q3, styles: [plain, cultural], bootstrap: 50}}
     assert control["token_unit"] == "student tokenizer"
     assert control["train_examples"] == japan["train_examples"]
     target = man["stages"]["mix:no-culture"]["counts"]["target_tokens"]
-    assert abs(control["train_tokens"] - target) <= 0.05 * target
+    # one or two one-reply examples cannot always be matched within 5%: then the stats and the report say so
+    assert control["volume_matched"] == (abs(control["train_tokens"] - target) <= 0.05 * target)
+    html = (run.report_dir / "index.html").read_text()
+    assert ("matched within 5%" in html) == control["volume_matched"]
     card = (run.adapter_dir("generic") / "README.md").read_text()
     assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in card
     ba = json.loads((run.report_dir / "before_after.json").read_text())
@@ -462,6 +465,7 @@ def test_controls_and_seeds(tmp_path: Path, data_dir: Path) -> None:
     assert stats["generic"]["train_examples"] == counts["target_examples"]
     assert abs(stats["generic"]["train_tokens"] - counts["target_tokens"]) <= 0.05 * counts["target_tokens"]
     assert stats["generic"]["token_unit"].startswith("approx")  # the scripted student has no tokenizer
+    assert stats["generic"]["volume_matched"] is True
 
     # the report: verdicts (headline), the matrix with the control row
     ba = json.loads((run.report_dir / "before_after.json").read_text())
@@ -478,4 +482,4 @@ def test_controls_and_seeds(tmp_path: Path, data_dir: Path) -> None:
     assert ba["reproduction"]["comparable"] is False
     html = res.report.read_text()
     assert html.index("Verdicts") < html.index("Cross-culture matrix") < html.index("Before / after")
-    assert "no-culture control" in html and "Not comparable" in html
+    assert "no-culture control" in html and "Not comparable" in html and "matched within 5%" in html

@@ -280,5 +280,8 @@ def test_matched_mix_has_exactly_the_target_examples(tmp_path: Path) -> None:
         target = round(free.train_tokens * n / free.train_examples)
         res = build_mix(run, "China", MixConfig(val_fraction=0.0), match=(n, target))
         assert res.train_examples == n and res.target_examples == n
-        assert sum(res.train_by_task.values()) == n and max(res.train_by_task.values()) - min(res.train_by_task.values()) <= 1
+        assert (
+            sum(res.train_by_task.values()) == n
+            and max(res.train_by_task.values()) - min(res.train_by_task.values()) <= 1
+        )
         assert abs(res.train_tokens - target) <= 0.05 * target

@@ -472,6 +472,7 @@ def build_report(run: RunDir, *, seed: int = 0) -> Path:
             "over seeds, with the spread between seeds); the own-culture cell is outlined. Specificity: the gain on "
             "its own culture minus its mean gain on the others.</p>"
         )
+        body.append(_control_volume_note(run))
         for style in styles:
             body.append(f"<h3>{esc(style)} prompts</h3>" + _matrix_html(ba, style, PRIMARY))
             png = matrix_figure(ba, style, PRIMARY, out / f"matrix_{slug(style)}.png")
@@ -505,6 +506,32 @@ def build_report(run: RunDir, *, seed: int = 0) -> Path:
     page = out / "index.html"
     page.write_text(html_page("CLCA run report", "".join(body)), encoding="utf-8")
     return page
+
+
+def _control_volume_note(run: RunDir) -> str:
+    """How the no-culture control's training volume compares with its target (a warning when not within 5%)."""
+    from clca.records import GENERIC
+
+    path = run.mix_dir(GENERIC) / "mix_stats.json"
+    if not path.exists():
+        return ""
+    try:
+        st = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return ""
+    tokens, target = st.get("train_tokens"), st.get("target_tokens")
+    if not target:
+        return ""
+    text = (
+        f"No-culture control's training split: {st.get('train_examples')} examples (target "
+        f"{st.get('target_examples')}), {tokens} tokens (target {target}, {st.get('token_unit', '')}): "
+    )
+    if st.get("volume_matched"):
+        return f"<p class='note'>{esc(text + 'matched within 5%.')}</p>"
+    return (
+        f"<p class='note'><b>{esc(text)}{esc(f'{(tokens / target - 1) * 100:+.0f}%')}, not within 5%: its pool of "
+        "conversations could not be matched, so part of a difference from it may be the volume.</b></p>"
+    )
 
 
 def _resolved_config(run: RunDir) -> dict[str, Any] | None:

@@ -70,6 +70,7 @@ class MixResult(BaseModel):
     token_unit: str = ""
     target_examples: int | None = None  # the no-culture control: the volume it was matched to
     target_tokens: int | None = None
+    volume_matched: bool | None = None  # tokens within 5% of target_tokens (None: no target)
     validation_examples: int
     train_by_task: dict[str, int]
     validation_by_task: dict[str, int]
@@ -431,6 +432,11 @@ def build_mix(
         token_unit="approx (characters / 4)" if count_tokens is None else "student tokenizer",
         target_examples=match[0] if match is not None else None,
         target_tokens=match[1] if match is not None else None,
+        volume_matched=(
+            abs(sum(int(r["tokens"]) for r in train_rows) - match[1]) <= 0.05 * match[1]
+            if match is not None
+            else None
+        ),
         validation_examples=len(val_rows),
         train_by_task=dict(Counter(r["task"] for r in train_rows)),
         validation_by_task=dict(Counter(r["task"] for r in val_rows)),
