@@ -1,6 +1,6 @@
 """Throughput of clca's OpenAI-compatible client against several replicas with a fixed per-request latency.
 
-Two (or ``--replicas``) scripted OpenAI-compatible servers on 127.0.0.1 answer every chat request after a fixed
+Two (or ``--replicas``) scripted OpenAI-compatible servers on 127.0.0.1, each in its own process, answer every chat request after a fixed
 delay (``--latency``, default 0.2 s), like a busy inference server. clca's backend sends ``--requests`` (1000)
 chat requests in one ``generate`` call with at most ``max_in_flight`` in flight, balanced over the replicas
 (least outstanding). The ideal throughput is ``max_in_flight / latency``; the script prints, per in-flight
@@ -13,29 +13,52 @@ requests were shared. Target (issue: clients for clusters): ratio >= 0.9 at the 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from http.server import ThreadingHTTPServer
-
-from oai_server import OpenAIServer, echo_answer
-
 from clca.llm.base import Chat, GenerationParams
 from clca.llm.registry import load_backend
 
-# a server with hundreds of concurrent clients needs a listen backlog larger than http.server's default 5
+SERVER = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from http.server import ThreadingHTTPServer
 ThreadingHTTPServer.request_queue_size = 1024
+from oai_server import OpenAIServer, echo_answer
+s = OpenAIServer(echo_answer)
+s.delay = {latency}
+print(s.url, flush=True)
+for line in sys.stdin:  # one line per request count query; EOF stops the server
+    print(len(s.requests), s.max_in_flight, flush=True)
+"""
+
+
+def _start(latency: float) -> tuple[subprocess.Popen[str], str]:
+    """A scripted OpenAI-compatible server in its own process (as a real replica is; no shared GIL)."""
+    code = SERVER.format(tests=str(Path(__file__).resolve().parents[1] / "tests"), latency=latency)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def _stats(proc: subprocess.Popen[str]) -> tuple[int, int]:
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("?\n")
+    proc.stdin.flush()
+    n, most = proc.stdout.readline().split()
+    return int(n), int(most)
 
 
 def run(n: int, latency: float, replicas: int, in_flight: int) -> dict[str, float]:
-    servers = [OpenAIServer(echo_answer) for _ in range(replicas)]
-    for s in servers:
-        s.delay = latency
+    servers = [_start(latency) for _ in range(replicas)]
     try:
-        urls = ",".join(f"{s.url}" for s in servers)
+        urls = ",".join(url for _, url in servers)
         be = load_backend(f"openai:m@{urls}?max_in_flight={in_flight}&timeout=30", cache=False, batch_size=n)
         chats: list[Chat] = [[{"role": "user", "content": f"request {i}"}] for i in range(n)]
         t0 = time.perf_counter()
@@ -43,6 +66,7 @@ def run(n: int, latency: float, replicas: int, in_flight: int) -> dict[str, floa
         wall = time.perf_counter() - t0
         be.close()
         assert len(out) == n
+        stats = [_stats(p) for p, _ in servers]
         ideal = min(in_flight, n) / latency
         return {
             "in_flight": in_flight,
@@ -50,13 +74,15 @@ def run(n: int, latency: float, replicas: int, in_flight: int) -> dict[str, floa
             "req_per_s": n / wall,
             "ideal": ideal,
             "ratio": (n / wall) / ideal,
-            "max_seen": max(s.max_in_flight for s in servers),
-            "share_min": min(len(s.requests) for s in servers) / n,
-            "share_max": max(len(s.requests) for s in servers) / n,
+            "max_seen": max(m for _, m in stats),
+            "share_min": min(k for k, _ in stats) / n,
+            "share_max": max(k for k, _ in stats) / n,
         }
     finally:
-        for s in servers:
-            s.close()
+        for p, _ in servers:
+            if p.stdin is not None:
+                p.stdin.close()
+            p.wait(timeout=10)
 
 
 def main() -> None:
