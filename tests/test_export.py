@@ -34,6 +34,18 @@ def _tiny_cfg(base: Path, **kw: object) -> object:
     )  # fmt: skip
 
 
+def assert_same_logits(model: object, tok: object, spec: str, atol: float) -> None:
+    """``model`` gives the logits clca's local backend gives for ``spec`` on a short text."""
+    from clca.llm.registry import load_backend
+
+    ids = tok("Hello Wei, shall we talk?", return_tensors="pt").input_ids  # type: ignore[operator]
+    be = load_backend(spec, cache=False)
+    with torch.inference_mode():
+        ours = be.model(input_ids=ids).logits  # type: ignore[attr-defined]
+        torch.testing.assert_close(model(input_ids=ids).logits, ours, atol=atol, rtol=0)  # type: ignore[operator]
+    be.close()
+
+
 @pytest.fixture()
 def trained(tmp_path: Path) -> tuple[Path, Path, Path]:
     """A run directory with one China mix and one adapter trained on a tiny local Llama (hf: path)."""
@@ -63,8 +75,6 @@ def test_export_folders_load_from_disk(trained: tuple[Path, Path, Path], tmp_pat
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from clca.llm.registry import load_backend
-
     run, base, adapter = trained
     out = tmp_path / "export"
     assert main(["export", "--run", str(run), "--to", str(out)]) == 0
@@ -72,17 +82,10 @@ def test_export_folders_load_from_disk(trained: tuple[Path, Path, Path], tmp_pat
     assert (exported / "adapter_model.safetensors").exists() and (exported / "README.md").exists()
     assert not (exported / "checkpoints").exists()
     # plain PEFT on the base's local copy gives clca's logits
-    tok = AutoTokenizer.from_pretrained(str(base))
-    ids = tok("Hello Wei, shall we talk?", return_tensors="pt").input_ids
     plain = PeftModel.from_pretrained(
         AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32), str(exported)
     ).eval()
-    be = load_backend(f"hf:{base}+adapter={adapter}", cache=False)
-    with torch.inference_mode():
-        torch.testing.assert_close(
-            plain(input_ids=ids).logits, be.model(input_ids=ids).logits, atol=1e-5, rtol=0
-        )  # type: ignore[attr-defined]
-    be.close()
+    assert_same_logits(plain, AutoTokenizer.from_pretrained(str(base)), f"hf:{base}+adapter={adapter}", 1e-5)
     # the dataset folder: Parquet splits + a card whose configs block `load_dataset` follows
     ds_dir = out / "datasets" / "china"
     meta = _front((ds_dir / "README.md").read_text())
@@ -99,20 +102,13 @@ def test_export_folders_load_from_disk(trained: tuple[Path, Path, Path], tmp_pat
 def test_merge_gives_the_adapted_logits(trained: tuple[Path, Path, Path], tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from clca.llm.registry import load_backend
-
     _, base, adapter = trained
     merged = tmp_path / "merged"
     assert main(["merge", "--adapter", str(adapter), "--to", str(merged)]) == 0
-    tok = AutoTokenizer.from_pretrained(str(merged))
-    ids = tok("Hello Wei, shall we talk?", return_tensors="pt").input_ids
     model = AutoModelForCausalLM.from_pretrained(str(merged), dtype=torch.float32).eval()
-    be = load_backend(f"hf:{base}+adapter={adapter}", cache=False)
-    with torch.inference_mode():
-        torch.testing.assert_close(
-            model(input_ids=ids).logits, be.model(input_ids=ids).logits, atol=1e-4, rtol=0
-        )  # type: ignore[attr-defined]
-    be.close()
+    assert_same_logits(
+        model, AutoTokenizer.from_pretrained(str(merged)), f"hf:{base}+adapter={adapter}", 1e-4
+    )
     assert main(["merge", "--adapter", str(tmp_path), "--to", str(tmp_path / "x")]) == 2
 
 

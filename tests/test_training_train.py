@@ -31,6 +31,21 @@ def _one_torch_thread() -> object:
     torch.set_num_threads(old)
 
 
+def labelled_spans(ids: list[int], labels: list[int]) -> list[list[int]]:
+    """The contiguous runs of labelled positions (label != -100) as token ids; each label equals its token."""
+    spans: list[list[int]] = []
+    prev = False
+    for tok_id, lab in zip(ids, labels, strict=True):
+        on = lab != -100
+        if on:
+            assert lab == tok_id
+            if not prev:
+                spans.append([])
+            spans[-1].append(tok_id)
+        prev = on
+    return spans
+
+
 def _tiny_cfg(**kw: object) -> TrainConfig:
     base: dict[str, object] = {
         "max_steps": 8,
@@ -85,17 +100,7 @@ def test_only_assistant_tokens_carry_labels(tmp_path: Path) -> None:
     assert len(rows) == len(ds) == 6
     for row, labels, ids in zip(rows, batch["labels"], batch["input_ids"], strict=True):
         expected = [m["content"] + "<|im_end|>" for m in row["messages"] if m["role"] == "assistant"]
-        # contiguous runs of labelled positions, decoded
-        spans: list[list[int]] = []
-        prev = False
-        for tok_id, lab in zip(ids.tolist(), labels.tolist(), strict=True):
-            on = lab != -100
-            if on:
-                assert lab == tok_id
-                if not prev:
-                    spans.append([])
-                spans[-1].append(tok_id)
-            prev = on
+        spans = labelled_spans(ids.tolist(), labels.tolist())
         assert [tok.decode(s) for s in spans] == expected  # so no system/user token is labelled
         assert "<|im_start|>system" in tok.decode(ids)  # the sequence itself holds the whole conversation
 
@@ -371,17 +376,7 @@ def test_template_without_generation_markers_trains_on_assistant_tokens(tmp_path
     assert len(ds) == len(rows) == 6
     batch = trainer.data_collator([ds[i] for i in range(len(ds))])
     for row, labels, ids in zip(rows, batch["labels"], batch["input_ids"], strict=True):
-        spans: list[list[int]] = []
-        prev = False
-        for tok_id, lab in zip(ids.tolist(), labels.tolist(), strict=True):
-            on = lab != -100
-            if on:
-                assert lab == tok_id
-                if not prev:
-                    spans.append([])
-                spans[-1].append(tok_id)
-            prev = on
-        decoded = [tok.decode(s).strip() for s in spans]
+        decoded = [tok.decode(s).strip() for s in labelled_spans(ids.tolist(), labels.tolist())]
         assert decoded == [m["content"].strip() + "</s>" for m in row["messages"] if m["role"] == "assistant"]
         assert "[INST]" in tok.decode(ids)
     res = train_adapter(mix.path, tmp_path / "adapter", cfg, progress=False)
