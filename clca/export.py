@@ -126,17 +126,23 @@ def adapter_card(
         f"{meta['clca']['training_seed']}, final training loss {res.get('last_loss')}, validation loss "
         f"{res.get('eval_loss')}",
         "",
-        "## Evaluation (World Values Survey wave 7; Δ = adapted − base, 95% CI)",
+        "## Evaluation (World Values Survey wave 7; Δ = adapted − base)",
         "",
     ]
     if evals:
-        lines += ["| culture | style | metric | Δ | 95% CI |", "|---|---|---|---|---|"]
+        lines += [
+            "Δ of this adapter, and the mean Δ over its family's training seeds with the 95% CI (crossed "
+            "bootstrap over seeds and questions; lower KL is better).",
+            "",
+            "| culture | style | metric | Δ this adapter | Δ mean over seeds | 95% CI |",
+            "|---|---|---|---|---|---|",
+        ]
         for e in evals:
             ci = e.get("ci") or [None, None]
             fmt = lambda v: "–" if v is None else f"{v:+.4f}"  # noqa: E731
             lines.append(
-                f"| {e['culture']} | {e['style']} | {e['metric']} | {fmt(e.get('mean'))} | "
-                f"{fmt(ci[0])} … {fmt(ci[1])} |"
+                f"| {e['culture']} | {e['style']} | {e['metric']} | {fmt(e.get('this_seed'))} | "
+                f"{fmt(e.get('mean'))} | {fmt(ci[0])} … {fmt(ci[1])} |"
             )
     else:
         lines.append("Not evaluated in this run's report (`clca report --run DIR`, then export again).")
@@ -206,10 +212,13 @@ def dataset_card(name: str, stats: dict[str, Any], splits: list[str]) -> str:
     return _front_matter(meta) + "\n".join(body)
 
 
-def _eval_rows(report: dict[str, Any] | None, trained_on: str, tag: str) -> list[dict[str, Any]]:
-    """The Δ rows of one adapter from ``before_after.json`` (its family's cells; the tag's seed is in them)."""
+def _eval_rows(report: dict[str, Any] | None, trained_on: str, seed: int | None) -> list[dict[str, Any]]:
+    """The Δ KL rows of an adapter from ``before_after.json``: its family's cells (mean over the training seeds,
+    with the CI) and ``this_seed``, this adapter's own Δ."""
     if not report:
         return []
+    seeds = report.get("families", {}).get(trained_on, [])
+    pos = seeds.index(seed) if seed in seeds else (0 if len(seeds) == 1 else None)
     rows = []
     for style, metrics in report.get("matrix", {}).items():
         for metric, table in metrics.items():
@@ -219,7 +228,11 @@ def _eval_rows(report: dict[str, Any] | None, trained_on: str, tag: str) -> list
                 if r.get("trained_on") != trained_on:
                     continue
                 for culture, cell in r.get("cells", {}).items():
-                    rows.append({"culture": culture, "style": style, "metric": metric, **cell})
+                    per = cell.get("per_seed") or []
+                    own = per[pos] if pos is not None and pos < len(per) else None
+                    rows.append(
+                        {"culture": culture, "style": style, "metric": metric, "this_seed": own, **cell}
+                    )
     return rows
 
 
@@ -232,11 +245,12 @@ def _adapters(run_path: Path) -> list[tuple[str, Path]]:
 
 def export_run(run_path: Path, out: Path) -> dict[str, list[Path]]:
     """Write ``out/adapters/<name>/`` and ``out/datasets/<name>/`` for every adapter and mix of a run."""
-    from datasets import load_from_disk
+    from datasets import disable_progress_bars, load_from_disk
 
     from clca.report.controls import parse_tag
     from clca.rundir import RunDir
 
+    disable_progress_bars()
     run = RunDir(run_path)
     if not run_path.is_dir():
         raise DataError(f"run directory {run_path} does not exist.", fix="give --run a clca run directory.")
@@ -265,7 +279,7 @@ def export_run(run_path: Path, out: Path) -> dict[str, list[Path]]:
             with contextlib.suppress(Exception):  # a server or scripted base: keep what PEFT wrote
                 make_portable(dst, res["base_model"])
         (dst / "README.md").write_text(
-            adapter_card(dst, culture=trained_on, seed=seed, evals=_eval_rows(report, trained_on, tag)),
+            adapter_card(dst, culture=trained_on, seed=seed, evals=_eval_rows(report, trained_on, seed)),
             encoding="utf-8",
         )
         written["adapters"].append(dst)
