@@ -4,7 +4,7 @@ Two (or ``--replicas``) scripted OpenAI-compatible servers on 127.0.0.1, each in
 delay (``--latency``, default 0.2 s), like a busy inference server. clca's backend sends ``--requests`` (1000)
 chat requests in one ``generate`` call with at most ``max_in_flight`` in flight, balanced over the replicas
 (least outstanding). The ideal throughput is ``max_in_flight / latency``; the script prints, per in-flight
-limit, requests/s, the ratio to the ideal, the largest number in flight seen by each server, and how the
+limit, requests/s, the ratio to the ideal, the client's CPU use (cores), the largest number in flight seen by each server, and how the
 requests were shared. Target (issue: clients for clusters): ratio >= 0.9 at the default limit (64).
 
     .venv/bin/python bench/bench_replicas.py [--requests 1000] [--latency 0.2] [--replicas 2]
@@ -61,9 +61,10 @@ def run(n: int, latency: float, replicas: int, in_flight: int) -> dict[str, floa
         urls = ",".join(url for _, url in servers)
         be = load_backend(f"openai:m@{urls}?max_in_flight={in_flight}&timeout=30", cache=False, batch_size=n)
         chats: list[Chat] = [[{"role": "user", "content": f"request {i}"}] for i in range(n)]
-        t0 = time.perf_counter()
+        cpu0, t0 = time.process_time(), time.perf_counter()
         out = be.generate(chats, GenerationParams(max_new_tokens=4, temperature=0.0))
         wall = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
         be.close()
         assert len(out) == n
         stats = [_stats(p) for p, _ in servers]
@@ -74,6 +75,7 @@ def run(n: int, latency: float, replicas: int, in_flight: int) -> dict[str, floa
             "req_per_s": n / wall,
             "ideal": ideal,
             "ratio": (n / wall) / ideal,
+            "client_cores": cpu / wall,
             "max_seen": max(m for _, m in stats),
             "share_min": min(k for k, _ in stats) / n,
             "share_max": max(k for k, _ in stats) / n,
@@ -94,14 +96,15 @@ def main() -> None:
     args = ap.parse_args()
     print(f"{args.requests} requests, {args.latency * 1000:.0f} ms per request, {args.replicas} replicas")
     print(
-        "| max_in_flight | wall s | requests/s | ideal | ratio | most in flight at one server | share per server |"
+        "| max_in_flight | wall s | requests/s | ideal | ratio | client CPU (cores) | most in flight at one server "
+        "| share per server |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for limit in (int(x) for x in args.limits.split(",")):
         r = run(args.requests, args.latency, args.replicas, limit)
         print(
             f"| {limit} | {r['wall_s']:.2f} | {r['req_per_s']:.1f} | {r['ideal']:.1f} | {r['ratio']:.3f} | "
-            f"{int(r['max_seen'])} | {r['share_min']:.3f}–{r['share_max']:.3f} |"
+            f"{r['client_cores']:.2f} | {int(r['max_seen'])} | {r['share_min']:.3f}–{r['share_max']:.3f} |"
         )
 
 

@@ -71,21 +71,26 @@ def _front_matter(meta: dict[str, Any]) -> str:
 
 
 def _culture_words(culture: str) -> str:
-    return "no culture (the no-culture control)" if culture in (GENERIC, "no-culture") else culture
+    return "no culture (the no-culture control)" if culture == GENERIC else culture
 
 
-def adapter_card(
-    adapter_dir: Path, *, culture: str, seed: int | None = None, evals: list[dict[str, Any]] | None = None
-) -> str:
-    """The model card of an adapter folder (reads its ``adapter_config.json``, ``train_result.json`` and the
-    mix's ``mix_stats.json`` when they are there)."""
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}  # type: ignore[no-any-return]
+
+
+def adapter_facts(adapter_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An adapter's ``train_result.json`` and its training mix's ``mix_stats.json`` (empty when absent): the
+    culture it was trained on (``generic`` for the control) is the mix's, its seed the training config's."""
+    res = _read_json(adapter_dir / "train_result.json")
+    mix = _read_json(Path(res["dataset_dir"]) / "mix_stats.json") if res.get("dataset_dir") else {}
+    return res, mix
+
+
+def adapter_card(adapter_dir: Path, evals: list[dict[str, Any]] | None = None) -> str:
+    """The model card of an adapter folder (from its ``adapter_config.json`` and :func:`adapter_facts`)."""
     acfg = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
-    res_path = adapter_dir / "train_result.json"
-    res = json.loads(res_path.read_text(encoding="utf-8")) if res_path.exists() else {}
-    mix: dict[str, Any] = {}
-    ds = res.get("dataset_dir")
-    if ds and (Path(ds) / "mix_stats.json").exists():
-        mix = json.loads((Path(ds) / "mix_stats.json").read_text(encoding="utf-8"))
+    res, mix = adapter_facts(adapter_dir)
+    culture = str(mix.get("culture", ""))
     base = acfg.get("base_model_name_or_path", "")
     tc = res.get("config", {})
     meta = {
@@ -96,7 +101,7 @@ def adapter_card(
         "tags": ["clca", "culture-adaptation", "lora", "peft"],
         "clca": {
             "culture": culture,
-            "training_seed": seed if seed is not None else tc.get("seed"),
+            "training_seed": tc.get("seed"),
             "train_examples": mix.get("train_examples", res.get("train_examples")),
             "train_tokens": mix.get("train_tokens"),
             "train_by_task": mix.get("train_by_task"),
@@ -110,7 +115,7 @@ def adapter_card(
         "plus intent prediction"
         + (
             " for the culture above."
-            if culture not in (GENERIC, "no-culture")
+            if culture != GENERIC
             else ", without any culture (a control for before/after claims)."
         ),
         "",
@@ -247,16 +252,12 @@ def export_run(run_path: Path, out: Path) -> dict[str, list[Path]]:
     """Write ``out/adapters/<name>/`` and ``out/datasets/<name>/`` for every adapter and mix of a run."""
     from datasets import disable_progress_bars, load_from_disk
 
-    from clca.report.controls import parse_tag
     from clca.rundir import RunDir
 
-    disable_progress_bars()
-    run = RunDir(run_path)
     if not run_path.is_dir():
         raise DataError(f"run directory {run_path} does not exist.", fix="give --run a clca run directory.")
-    report_file = run.report_dir / "before_after.json"
-    report = json.loads(report_file.read_text(encoding="utf-8")) if report_file.exists() else None
-    cultures = report.get("cultures", []) if report else []
+    disable_progress_bars()
+    report = _read_json(RunDir(run_path).report_dir / "before_after.json") or None
     written: dict[str, list[Path]] = {"adapters": [], "datasets": []}
     for name, src in _adapters(run_path):
         dst = out / "adapters" / name
@@ -264,24 +265,12 @@ def export_run(run_path: Path, out: Path) -> dict[str, list[Path]]:
         for f in ADAPTER_FILES:
             if (src / f).exists():
                 shutil.copy2(src / f, dst / f)
-        res = (
-            json.loads((src / "train_result.json").read_text())
-            if (src / "train_result.json").exists()
-            else {}
-        )
-        variant, _, seed_part = name.partition("--seed")
-        seed = int(seed_part) if seed_part.isdigit() else None
-        culture = _mix_culture(run_path / "mix" / variant.split("--")[0]) or variant
-        tag = RunDir.model_tag(culture if culture != "no-culture" else GENERIC, seed)
-        adapter = parse_tag(tag, cultures) if cultures else None
-        trained_on = adapter.trained_on if adapter else culture
-        if res.get("base_model"):
+        res, mix = adapter_facts(dst)
+        if res.get("base_model"):  # adapters trained before bases were named by hub id
             with contextlib.suppress(Exception):  # a server or scripted base: keep what PEFT wrote
                 make_portable(dst, res["base_model"])
-        (dst / "README.md").write_text(
-            adapter_card(dst, culture=trained_on, seed=seed, evals=_eval_rows(report, trained_on, seed)),
-            encoding="utf-8",
-        )
+        evals = _eval_rows(report, str(mix.get("culture", "")), res.get("config", {}).get("seed"))
+        (dst / "README.md").write_text(adapter_card(dst, evals), encoding="utf-8")
         written["adapters"].append(dst)
     mix_root = run_path / "mix"
     for mix_dir in (
@@ -294,24 +283,12 @@ def export_run(run_path: Path, out: Path) -> dict[str, list[Path]]:
         dd = load_from_disk(str(mix_dir))
         for split in dd:
             dd[split].to_parquet(str(dst / "data" / f"{split}-00000-of-00001.parquet"))
-        stats = (
-            json.loads((mix_dir / "mix_stats.json").read_text())
-            if (mix_dir / "mix_stats.json").exists()
-            else {}
-        )
+        stats = _read_json(mix_dir / "mix_stats.json")
         if stats:
             write_json_atomic(dst / "mix_stats.json", stats)
         (dst / "README.md").write_text(dataset_card(mix_dir.name, stats, list(dd)), encoding="utf-8")
         written["datasets"].append(dst)
     return written
-
-
-def _mix_culture(mix_dir: Path) -> str | None:
-    path = mix_dir / "mix_stats.json"
-    if not path.exists():
-        return None
-    culture = json.loads(path.read_text(encoding="utf-8")).get("culture")
-    return None if culture is None else ("no-culture" if culture == GENERIC else str(culture))
 
 
 def merge_adapter(adapter_dir: Path, out: Path, base_spec: str | None = None) -> Path:

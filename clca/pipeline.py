@@ -56,8 +56,8 @@ class Stage:
     outputs: list[Path]
     run: Callable[[StageContext], dict[str, int]]
     always: bool = False  # rerun every time (cheap, derived only: the report)
-    #: what a per-variant stage is about: ``variant`` (a culture, or ``generic`` for the no-culture control),
-    #: ``train_seed`` (the training seed) and ``seed_tag`` (the seed in folder names/tags; None for one seed)
+    #: for a replacement body (``run_pipeline(replace=...)``) of a train stage: ``variant`` (a culture, or
+    #: ``generic`` for the no-culture control) and ``train_seed``
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -270,20 +270,18 @@ def _mix(culture: str) -> Callable[[StageContext], dict[str, int]]:
     return body
 
 
-def _train(ctx: StageContext, stage: Stage) -> dict[str, int]:
-    from clca.training.train import train_adapter
+def _train(variant: str, seed: int, out_dir: Path) -> Callable[[StageContext], dict[str, int]]:
+    """Train the adapter of ``variant`` (a culture or ``generic``) with training seed ``seed`` into ``out_dir``."""
 
-    c = ctx.cfg
-    tcfg = c.train.resolve(model=c.models.student, seed=stage.meta["train_seed"])
-    res = train_adapter(
-        ctx.run.mix_dir(stage.meta["variant"], c.mix.ablation), stage.outputs[0], tcfg, progress=ctx.progress
-    )
-    return {k: n for k, n in counts_of(res).items() if k in ("steps", "train_examples", "train_tokens")}
+    def body(ctx: StageContext) -> dict[str, int]:
+        from clca.training.train import train_adapter
 
+        c = ctx.cfg
+        tcfg = c.train.resolve(model=c.models.student, seed=seed)
+        res = train_adapter(ctx.run.mix_dir(variant, c.mix.ablation), out_dir, tcfg, progress=ctx.progress)
+        return {k: n for k, n in counts_of(res).items() if k in ("steps", "train_examples", "train_tokens")}
 
-def _trainer(ref: list[Stage]) -> Callable[[StageContext], dict[str, int]]:
-    """The body of a train stage (``ref`` holds the stage, filled in once it exists)."""
-    return lambda ctx: _train(ctx, ref[0])
+    return body
 
 
 def _evaluate(ctx: StageContext, backend: Backend, model_tag: str, countries: list[str]) -> dict[str, int]:
@@ -428,24 +426,22 @@ def plan_stages(cfg: RunConfig) -> list[Stage]:
         )
         mixes.append(mx)
         for train_seed, tag_seed in seed_tags(cfg):
-            ref: list[Stage] = []
+            adapter = run.adapter_dir(v, abl, tag_seed)
             tr = add(
                 f"train:{name}" + (f"@s{tag_seed}" if tag_seed is not None else ""),
                 train_settings | ({"train_seed": train_seed} if cfg.train.seeds is not None else {}),
-                [run.adapter_dir(v, abl, tag_seed)],
-                _trainer(ref),
+                [adapter],
+                _train(v, train_seed, adapter),
                 [mx],
-                meta={"variant": v, "train_seed": train_seed, "seed_tag": tag_seed},
+                meta={"variant": v, "train_seed": train_seed},
             )
-            ref.append(tr)
             tag = RunDir.model_tag(v, tag_seed)
             add(
                 f"eval:{tag}",
                 eval_settings,
                 [run.eval_dir(tag)],
-                _eval_adapted(run.adapter_dir(v, abl, tag_seed), tag),
+                _eval_adapted(adapter, tag),
                 [tr],
-                meta=dict(tr.meta),
             )
     add("report", {}, [run.report_dir], _report, [], always=True)
     return stages

@@ -33,7 +33,8 @@ import contextlib
 import errno
 import fcntl
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -169,6 +170,22 @@ class RunDir:
         """The eval tag of an adapted student: ``clca-<slug>`` or ``control-no-culture`` (``-s<k>`` per seed)."""
         base = f"control-{CONTROL}" if culture == GENERIC else f"clca-{slug(culture)}"
         return base + (f"-s{seed}" if seed is not None else "")
+
+    @staticmethod
+    def parse_model_tag(tag: str, cultures: Iterable[str]) -> tuple[str, int | None] | None:
+        """The inverse of :meth:`model_tag`: (culture or ``generic``, seed), or ``None`` for other tags (the base
+        model's, other tools')."""
+        m = re.fullmatch(rf"(?:clca-(?P<slug>.+?)|control-{CONTROL})(?:-s(?P<seed>\d+))?", tag)
+        if m is None:
+            return None
+        seed = int(m["seed"]) if m["seed"] is not None else None
+        if m["slug"] is None:
+            return GENERIC, seed
+        by_slug = {slug(c): c for c in cultures}
+        if m["slug"] in by_slug:
+            return by_slug[m["slug"]], seed
+        whole = tag.removeprefix("clca-")  # a culture slug that itself ends in -s<digits>
+        return (by_slug[whole], None) if whole in by_slug else None
 
     def eval_dir(self, model_tag: str) -> Path:
         return self.path / self.EVAL / model_tag

@@ -13,7 +13,7 @@ from clca.evaluation.metrics import question_metrics
 from clca.evaluation.records import QuestionResult, result_id
 from clca.manifest import RunManifest
 from clca.records import Character, Episode, Intent, Judgement, Turn
-from clca.report.pipeline_report import before_after, build_report, paired_change
+from clca.report.pipeline_report import before_after, build_report
 from clca.rundir import RunDir
 from clca.runs import JsonlStore
 
@@ -153,13 +153,15 @@ def test_before_after_numbers(run_dir: Path) -> None:
     assert "plain|majority_match" in china["change"]
 
 
-def test_paired_change_only_uses_common_questions(run_dir: Path) -> None:
-    recs = RunDir(run_dir).eval_records()
-    base = {r.qid: r for r in recs if r.model_tag == "base" and r.country == "China" and r.style == "plain"}
-    ad = {r.qid: r for r in recs if r.model_tag == "clca-china" and r.style == "plain"}
-    del ad["Q1"]
-    assert paired_change(base, ad, "kl")["n"] == len(QIDS) - 1
-    assert paired_change(base, {}, "kl") == {"mean": None, "ci": None, "n": 0}
+def test_change_only_uses_common_questions(run_dir: Path) -> None:
+    recs = [r for r in RunDir(run_dir).eval_records() if not (r.model_tag == "clca-china" and r.qid == "Q1")]
+    ba = before_after(recs, ["plain", "cultural"], n_resamples=200)
+    china = next(r for r in ba["rows"] if r["culture"] == "China")
+    assert china["change"]["plain|kl"]["n"] == len(QIDS) - 1
+    assert next(r for r in ba["rows"] if r["culture"] == "Japan")["change"]["plain|kl"]["n"] == len(QIDS)
+    none = before_after([r for r in recs if r.model_tag == "base"], ["plain"], n_resamples=200)
+    assert none["rows"][0]["change"]["plain|kl"] == {"mean": None, "ci": None, "n": 0}
+    assert none["verdicts"] == []
 
 
 def test_report_page(run_dir: Path) -> None:

@@ -21,7 +21,6 @@ questions; when seeds disagree, the seed draw widens the interval. The base mode
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -33,7 +32,7 @@ import numpy as np
 from clca.evaluation import metrics as M
 from clca.evaluation.records import QuestionResult
 from clca.records import GENERIC
-from clca.rundir import CONTROL, slug
+from clca.rundir import CONTROL, RunDir
 
 #: +1 when higher is better, -1 when lower is better
 BETTER = {
@@ -70,23 +69,11 @@ class Adapter:
         return self.trained_on == GENERIC
 
 
-_TAG = re.compile(rf"(?:clca-(?P<slug>.+?)|control-{CONTROL})(?:-s(?P<seed>\d+))?")
-
-
 def parse_tag(tag: str, cultures: Iterable[str]) -> Adapter | None:
-    """The :class:`Adapter` behind a model tag (``clca-china-s1``, ``control-no-culture``); ``None`` for the
-    base model and for tags of other tools."""
-    by_slug = {slug(c): c for c in cultures}
-    m = _TAG.fullmatch(tag)
-    if m is None:
-        return None
-    seed = int(m["seed"]) if m["seed"] is not None else None
-    if m["slug"] is None:
-        return Adapter(tag, GENERIC, seed)
-    if m["slug"] in by_slug:
-        return Adapter(tag, by_slug[m["slug"]], seed)
-    whole = tag.removeprefix("clca-")
-    return Adapter(tag, by_slug[whole], None) if whole in by_slug else None
+    """The :class:`Adapter` behind a model tag (``clca-china-s1``, ``control-no-culture``; see
+    :meth:`clca.rundir.RunDir.parse_model_tag`); ``None`` for the base model and for tags of other tools."""
+    parsed = RunDir.parse_model_tag(tag, cultures)
+    return None if parsed is None else Adapter(tag, *parsed)
 
 
 def label(trained_on: str) -> str:

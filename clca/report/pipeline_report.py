@@ -65,21 +65,6 @@ def own_tags(records: Sequence[QuestionResult]) -> dict[str, list[str]]:
     return dict(out)
 
 
-def paired_change(
-    base: dict[str, QuestionResult], adapted: dict[str, QuestionResult], metric: str, seed: int = 0
-) -> dict[str, Any]:
-    """Mean of adapted − base over the questions both have, with a paired bootstrap 95% CI."""
-    diffs = []
-    for qid in sorted(set(base) & set(adapted)):
-        a, b = _metric(adapted[qid], metric), _metric(base[qid], metric)
-        if a is not None and b is not None:
-            diffs.append(a - b)
-    if not diffs:
-        return {"mean": None, "ci": None, "n": 0}
-    ci = M.bootstrap_ci(diffs, seed=seed)
-    return {"mean": float(np.mean(diffs)), "ci": list(ci) if ci else None, "n": len(diffs)}
-
-
 def _mean(recs: dict[str, QuestionResult], metric: str) -> float | None:
     vals = [v for v in (_metric(r, metric) for r in recs.values()) if v is not None]
     return float(np.mean(vals)) if vals else None

@@ -565,11 +565,7 @@ def train_adapter(
         from clca.export import adapter_card
 
         write_json_atomic(done, json.loads(res.model_dump_json()))
-        mix_stats = Path(dataset_dir) / "mix_stats.json"
-        culture = (
-            json.loads(mix_stats.read_text(encoding="utf-8")).get("culture", "") if mix_stats.exists() else ""
-        )
-        (out_dir / "README.md").write_text(adapter_card(out_dir, culture=str(culture)), encoding="utf-8")
+        (out_dir / "README.md").write_text(adapter_card(out_dir), encoding="utf-8")
     return res
 
 
