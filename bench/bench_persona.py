@@ -59,8 +59,15 @@ def main() -> None:
     ap.add_argument("--personas", type=int, default=100)
     ap.add_argument("--country", default="Japan", choices=sorted(COUNTRY_CODES))
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--model", default="embedded:smollm2-135m")
+    ap.add_argument("--model", default="embedded:smollm2-135m", help="e.g. embedded:smollm2-135m+quant=bf16")
     ap.add_argument("--write", action="store_true", help="put the numbers into bench/RESULTS.md")
+    ap.add_argument(
+        "--agreement",
+        type=int,
+        default=0,
+        help="also answer the first N personas with the spec's own weights (no +quant) and report the share of "
+        "identical parsed answers",
+    )
     args = ap.parse_args()
 
     import torch
@@ -68,27 +75,30 @@ def main() -> None:
     from clca.evaluation import EvalConfig, evaluate
     from clca.llm.registry import load_backend
 
+    def run(backend: Any, personas: int) -> Any:
+        with tempfile.TemporaryDirectory(prefix="bench_persona_") as tmp:
+            resp = Path(tmp) / "wvb"
+            resp.mkdir()
+            write_respondents(resp, args.country, args.personas)
+            cfg = EvalConfig(
+                protocol="paper",
+                styles=["paper_persona"],
+                respondents=resp,
+                personas=personas,
+                questions="Q1-Q41,Q43-Q45",
+                out_dir=Path(tmp) / "out",
+                model_tag="bench",
+                countries=[args.country],
+                batch_size=args.batch_size,
+                report=False,
+            )
+            return evaluate(backend, cfg)
+
     backend = load_backend(args.model, cache=False, batch_size=args.batch_size)
     engine = getattr(backend, "engine", None)
-    with tempfile.TemporaryDirectory(prefix="bench_persona_") as tmp:
-        resp = Path(tmp) / "wvb"
-        resp.mkdir()
-        write_respondents(resp, args.country, args.personas)
-        cfg = EvalConfig(
-            protocol="paper",
-            styles=["paper_persona"],
-            respondents=resp,
-            personas=args.personas,
-            questions="Q1-Q41,Q43-Q45",
-            out_dir=Path(tmp) / "out",
-            model_tag="bench",
-            countries=[args.country],
-            batch_size=args.batch_size,
-            report=False,
-        )
-        t0 = time.perf_counter()
-        res = evaluate(backend, cfg)
-        wall = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = run(backend, args.personas)
+    wall = time.perf_counter() - t0
     answers = sum(len(p.parsed) for r in res.records for p in r.prompts)
     invalid = sum(1 for r in res.records for p in r.prompts for c in p.parsed if c is None)
     st = engine.stats if engine is not None else None
@@ -104,6 +114,20 @@ def main() -> None:
         f"{invalid / max(1, answers):.1%} | {st.prompt_tokens if st else '-'} | "
         f"{st.prefilled_tokens if st else '-'} | {reused:.1%} |",
     ]
+    if args.agreement:
+        base_spec = args.model.replace("+quant=bf16", "")
+        sub = run(backend, args.agreement)
+        ref_backend = load_backend(base_spec, cache=False, batch_size=args.batch_size)
+        ref = run(ref_backend, args.agreement)
+        ref_backend.close()
+        mine = [c for r in sub.records for p in r.prompts for c in p.parsed]
+        theirs = [c for r in ref.records for p in r.prompts for c in p.parsed]
+        same = sum(a == b for a, b in zip(mine, theirs, strict=True))
+        lines += [
+            "",
+            f"Answers identical to {base_spec}'s own weights on the first {args.agreement} personas: "
+            f"{same}/{len(mine)} ({same / max(1, len(mine)):.1%}).",
+        ]
     text = "\n".join(lines)
     print(text)
     if args.write:

@@ -39,10 +39,12 @@ from clca.rundir import RunDir
 
 
 class Counting(Backend):
-    """Counts generate calls, chats and generated tokens of an inner (uncached) local backend."""
+    """Counts generate calls, chats and generated tokens of an inner (uncached) backend (tokens with
+    ``tokenizer``, default: the inner local backend's)."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, tokenizer: Any = None) -> None:
         self.inner, self.spec = inner, inner.spec
+        self.tokenizer = tokenizer if tokenizer is not None else inner.tokenizer
         self.calls = self.chats = self.tokens = 0
         self.gen_s = 0.0
 
@@ -58,7 +60,7 @@ class Counting(Backend):
         self.gen_s += time.perf_counter() - t0
         self.calls += 1
         self.chats += len(chats)
-        self.tokens += sum(len(self.inner.tokenizer(o, add_special_tokens=False).input_ids) for o in outs)
+        self.tokens += sum(len(self.tokenizer(o, add_special_tokens=False).input_ids) for o in outs)
         return outs
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:

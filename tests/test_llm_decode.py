@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from clca.llm.base import Chat, GenerationParams
-from clca.llm.decode import PrefixStore, _sample, supports_engine
+from clca.llm.base import Chat, GenerationParams, ScoreRequest
+from clca.llm.decode import DecodeEngine, PrefixStore, _sample, supports_engine, use_decode_attention
 from clca.llm.local import LocalBackend
 from clca.llm.registry import load_backend
 
@@ -81,6 +81,45 @@ def test_supports_engine_only_plain_full_attention() -> None:
     )
     assert supports_engine(LlamaForCausalLM(LlamaConfig(**tiny)))
     assert not supports_engine(MistralForCausalLM(MistralConfig(sliding_window=8, **tiny)))
+
+
+def test_decode_attention_equals_sdpa_with_grouped_heads_and_padding() -> None:
+    """clca's decode-step attention (two matmuls) gives SDPA's logits and the same greedy tokens, through the
+    engine (left padding, prefix reuse, dedup, finished rows dropped) on a tiny random Llama with 4 query heads
+    sharing 2 key/value heads."""
+    import copy
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        vocab_size=97, max_position_embeddings=256, attn_implementation="sdpa",
+    )  # fmt: skip
+    ref = LlamaForCausalLM(cfg).eval()
+    ours = copy.deepcopy(ref)
+    use_decode_attention(ours)
+    assert ours.config._attn_implementation != ref.config._attn_implementation
+
+    class Tok:
+        def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+            return " ".join(map(str, ids))
+
+    prompts = [[5, 6, 7, 8, 9, 10, 11], [5, 6, 7, 20], [5, 6, 7, 20], [30, 31]]
+    outs = []
+    for model in (ref, ours):
+        eng = DecodeEngine(model, Tok(), device="cpu", pad_id=0, eos_ids=[96], prefix_cache_bytes=10**7)
+        with torch.inference_mode():
+            eng.generate(
+                prompts[:2], GenerationParams(max_new_tokens=3), seeds=[0, 0]
+            )  # fill the prefix store
+            outs.append(eng.generate(prompts, GenerationParams(max_new_tokens=12), seeds=[0] * 4))
+            ids = torch.tensor([prompts[0] + outs[-1][0][:5]])
+            step = model(input_ids=ids[:, :-1], use_cache=True)
+            last = model(input_ids=ids[:, -1:], cache=step.cache, use_cache=True)
+            outs.append(last.logits[0, -1])
+    assert outs[0] == outs[2] and all(len(o) == 12 for o in outs[0])
+    assert torch.allclose(outs[1], outs[3], atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------- engine on SmolLM2
@@ -205,3 +244,36 @@ def test_engine_with_peft_adapter_equals_transformers_generate(tmp_path: Path) -
     tuned.engine = None
     assert ours == tuned.generate(_chats()[:2], params)
     tuned.close()
+
+
+@pytest.mark.slow
+def test_bf16_generation_copy_scores_on_fp32_and_generates_like_transformers(backend: LocalBackend) -> None:
+    fast = load_backend("embedded:smollm2-135m+quant=bf16", cache=False, batch_size=8)
+    assert isinstance(fast, LocalBackend) and fast.engine is not None
+    try:
+        assert next(fast.gen_model.parameters()).dtype == torch.bfloat16
+        assert next(fast.model.parameters()).dtype == torch.float32
+        # scoring keeps the fp32 weights: same results, same cache identity; generation gets its own
+        req = ScoreRequest(messages=_chats()[2], options=("1", "2", "Paris"))
+        assert fast.score([req]) == backend.score([req])
+        assert fast.fingerprint == backend.fingerprint
+        assert fast.generation_fingerprint == backend.generation_fingerprint + "|quant=bf16"
+        # the engine on the bf16 copy: greedy equals transformers' generate on the same weights, row by row
+        params = GenerationParams(max_new_tokens=10)
+        chats = _chats()[:3]
+        ours = [fast.generate([c], params)[0] for c in chats]
+        engine, fast.engine = fast.engine, None
+        try:
+            reference = [fast.generate([c], params)[0] for c in chats]
+        finally:
+            fast.engine = engine
+        assert ours == reference and all(ours)
+        # its cost: the next-token distributions stay close to fp32's (measured KL ~0.002-0.003 nats)
+        ids = torch.tensor([backend._encode(backend.render([{"role": "system", "content": PERSONA}]))])
+        with torch.inference_mode():
+            p32 = backend.model(input_ids=ids).logits[0].float().log_softmax(-1)
+            p16 = fast.gen_model(input_ids=ids).logits[0].float().log_softmax(-1)
+        kl = (p32.exp() * (p32 - p16)).sum(-1).mean()
+        assert 0 < float(kl) < 0.02
+    finally:
+        fast.close()

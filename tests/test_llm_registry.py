@@ -22,6 +22,16 @@ def test_parse_embedded_hf_openai_and_adapter() -> None:
     assert (p.kind, p.name, p.adapter) == ("hf", "/models/my-llm", "/a/b")
     p = parse_spec("openai:Qwen/Qwen2.5-7B-Instruct@http://localhost:8000/v1/")
     assert (p.kind, p.name, p.base_url) == ("openai", "Qwen/Qwen2.5-7B-Instruct", "http://localhost:8000/v1")
+    assert parse_spec("embedded:smollm2-135m").quant is None
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["embedded:smollm2-135m+quant=bf16+adapter=/a/b", "embedded:smollm2-135m+adapter=/a/b+quant=bf16"],
+)
+def test_generation_weight_format_before_or_after_the_adapter(spec: str) -> None:
+    p = parse_spec(spec)
+    assert (p.kind, p.name, p.adapter, p.quant) == ("embedded", "smollm2-135m", "/a/b", "bf16")
 
 
 @pytest.mark.parametrize(
@@ -35,6 +45,8 @@ def test_parse_embedded_hf_openai_and_adapter() -> None:
         "openai:gpt-4o",
         "openai:m@ftp://x",
         "hf:x+adapter=",
+        "embedded:smollm2-135m+quant=int4",
+        "hf:x+quant=",
     ],
 )
 def test_unknown_specs_give_one_line_model_error(spec: str) -> None:

@@ -364,6 +364,53 @@ class DecodeEngine:
         return new
 
 
+#: the attention implementation :func:`use_decode_attention` registers with transformers
+DECODE_ATTENTION = "clca_decode_sdpa"
+
+
+def _decode_attention(
+    module: Any,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """Attention for one new token per row as two matrix products (the query heads that share a key/value head
+    side by side, softmax in fp32); longer queries (prefill) go to transformers' SDPA. On this CPU PyTorch's SDPA
+    kernel takes 1.6-2.3x longer than this for bf16 decode steps (bench/RESULTS.md, "Generation weight formats")."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    b, heads, q_len, dim = query.shape
+    if q_len != 1 or dropout:
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
+    kv_heads = key.shape[1]
+    q = query.reshape(b, kv_heads, heads // kv_heads, dim)  # query head h uses key/value head h // groups
+    scores = torch.matmul(q, key.transpose(-1, -2)).float() * (dim**-0.5 if scaling is None else scaling)
+    if attention_mask is not None:
+        mask = attention_mask[:, :, -1:, : key.shape[2]]
+        if mask.dtype == torch.bool:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        else:
+            scores = scores + mask.float()
+    out = torch.matmul(scores.softmax(dim=-1).to(value.dtype), value)  # [b, kv_heads, groups, dim]
+    return out.reshape(b, heads, 1, dim).transpose(1, 2).contiguous(), None
+
+
+def use_decode_attention(model: Any) -> None:
+    """Switch ``model`` (a transformers causal LM using SDPA) to :func:`_decode_attention` for decode steps."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(DECODE_ATTENTION, _decode_attention)
+    AttentionMaskInterface.register(DECODE_ATTENTION, sdpa_mask)
+    model.set_attn_implementation(DECODE_ATTENTION)
+
+
 def _hits_stop(tokenizer: Any, ids: list[int], stop: Sequence[str]) -> bool:
     """Whether the text of ``ids`` contains a stop string. Checked after every token, so a stop string can
     only newly appear at the end: decoding the last 32 tokens is enough for stop strings shorter than that."""

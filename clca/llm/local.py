@@ -99,6 +99,7 @@ class LocalBackend(Backend):
         score_batch_size: int | None = None,
         engine: str = "clca",
         prefix_cache_mb: float = 4096,
+        quant: str | None = None,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -131,6 +132,12 @@ class LocalBackend(Backend):
                 self.tokenizer = tok
             adapter_part = f"|adapter={adapter_dir.resolve()}#{sha256_file(weights)[:16]}"
         self.model: Any = model.to(self.device).eval()
+        #: the weights generation runs on: the model itself, or a bf16 copy (``quant="bf16"``, the spec's
+        #: ``+quant=bf16``); scoring always uses ``self.model``
+        self.quant = quant
+        self.gen_model: Any = self.model
+        if quant is not None and not (quant == "bf16" and str(self.dtype) == "torch.bfloat16"):
+            self.gen_model = generation_copy(self.model, quant)
         self._fingerprint = f"{identity}{adapter_part}|dtype={str(self.dtype).removeprefix('torch.')}"
         self._fingerprint += f"|dev={self.device.split(':')[0]}"
         self.end_id = self._end_of_turn_id()
@@ -143,7 +150,7 @@ class LocalBackend(Backend):
         self.engine: DecodeEngine | None = None
         if engine == "clca" and supports_engine(self.model):
             self.engine = DecodeEngine(
-                self.model,
+                self.gen_model,
                 self.tokenizer,
                 device=self.device,
                 pad_id=int(self.tokenizer.pad_token_id),
@@ -159,7 +166,8 @@ class LocalBackend(Backend):
     @property
     def generation_fingerprint(self) -> str:
         # the two engines sample differently (per-row vs per-batch generators): separate cache entries
-        return self._fingerprint + ("|gen=clca1" if self.engine is not None else "|gen=hf")
+        quant = f"|quant={self.quant}" if self.quant is not None else ""
+        return self._fingerprint + ("|gen=clca1" if self.engine is not None else "|gen=hf") + quant
 
     def _end_of_turn_id(self) -> int:
         """The token that closes an assistant turn in the chat template (else EOS)."""
@@ -240,7 +248,7 @@ class LocalBackend(Backend):
             if params.stop:
                 kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
             with torch.inference_mode():
-                gen = self.model.generate(
+                gen = self.gen_model.generate(
                     input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs
                 )
             new = gen[:, width:].cpu()
@@ -441,8 +449,33 @@ class LocalBackend(Backend):
         if self.engine is not None:  # it holds the model and the prefix store
             self.engine.store.clear()
             self.engine = None
-        del self.model
+        del self.model, self.gen_model
         gc.collect()
+
+
+def generation_copy(model: Any, quant: str) -> Any:
+    """A copy of ``model`` that generation runs on, in a faster weight format; scoring keeps ``model``.
+
+    ``bf16``: every weight, activation and the KV cache in bfloat16 (on a CPU with AVX-512-BF16 or AMX, oneDNN's
+    bf16 matrix kernels run 2-4x faster than fp32 and a decode step reads half the bytes), decode steps with
+    :func:`clca.llm.decode.use_decode_attention`. An adapter is merged into the copy first. Its measured cost: bench/RESULTS.md ("Generation weight formats")."""
+    import copy
+
+    import torch
+
+    if quant != "bf16":
+        raise ModelError(
+            f"unknown generation weight format {quant!r}.", fix="use +quant=bf16 or leave it out."
+        )
+    dup = copy.deepcopy(model)
+    if hasattr(dup, "merge_and_unload"):  # a PEFT model: fold the adapter into the weights
+        dup = dup.merge_and_unload()
+    dup = dup.to(torch.bfloat16).eval()
+    if getattr(dup.config, "_attn_implementation", None) == "sdpa":
+        from clca.llm.decode import use_decode_attention
+
+        use_decode_attention(dup)  # decode steps as two matmuls: faster than SDPA's kernel in bf16 here
+    return dup
 
 
 def attach_adapter(model: Any, adapter_dir: Path) -> tuple[Any, Any]:

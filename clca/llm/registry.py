@@ -80,6 +80,8 @@ def make_backend(
 
     model_dir = resolve_local_model(spec)
     adapter_dir = adapter if adapter is not None else p.adapter
+    if p.quant is not None:
+        opts.setdefault("quant", p.quant)
     return LocalBackend(
         model_dir,
         spec=spec,

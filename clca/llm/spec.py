@@ -15,10 +15,14 @@ from clca.llm.embedded import ensure_embedded, get_embedded
 
 KNOWN_FORMS = (
     "embedded:smollm2-135m, embedded:qwen2.5-coder-0.5b, hf:<model id or local path>, "
-    "<embedded or hf spec>+adapter=<adapter dir>, openai:<model>@<base_url>, scripted:auto (no model, tests)"
+    "<embedded or hf spec>+adapter=<adapter dir>, <embedded or hf spec>+quant=bf16, "
+    "openai:<model>@<base_url>, scripted:auto (no model, tests)"
 )
 ADAPTER_SEP = "+adapter="
 TOKENIZER_SEP = "+tokenizer="
+QUANT_SEP = "+quant="
+#: weight formats a local model may generate with (scoring always uses the model's own weights)
+GEN_QUANTS = ("bf16",)
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class ParsedSpec:
     tokenizer: str | None = None  # openai: local tokenizer (HF id/path or embedded spec) for echo scoring
     base_urls: tuple[str, ...] = ()  # openai: every replica's base URL (base_url is the first)
     options: tuple[tuple[str, float], ...] = ()  # openai: transport settings from the URL's query
+    quant: str | None = None  # embedded/hf: weight format for generation (``+quant=bf16``); None: as loaded
 
 
 def parse_spec(spec: str) -> ParsedSpec:
@@ -50,12 +55,22 @@ def parse_spec(spec: str) -> ParsedSpec:
         return ParsedSpec("scripted", rest)
     if kind not in ("embedded", "hf"):
         raise ModelError(f"cannot resolve model spec {spec!r}.", fix=f"use one of: {KNOWN_FORMS}.")
+    quant: str | None = None
+    if QUANT_SEP in rest:  # +quant=<format>, before or after +adapter=
+        head, _, tail = rest.partition(QUANT_SEP)
+        quant, plus, after = tail.partition("+")
+        rest = head + (plus + after if plus else "")
+        if quant not in GEN_QUANTS:
+            raise ModelError(
+                f"model spec {spec!r} asks for generation weights {quant!r}.",
+                fix=f"use +quant={' or +quant='.join(GEN_QUANTS)}, or leave it out (the model's own dtype).",
+            )
     name, asep, adapter = rest.partition(ADAPTER_SEP)
     if asep and not adapter:
         raise ModelError(f"model spec {spec!r} has an empty adapter path.", fix="write ...+adapter=<dir>.")
     if kind == "embedded":
         get_embedded(name)
-    return ParsedSpec(kind, name, adapter=adapter or None)
+    return ParsedSpec(kind, name, adapter=adapter or None, quant=quant)
 
 
 #: transport settings an openai spec may carry in its URL query, with their types
