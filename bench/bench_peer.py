@@ -6,8 +6,9 @@ seeds x ``--samples`` (2) episodes, ``--turns`` (6) turns, the embedded SmolLM2-
 
 Arms (``--arms``, comma-separated):
 
-* ``clca``: clca's lock-step engine on the local backend (``embedded:smollm2-135m``; fp32 unless ``--quant``);
-* ``clca-1``: the same backend, one chat per ``generate`` call (clca's own one-at-a-time mode);
+* ``clca``: clca's lock-step engine on the local backend (``embedded:smollm2-135m``, fp32);
+* ``clca-bf16``: the same with ``+quant=bf16`` (generation on a bfloat16 copy of the weights);
+* ``clca-1``, ``clca-1-bf16``: the same backends, one chat per ``generate`` call (clca's one-at-a-time mode);
 * ``llama-server``: llama.cpp's ``llama-server`` built once from the llama.cpp source vendored in the
   ``llama-cpp-python==0.3.36`` sdist (``cmake --build build --target llama-server``; the sdist comes from the
   package registry, nothing else is downloaded) into ``--cache`` (``~/.cache/clca/peer``), serving the embedded
@@ -16,11 +17,13 @@ Arms (``--arms``, comma-separated):
 * ``llama-cpp-python``: llama-cpp-python's own OpenAI server (``python -m llama_cpp.server``, one request at a
   time), installed from the same sdist into a virtual environment under ``--cache`` (compiles llama.cpp once).
 
-It prints, per arm, episodes, utterances, generated tokens (counted with the model's tokenizer), wall seconds,
-episodes/hour, generated tokens/s, seconds per utterance, and each arm's ratio to clca's engine.
+It prints, per arm, episodes, utterances, agent outputs and the share that could not be parsed (role-play
+parse failures, re-asked), generated tokens (counted with the model's tokenizer), wall seconds, episodes/hour,
+generated tokens/s, seconds per utterance, and the ratio of the ``--ref`` arm (default: the first clca arm) to
+each arm.
 
-    python bench/bench_peer.py                                   # clca vs llama-server
-    python bench/bench_peer.py --arms clca,clca-1,llama-server,llama-cpp-python
+    python bench/bench_peer.py                                   # clca (fp32, bf16) vs llama-server
+    python bench/bench_peer.py --arms clca,clca-bf16,clca-1-bf16,llama-server,llama-cpp-python --ref clca-bf16
     python bench/bench_peer.py --build-only                      # build the peers, run nothing
 
 Not part of CI (it builds llama.cpp: about 10 minutes on 2 cores the first time).
@@ -166,14 +169,16 @@ def _serve(cmd: list[str], port: int, timeout: float = 300.0) -> subprocess.Pope
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--arms", default="clca,llama-server")
+    ap.add_argument("--arms", default="clca,clca-bf16,llama-server")
+    ap.add_argument(
+        "--ref", default="", help="the arm the ratios are taken from (default: the first clca arm)"
+    )
     ap.add_argument("--scenarios", type=int, default=8)
     ap.add_argument("--samples", type=int, default=2)
     ap.add_argument("--turns", type=int, default=6)
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--parallel", type=int, default=16, help="llama-server slots")
     ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads")
-    ap.add_argument("--quant", default="", help="clca arms: generation weight format (bf16), as +quant=")
     ap.add_argument(
         "--sdpa-decode",
         action="store_true",
@@ -199,19 +204,30 @@ def main() -> None:
     step = max(1, len(seeds) // args.scenarios)
     scenarios = [s.model_copy(update={"culture": "China"}) for s in seeds[::step][: args.scenarios]]
     n_eps = len(scenarios) * args.samples
-    spec = "embedded:smollm2-135m" + (f"+quant={args.quant}" if args.quant else "")
-    local: Any = load_backend(spec, cache=False, batch_size=n_eps)
-    tokenizer = local.tokenizer
-    if args.sdpa_decode:
-        local.gen_model.set_attn_implementation("sdpa")
+    locals_: dict[str, Any] = {}
+
+    def local(quant: bool) -> Any:
+        """The local backend (fp32 or with +quant=bf16), loaded once."""
+        spec = "embedded:smollm2-135m" + ("+quant=bf16" if quant else "")
+        if spec not in locals_:
+            locals_[spec] = load_backend(spec, cache=False, batch_size=n_eps)
+            if quant and args.sdpa_decode:
+                locals_[spec].gen_model.set_attn_implementation("sdpa")
+        return locals_[spec]
+
+    from transformers import AutoTokenizer
+
+    from clca.llm.spec import resolve_local_model
+
+    tokenizer = AutoTokenizer.from_pretrained(str(resolve_local_model("embedded:smollm2-135m")))
     gguf = smollm2_gguf()
     work = Path(tempfile.mkdtemp(prefix="bench_peer_"))
     results: list[tuple[str, dict[str, float]]] = []
     try:
         for k, arm in enumerate(arms):
             proc: subprocess.Popen[bytes] | None = None
-            if arm in ("clca", "clca-1"):
-                backend: Any = local
+            if arm in ("clca", "clca-1", "clca-bf16", "clca-1-bf16"):
+                backend: Any = local(arm.endswith("-bf16"))
                 backend.generate([[{"role": "user", "content": "Hi"}]], _params(4))  # warm-up
             elif arm == "llama-server":
                 port = _port()
@@ -259,11 +275,14 @@ def main() -> None:
                     f"openai:smollm2@http://127.0.0.1:{port}/v1?timeout=600&max_in_flight=1", cache=False
                 )
             else:
-                raise SystemExit(f"unknown arm {arm!r}: use clca, clca-1, llama-server, llama-cpp-python")
+                raise SystemExit(
+                    f"unknown arm {arm!r}: use clca, clca-bf16, clca-1, clca-1-bf16, llama-server, llama-cpp-python"
+                )
             try:
                 print(f"{arm}: {n_eps} episodes...", file=sys.stderr, flush=True)
                 counting = Counting(backend, tokenizer=tokenizer)
-                r = run_mode(counting, scenarios, work, f"a{k}", one_at_a_time=arm == "clca-1", args=args)
+                one = arm.startswith("clca-1")
+                r = run_mode(counting, scenarios, work, f"a{k}", one_at_a_time=one, args=args)
                 print(
                     f"  {r['wall_s']:.0f} s (engine: prefill {r['prefill_s']:.1f} s, cache setup "
                     f"{r['setup_s']:.1f} s, decode {r['decode_s']:.1f} s; prompt tokens reused "
@@ -278,31 +297,34 @@ def main() -> None:
                     proc.terminate()
                     proc.wait(timeout=30)
     finally:
-        local.close()
+        for be in locals_.values():
+            be.close()
         shutil.rmtree(work, ignore_errors=True)
 
     res = dict(results)
-    ref = res.get("clca")
+    ref_arm = args.ref or next((a for a in arms if a.startswith("clca")), "")
+    ref = res.get(ref_arm)
     print(
         f"`python bench/bench_peer.py --arms {args.arms} --scenarios {args.scenarios} --samples {args.samples} "
         f"--turns {args.turns} --max-new-tokens {args.max_new_tokens}"
-        f"{' --quant ' + args.quant if args.quant else ''}{' --sdpa-decode' if args.sdpa_decode else ''}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{' --ref ' + args.ref if args.ref else ''}{' --sdpa-decode' if args.sdpa_decode else ''}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{platform.machine()}, {os.cpu_count()} cores; SmolLM2-135M-Instruct, temperature 0.7, no call cache; "
         f"{n_eps} episodes = {len(scenarios)} Sotopia scenarios x {args.samples} samples, culture China)\n"
     )
     print(
-        "| arm | episodes | utterances | generated tokens | wall s | episodes/hour | tokens/s | s per utterance "
-        "| clca's engine vs this arm (episodes/hour; s per utterance) |"
+        "| arm | episodes | utterances | agent outputs | unparseable | generated tokens | wall s | episodes/hour "
+        f"| tokens/s | s per utterance | {ref_arm} vs this arm (episodes/hour; s per utterance) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for arm, r in results:
         spu = r["wall_s"] / max(1, r["turns"])
         vs = ""
-        if ref is not None and arm != "clca":
+        if ref is not None and arm != ref_arm:
             ref_spu = ref["wall_s"] / max(1, ref["turns"])
             vs = f"{ref['episodes_per_hour'] / r['episodes_per_hour']:.2f}×; {spu / ref_spu:.2f}×"
         print(
-            f"| {arm} | {int(r['episodes'])} | {int(r['turns'])} | {int(r['tokens'])} | {r['wall_s']:.1f} | "
+            f"| {arm} | {int(r['episodes'])} | {int(r['turns'])} | {int(r['outputs'])} | "
+            f"{r['parse_failures'] / max(1, r['outputs']):.1%} | {int(r['tokens'])} | {r['wall_s']:.1f} | "
             f"{r['episodes_per_hour']:.0f} | {r['tokens_per_s']:.1f} | {spu:.2f} | {vs} |"
         )
 

@@ -109,6 +109,7 @@ def run_mode(
         "episodes": episodes,
         "turns": turns,
         "outputs": backend.chats,
+        "parse_failures": s.parse_failures,
         "calls": backend.calls,
         "tokens": backend.tokens,
         "wall_s": wall,
