@@ -11,7 +11,7 @@ Arms (``--arms``, comma-separated):
 * ``clca-1``, ``clca-1-bf16``: the same backends, one chat per ``generate`` call (clca's one-at-a-time mode);
 * ``llama-server``: llama.cpp's ``llama-server`` built once from the llama.cpp source vendored in the
   ``llama-cpp-python==0.3.36`` sdist (``cmake --build build --target llama-server``; the sdist comes from the
-  package registry, nothing else is downloaded) into ``--cache`` (``~/.cache/clca/peer``), serving the embedded
+  package registry, nothing else is downloaded) into ``--cache`` (``<clca cache>/peer``), serving the embedded
   Q4_1 GGUF with ``--parallel 16 --cont-batching -t 2``, driven through clca's OpenAI backend (lock-step rounds,
   every round's requests in flight at once);
 * ``llama-cpp-python``: llama-cpp-python's own OpenAI server (``python -m llama_cpp.server``, one request at a
@@ -26,7 +26,8 @@ each arm.
     python bench/bench_peer.py --arms clca,clca-bf16,clca-1-bf16,llama-server,llama-cpp-python --ref clca-bf16
     python bench/bench_peer.py --build-only                      # build the peers, run nothing
 
-Not part of CI (it builds llama.cpp: about 10 minutes on 2 cores the first time).
+Not part of CI (the first time it builds llama.cpp: 6 minutes for llama-server and 7 more for llama-cpp-python
+on 2 cores).
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_roleplay import Counting, run_mode
 
 LCP_VERSION = "0.3.36"
-DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "clca" / "peer"
 
 
 def _sh(cmd: list[str], **kw: Any) -> None:
@@ -182,12 +182,16 @@ def main() -> None:
     ap.add_argument(
         "--sdpa-decode",
         action="store_true",
-        help="clca arms: decode steps through SDPA (not clca's matmul attention)",
+        help="bf16 arms: decode steps through SDPA (not clca's matmul attention)",
     )
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--cache", type=Path, default=None, help="build folder (default: <clca cache>/peer)")
     ap.add_argument("--build-only", action="store_true")
     args = ap.parse_args()
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    if args.cache is None:
+        from clca.settings import cache_dir
+
+        args.cache = cache_dir() / "peer"
 
     if "llama-server" in arms or args.build_only:
         server_bin = build_llama_server(args.cache)
@@ -197,6 +201,7 @@ def main() -> None:
         return
 
     from clca.data.sotopia import load_seeds
+    from clca.llm.base import GenerationParams
     from clca.llm.embedded import smollm2_gguf
     from clca.llm.registry import load_backend
 
@@ -228,7 +233,8 @@ def main() -> None:
             proc: subprocess.Popen[bytes] | None = None
             if arm in ("clca", "clca-1", "clca-bf16", "clca-1-bf16"):
                 backend: Any = local(arm.endswith("-bf16"))
-                backend.generate([[{"role": "user", "content": "Hi"}]], _params(4))  # warm-up
+                warm = GenerationParams(max_new_tokens=4)
+                backend.generate([[{"role": "user", "content": "Hi"}]], warm)
             elif arm == "llama-server":
                 port = _port()
                 ctx = args.parallel * 2048
@@ -327,12 +333,6 @@ def main() -> None:
             f"{r['parse_failures'] / max(1, r['outputs']):.1%} | {int(r['tokens'])} | {r['wall_s']:.1f} | "
             f"{r['episodes_per_hour']:.0f} | {r['tokens_per_s']:.1f} | {spu:.2f} | {vs} |"
         )
-
-
-def _params(n: int) -> Any:
-    from clca.llm.base import GenerationParams
-
-    return GenerationParams(max_new_tokens=n)
 
 
 if __name__ == "__main__":

@@ -202,3 +202,21 @@ def test_report_cli(run_dir: Path, tmp_path: Path) -> None:
 def test_report_on_an_empty_run(tmp_path: Path) -> None:
     page = build_report(RunDir(tmp_path))
     assert "No evaluation records yet" in page.read_text()
+
+
+def test_control_volume_note_reads_the_runs_ablation(tmp_path: Path) -> None:
+    """The note reads the control's mix of the run's ablation (``mix/no-culture--<ablation>``) and says whether
+    its tokens came within the mix's tolerance of the target."""
+    from clca.records import GENERIC
+    from clca.report.pipeline_report import _control_volume_note
+
+    run = RunDir(tmp_path / "run")
+    stats = {"train_examples": 8, "target_examples": 8, "train_tokens": 1100, "target_tokens": 1000}
+    mix = run.mix_dir(GENERIC, "no-intents")
+    mix.mkdir(parents=True)
+    (mix / "mix_stats.json").write_text(json.dumps({**stats, "volume_matched": False}), encoding="utf-8")
+    assert _control_volume_note(run, None) == ""  # no control mix without the ablation
+    note = _control_volume_note(run, "no-intents")
+    assert "+10%, not within 5%" in note and "<b>" in note
+    (mix / "mix_stats.json").write_text(json.dumps({**stats, "volume_matched": True}), encoding="utf-8")
+    assert "matched within 5%." in _control_volume_note(run, "no-intents")

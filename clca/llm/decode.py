@@ -379,8 +379,8 @@ def _decode_attention(
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """Attention for one new token per row as two matrix products (the query heads that share a key/value head
-    side by side, softmax in fp32); longer queries (prefill) go to transformers' SDPA. On this CPU PyTorch's SDPA
-    kernel takes 1.6-2.3x longer than this for bf16 decode steps (bench/RESULTS.md, "Generation weight formats")."""
+    side by side, softmax in fp32); longer queries (prefill) go to transformers' SDPA. PyTorch's SDPA kernel is
+    slower than this for bf16 decode steps on a CPU (``bench/bench_formats.py``, bench/RESULTS.md)."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     b, heads, q_len, dim = query.shape

@@ -134,10 +134,11 @@ class LocalBackend(Backend):
         self.model: Any = model.to(self.device).eval()
         #: the weights generation runs on: the model itself, or a bf16 copy (``quant="bf16"``, the spec's
         #: ``+quant=bf16``); scoring always uses ``self.model``
-        self.quant = quant
         self.gen_model: Any = self.model
         if quant is not None and not (quant == "bf16" and str(self.dtype) == "torch.bfloat16"):
             self.gen_model = generation_copy(self.model, quant)
+        #: the generation weight format when it differs from the model's own (part of the generation fingerprint)
+        self.quant = quant if self.gen_model is not self.model else None
         self._fingerprint = f"{identity}{adapter_part}|dtype={str(self.dtype).removeprefix('torch.')}"
         self._fingerprint += f"|dev={self.device.split(':')[0]}"
         self.end_id = self._end_of_turn_id()
@@ -458,15 +459,15 @@ def generation_copy(model: Any, quant: str) -> Any:
 
     ``bf16``: every weight, activation and the KV cache in bfloat16 (on a CPU with AVX-512-BF16 or AMX, oneDNN's
     bf16 matrix kernels run 2-4x faster than fp32 and a decode step reads half the bytes), decode steps with
-    :func:`clca.llm.decode.use_decode_attention`. An adapter is merged into the copy first. Its measured cost: bench/RESULTS.md ("Generation weight formats")."""
+    :func:`clca.llm.decode.use_decode_attention`. An adapter is merged into the copy first. Speed and cost:
+    ``bench/bench_formats.py`` and ``bench/bench_peer.py`` (bench/RESULTS.md)."""
     import copy
 
     import torch
 
-    if quant != "bf16":
-        raise ModelError(
-            f"unknown generation weight format {quant!r}.", fix="use +quant=bf16 or leave it out."
-        )
+    from clca.llm.spec import check_gen_quant
+
+    check_gen_quant(quant, "the local backend")
     dup = copy.deepcopy(model)
     if hasattr(dup, "merge_and_unload"):  # a PEFT model: fold the adapter into the weights
         dup = dup.merge_and_unload()

@@ -25,6 +25,16 @@ QUANT_SEP = "+quant="
 GEN_QUANTS = ("bf16",)
 
 
+def check_gen_quant(quant: str, where: str) -> str:
+    """``quant`` when it is a generation weight format clca knows, else a one-line :class:`ModelError`."""
+    if quant not in GEN_QUANTS:
+        raise ModelError(
+            f"{where} asks for generation weights {quant!r}.",
+            fix=f"use +quant={' or +quant='.join(GEN_QUANTS)}, or leave it out (the model's own dtype).",
+        )
+    return quant
+
+
 @dataclass(frozen=True)
 class ParsedSpec:
     """A spec split into its parts."""
@@ -60,11 +70,7 @@ def parse_spec(spec: str) -> ParsedSpec:
         head, _, tail = rest.partition(QUANT_SEP)
         quant, plus, after = tail.partition("+")
         rest = head + (plus + after if plus else "")
-        if quant not in GEN_QUANTS:
-            raise ModelError(
-                f"model spec {spec!r} asks for generation weights {quant!r}.",
-                fix=f"use +quant={' or +quant='.join(GEN_QUANTS)}, or leave it out (the model's own dtype).",
-            )
+        check_gen_quant(quant, f"model spec {spec!r}")
     name, asep, adapter = rest.partition(ADAPTER_SEP)
     if asep and not adapter:
         raise ModelError(f"model spec {spec!r} has an empty adapter path.", fix="write ...+adapter=<dir>.")

@@ -444,7 +444,8 @@ def build_report(run: RunDir, *, seed: int = 0) -> Path:
         ba: dict[str, Any] = {"rows": []}
     else:
         ba = before_after(records, styles)
-        ba["reproduction"] = reproduction(_resolved_config(run), ba, {r.qid for r in records})
+        resolved = _resolved_config(run)
+        ba["reproduction"] = reproduction(resolved, ba, {r.qid for r in records})
         write_json_atomic(out / "before_after.json", ba)
         body.append("<h2>Verdicts: did cultural learning do this?</h2>" + _verdicts_html(ba))
         body.append(
@@ -457,7 +458,7 @@ def build_report(run: RunDir, *, seed: int = 0) -> Path:
             "over seeds, with the spread between seeds); the own-culture cell is outlined. Specificity: the gain on "
             "its own culture minus its mean gain on the others.</p>"
         )
-        body.append(_control_volume_note(run))
+        body.append(_control_volume_note(run, ((resolved or {}).get("mix") or {}).get("ablation")))
         for style in styles:
             body.append(f"<h3>{esc(style)} prompts</h3>" + _matrix_html(ba, style, PRIMARY))
             png = matrix_figure(ba, style, PRIMARY, out / f"matrix_{slug(style)}.png")
@@ -493,11 +494,14 @@ def build_report(run: RunDir, *, seed: int = 0) -> Path:
     return page
 
 
-def _control_volume_note(run: RunDir) -> str:
-    """How the no-culture control's training volume compares with its target (a warning when not within 5%)."""
+def _control_volume_note(run: RunDir, ablation: str | None) -> str:
+    """How the no-culture control's training volume compares with its target (a warning when not within the
+    mix's tolerance)."""
     from clca.records import GENERIC
+    from clca.training.mix import VOLUME_TOLERANCE
 
-    path = run.mix_dir(GENERIC) / "mix_stats.json"
+    within = f"within {VOLUME_TOLERANCE:.0%}"
+    path = run.mix_dir(GENERIC, ablation) / "mix_stats.json"
     if not path.exists():
         return ""
     try:
@@ -512,9 +516,9 @@ def _control_volume_note(run: RunDir) -> str:
         f"{st.get('target_examples')}), {tokens} tokens (target {target}, {st.get('token_unit', '')}): "
     )
     if st.get("volume_matched"):
-        return f"<p class='note'>{esc(text + 'matched within 5%.')}</p>"
+        return f"<p class='note'>{esc(text + f'matched {within}.')}</p>"
     return (
-        f"<p class='note'><b>{esc(text)}{esc(f'{(tokens / target - 1) * 100:+.0f}%')}, not within 5%: its pool of "
+        f"<p class='note'><b>{esc(text)}{esc(f'{(tokens / target - 1) * 100:+.0f}%')}, not {within}: its pool of "
         "conversations could not be matched, so part of a difference from it may be the volume.</b></p>"
     )
 

@@ -70,7 +70,7 @@ class MixResult(BaseModel):
     token_unit: str = ""
     target_examples: int | None = None  # the no-culture control: the volume it was matched to
     target_tokens: int | None = None
-    volume_matched: bool | None = None  # tokens within 5% of target_tokens (None: no target)
+    volume_matched: bool | None = None  # tokens within VOLUME_TOLERANCE of target_tokens (None: no target)
     validation_examples: int
     train_by_task: dict[str, int]
     validation_by_task: dict[str, int]
@@ -203,12 +203,16 @@ def approx_tokens(messages: list[Message]) -> int:
     return sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages)
 
 
+#: how close the no-culture control's training tokens must come to its target (a share of the target)
+VOLUME_TOLERANCE = 0.05
+
+
 def match_volume(
     rows: list[dict[str, Any]],
     pools: dict[Task, list[dict[str, Any]]],
     tokens: Callable[[dict[str, Any]], int],
     target: int,
-    tolerance: float = 0.05,
+    tolerance: float = VOLUME_TOLERANCE,
 ) -> list[dict[str, Any]]:
     """Swap rows (each for another of the same task) until the total tokens are within ``tolerance`` of
     ``target``; the number of rows and the share of each task stay as they are. Deterministic."""
@@ -232,7 +236,7 @@ def match_volume(
 
 
 def trim_to_volume(
-    rows: list[dict[str, Any]], count: TokenCounter, target: int, tolerance: float = 0.05
+    rows: list[dict[str, Any]], count: TokenCounter, target: int, tolerance: float = VOLUME_TOLERANCE
 ) -> list[dict[str, Any]]:
     """When ``rows`` still hold more than ``target`` tokens (+ ``tolerance``) after :func:`match_volume` (a
     small pool of long conversations), shorten the longest examples by their last exchange (a user message
@@ -424,18 +428,17 @@ def build_mix(
     if val_rows:  # an empty split cannot be reloaded by `datasets`; no validation split when there is none
         splits["validation"] = to_ds(val_rows)
     DatasetDict(splits).save_to_disk(str(tmp))
+    train_tokens = sum(int(r["tokens"]) for r in train_rows)
     result = MixResult(
         path=out,
         culture=country,
         train_examples=len(train_rows),
-        train_tokens=sum(int(r["tokens"]) for r in train_rows),
+        train_tokens=train_tokens,
         token_unit="approx (characters / 4)" if count_tokens is None else "student tokenizer",
         target_examples=match[0] if match is not None else None,
         target_tokens=match[1] if match is not None else None,
         volume_matched=(
-            abs(sum(int(r["tokens"]) for r in train_rows) - match[1]) <= 0.05 * match[1]
-            if match is not None
-            else None
+            abs(train_tokens - match[1]) <= VOLUME_TOLERANCE * match[1] if match is not None else None
         ),
         validation_examples=len(val_rows),
         train_by_task=dict(Counter(r["task"] for r in train_rows)),

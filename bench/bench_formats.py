@@ -1,0 +1,144 @@
+"""Generation weight formats on this CPU: kernel speed and what each format costs in quality.
+
+Prints, in one process (2 threads by default, the embedded SmolLM2-135M-Instruct):
+
+* linear-layer kernels, ms per call, fp32 vs bf16 vs int8 (``torch.ao`` dynamic quantisation, per-channel
+  weights), for the model's MLP shape at decode and prefill row counts and for its LM head;
+* one decode step's attention per layer (16 rows, 9 query heads over 3 KV heads, as SmolLM2), ms: transformers'
+  SDPA path vs clca's matmul decode attention (:func:`clca.llm.decode._decode_attention`), fp32 and bf16;
+* quality of each format against the fp32 model on fixed chats (every position of the rendered chat plus a
+  reply): mean next-token KL (nats) and top-1 agreement, for ``+quant=bf16`` (clca's generation copy) and for int8
+  applied to all linear layers and to each group of them alone.
+
+    python bench/bench_formats.py [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import torch
+
+CHATS = [
+    ("Describe a tea ceremony in two sentences.", "A tea ceremony is a ritual in which a host prepares tea."),
+    (
+        "You are Li Wei, a shopkeeper in Chengdu. Your goal: sell the vase for 300 yuan. Reply with one line.",
+        "Li Wei: This vase is from my grandfather's shop, I cannot go below 300 yuan.",
+    ),
+    (
+        "How important is family in your life? 1 Very important 2 Rather important 3 Not very important "
+        "4 Not at all important. Answer with the number.",
+        "1",
+    ),
+]
+
+
+def ms(fn: Callable[[], Any], n: int = 20) -> float:
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def int8(model: Any, only: tuple[str, ...] | None = None) -> Any:
+    """``model`` with dynamic int8 linear layers (all, or those whose name contains one of ``only``)."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    dup = copy.deepcopy(model)
+    spec = {
+        name: per_channel_dynamic_qconfig
+        for name, mod in dup.named_modules()
+        if isinstance(mod, torch.nn.Linear) and (only is None or any(k in name for k in only))
+    }
+    return quantize_dynamic(dup, spec, dtype=torch.qint8)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore")  # torch.ao announces its move to torchao
+
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from clca.llm.decode import _decode_attention
+    from clca.llm.local import LocalBackend, generation_copy
+    from clca.llm.registry import load_backend
+
+    be = load_backend("embedded:smollm2-135m", cache=False)
+    assert isinstance(be, LocalBackend)
+    cfg = be.model.config
+    hidden, inter, vocab = cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size
+    heads, kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
+    dim = hidden // heads
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.threads} threads, torch {torch.__version__}"
+    )
+
+    print("\n| linear layer | rows | fp32 ms | bf16 ms | int8 ms |\n|---|---|---|---|---|")
+    with torch.inference_mode():
+        for (i, o), rows in [((hidden, inter), 8), ((hidden, inter), 32), ((hidden, inter), 3000),
+                             ((hidden, vocab), 8), ((hidden, vocab), 32)]:  # fmt: skip
+            lin = torch.nn.Linear(i, o, bias=False)
+            x = torch.randn(rows, i)
+            b16, x16 = copy.deepcopy(lin).to(torch.bfloat16), x.to(torch.bfloat16)
+            q8 = int8(torch.nn.Sequential(lin))
+            print(
+                f"| {i}→{o} | {rows} | {ms(partial(lin, x)):.2f} | {ms(partial(b16, x16)):.2f} | "
+                f"{ms(partial(q8, x)):.2f} |",
+                flush=True,
+            )
+
+        print("\n| decode attention per layer, 16 rows | context | SDPA ms | clca ms |\n|---|---|---|---|")
+        module = torch.nn.Module()  # what transformers' attention reads from a layer
+        setattr(module, "num_key_value_groups", heads // kv_heads)  # noqa: B010
+        setattr(module, "is_causal", True)  # noqa: B010
+        for dtype in (torch.float32, torch.bfloat16):
+            for ctx in (600, 1500):
+                q = torch.randn(16, heads, 1, dim, dtype=dtype)
+                k, v = (torch.randn(16, kv_heads, ctx, dim, dtype=dtype) for _ in range(2))
+                mask = torch.ones(16, 1, 1, ctx, dtype=torch.bool)
+                mask[:, :, :, :100] = False  # left padding
+                sdpa = ms(partial(sdpa_attention_forward, module, q, k, v, mask, scaling=dim**-0.5))
+                ours = ms(partial(_decode_attention, module, q, k, v, mask, scaling=dim**-0.5))
+                print(
+                    f"| {str(dtype).removeprefix('torch.')} | {ctx} | {sdpa:.2f} | {ours:.2f} |", flush=True
+                )
+
+        print("\n| format (vs fp32) | mean next-token KL (nats) | top-1 agreement |\n|---|---|---|")
+        texts = [be.render([{"role": "user", "content": u}]) + a for u, a in CHATS]
+        ids = [torch.tensor([be._encode(t)]) for t in texts]
+        ref = [be.model(input_ids=x).logits[0].float().log_softmax(-1) for x in ids]
+        formats = {
+            "+quant=bf16 (clca's generation copy)": generation_copy(be.model, "bf16"),
+            "int8, every linear layer": int8(be.model),
+            "int8, down_proj only": int8(be.model, ("down_proj",)),
+            "int8, gate_proj + up_proj only": int8(be.model, ("gate_proj", "up_proj")),
+            "int8, attention projections only": int8(be.model, ("q_proj", "k_proj", "v_proj", "o_proj")),
+            "int8, LM head only": int8(be.model, ("lm_head",)),
+        }
+        for name, model in formats.items():
+            kls, agree, n = 0.0, 0, 0
+            for x, lp in zip(ids, ref, strict=True):
+                lq = model(input_ids=x).logits[0].float().log_softmax(-1)
+                kls += float((lp.exp() * (lp - lq)).sum(-1).sum())
+                agree += int((lp.argmax(-1) == lq.argmax(-1)).sum())
+                n += lp.shape[0]
+            print(f"| {name} | {kls / n:.4f} | {agree / n:.1%} |", flush=True)
+    be.close()
+
+
+if __name__ == "__main__":
+    main()
