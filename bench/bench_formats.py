@@ -8,7 +8,11 @@ Prints, in one process (2 threads by default, the embedded SmolLM2-135M-Instruct
   SDPA path vs clca's matmul decode attention (:func:`clca.llm.decode._decode_attention`), fp32 and bf16;
 * quality of each format against the fp32 model on fixed chats (every position of the rendered chat plus a
   reply): mean next-token KL (nats) and top-1 agreement, for ``+quant=bf16`` (clca's generation copy) and for int8
-  applied to all linear layers and to each group of them alone.
+  applied to all linear layers and to each group of them alone;
+* survey scoring with each format against fp32 (``LocalBackend.score`` on the 45 plain-prompt WVS items of
+  bench/bench_scoring.py): seconds and speed ratio, mean and max Jensen-Shannon distance between the option
+  distributions, argmax agreement, and how far the survey metric moves (mean JS distance to the WVS answers of
+  three countries), i.e. whether a format passes the scoring agreement check (it does not: scoring stays fp32).
 
     python bench/bench_formats.py [--threads 2]
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -38,6 +43,8 @@ CHATS = [
         "1",
     ),
 ]
+
+COUNTRIES = ("Germany", "China", "Great Britain")
 
 
 def ms(fn: Callable[[], Any], n: int = 20) -> float:
@@ -137,7 +144,63 @@ def main() -> None:
                 agree += int((lp.argmax(-1) == lq.argmax(-1)).sum())
                 n += lp.shape[0]
             print(f"| {name} | {kls / n:.4f} | {agree / n:.1%} |", flush=True)
+        scoring_agreement(be, {k: formats[k] for k in list(formats)[:2]})
     be.close()
+
+
+def scoring_agreement(be: Any, formats: dict[str, Any], countries: tuple[str, ...] = COUNTRIES) -> None:
+    """Print the survey-scoring table: each format's option distributions and metric against fp32's."""
+    import json
+
+    from bench_scoring import jsd, wvs_items
+
+    from clca.evaluation.metrics import js_distance, softmax_logprobs
+    from clca.settings import data_file
+
+    reqs = wvs_items(countries[0])  # Q1-Q45 in the file's order
+    wanted = {f"Q{i}" for i in range(1, 46)}
+    records = [
+        json.loads(line) for line in data_file("wvs7/country_distributions.jsonl").open(encoding="utf-8")
+    ]
+    qids = [r["qid"] for r in records if r["country"] == countries[0] and r["qid"] in wanted]
+    probs = {(r["country"], r["qid"]): r["probs"] for r in records if r["country"] in countries}
+    human = {c: [probs[(c, q)] for q in qids] for c in countries}
+    assert len(qids) == len(reqs)
+
+    def run(model: Any) -> tuple[float, list[list[float]]]:
+        """Best of two timed passes (the first pass of a format also builds its kernels for each new shape)."""
+        own, be.model = be.model, model
+        try:
+            best, res = float("inf"), []
+            for _ in range(2):
+                t0 = time.perf_counter()
+                res = be.score(reqs)
+                best = min(best, time.perf_counter() - t0)
+                print(f"  scoring pass: {time.perf_counter() - t0:.2f} s", file=sys.stderr, flush=True)
+            return best, [softmax_logprobs(r.logprobs) for r in res]
+        finally:
+            be.model = own
+
+    def metric(dists: list[list[float]]) -> float:
+        return statistics.mean(
+            js_distance(h, d) for c in countries for h, d in zip(human[c], dists, strict=True)
+        )
+
+    t_ref, ref = run(be.model)
+    print(
+        f"\n| scoring, {len(reqs)} WVS items (vs fp32) | s | fp32 / this | mean JSD | max JSD | argmax agreement "
+        f"| survey metric: mean JS distance to {', '.join(countries)} |\n|---|---|---|---|---|---|---|"
+    )
+    print(f"| fp32 (clca's scoring) | {t_ref:.2f} | 1.00× | 0 | 0 | 100% | {metric(ref):.4f} |")
+    for name, model in formats.items():
+        t, got = run(model)
+        js = [jsd(p, q) for p, q in zip(ref, got, strict=True)]
+        agree = statistics.mean(p.index(max(p)) == q.index(max(q)) for p, q in zip(ref, got, strict=True))
+        print(
+            f"| {name} | {t:.2f} | {t_ref / t:.2f}× | {statistics.mean(js):.2e} | {max(js):.2e} | {agree:.1%} "
+            f"| {metric(got):.4f} ({metric(got) - metric(ref):+.4f}) |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

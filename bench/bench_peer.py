@@ -291,8 +291,8 @@ def main() -> None:
                 r = run_mode(counting, scenarios, work, f"a{k}", one_at_a_time=one, args=args)
                 print(
                     f"  {r['wall_s']:.0f} s (engine: prefill {r['prefill_s']:.1f} s, cache setup "
-                    f"{r['setup_s']:.1f} s, decode {r['decode_s']:.1f} s; prompt tokens reused "
-                    f"{100 * r['prompt_reused']:.0f}%)",
+                    f"{r['setup_s']:.1f} s, decode {r['decode_s']:.1f} s over {r['decode_rows']:.0f} row-steps; prompt "
+                    f"tokens reused {100 * r['prompt_reused']:.0f}%)",
                     file=sys.stderr,
                     flush=True,
                 )

@@ -85,7 +85,14 @@ def run_mode(
     if engine is not None:
         engine.store.clear()
         st = engine.stats
-        before = (st.prompt_tokens, st.prefilled_tokens, st.prefill_s, st.decode_s, st.setup_s)
+        before = (
+            st.prompt_tokens,
+            st.prefilled_tokens,
+            st.prefill_s,
+            st.decode_s,
+            st.setup_s,
+            st.decode_rows,
+        )
     run = RunDir(work / name)
     run.scenario_store().extend(scenarios)
     t0 = time.perf_counter()
@@ -95,7 +102,7 @@ def run_mode(
     s = simulate(backend, run, cfg, batch_size=1 if one_at_a_time else None, progress=False)
     wall = time.perf_counter() - t0
     episodes, turns = s.finished, round(2 * s.avg_turns * s.finished)  # utterances
-    reused = prefill_s = decode_s = setup_s = 0.0
+    reused = prefill_s = decode_s = setup_s = decode_rows = 0.0
     if engine is not None:
         st = engine.stats
         prompt = st.prompt_tokens - before[0]
@@ -105,6 +112,7 @@ def run_mode(
             st.decode_s - before[3],
             st.setup_s - before[4],
         )
+        decode_rows = st.decode_rows - before[5]
     return {
         "episodes": episodes,
         "turns": turns,
@@ -121,6 +129,7 @@ def run_mode(
         "prefill_s": prefill_s,
         "decode_s": decode_s,
         "setup_s": setup_s,
+        "decode_rows": decode_rows,  # rows summed over decode steps (finished rows still batched included)
     }
 
 

@@ -10,7 +10,7 @@ import torch
 
 from clca.llm.base import Chat, GenerationParams, ScoreRequest
 from clca.llm.decode import DecodeEngine, PrefixStore, _sample, supports_engine, use_decode_attention
-from clca.llm.local import LocalBackend
+from clca.llm.local import LocalBackend, generation_copy
 from clca.llm.registry import load_backend
 
 
@@ -227,6 +227,35 @@ def test_engine_dedup_per_row_seeds_stops_and_compaction(backend: LocalBackend) 
 
 
 @pytest.mark.slow
+def test_engine_compaction_share_changes_row_steps_not_outputs(backend: LocalBackend) -> None:
+    """``compact_at`` only decides when finished rows leave the batch: the outputs stay the same, the decode
+    row-steps (``stats.decode_rows``) fall as rows leave earlier, and 'never' computes every row every step."""
+    eng = backend.engine
+    assert eng is not None
+    # rows stop at different steps: "e" ends some rows after a few tokens, others run to max_new_tokens
+    params = GenerationParams(max_new_tokens=12, stop=("e",))
+    chats = _chats() * 2
+    got: dict[float, tuple[list[str], int, int]] = {}
+    default = eng.compact_at
+    try:
+        for share in (2.0, 0.5, 0.25):
+            eng.compact_at = share
+            eng.store.clear()
+            rows0, steps0 = eng.stats.decode_rows, eng.stats.decode_steps
+            outs = backend.generate(chats, params)
+            got[share] = (outs, eng.stats.decode_rows - rows0, eng.stats.decode_steps - steps0)
+    finally:
+        eng.compact_at = default
+    assert got[2.0][0] == got[0.5][0] == got[0.25][0]
+    never, half, quarter = (got[s][1] for s in (2.0, 0.5, 0.25))
+    steps = got[2.0][2]
+    assert never == len(chats) * steps  # no compaction: every row at every step
+    lengths = [len(backend._encode(t)) for t in got[2.0][0]]
+    assert min(lengths) < max(lengths)  # the rows did finish at different steps
+    assert quarter <= half < never
+
+
+@pytest.mark.slow
 def test_engine_with_peft_adapter_equals_transformers_generate(tmp_path: Path) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -275,5 +304,10 @@ def test_bf16_generation_copy_scores_on_fp32_and_generates_like_transformers(bac
             p16 = fast.gen_model(input_ids=ids).logits[0].float().log_softmax(-1)
         kl = (p32.exp() * (p32 - p16)).sum(-1).mean()
         assert 0 < float(kl) < 0.02
+        # a copy made under inference_mode still has normal weights (inference tensors ran bf16 kernels slower)
+        with torch.inference_mode():
+            dup = generation_copy(backend.model, "bf16")
+        assert not any(p.is_inference() for p in dup.parameters())
+        del dup
     finally:
         fast.close()
