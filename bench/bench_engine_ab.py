@@ -10,7 +10,7 @@ most single engine changes are worth. This script removes both sources of that n
    A B, B A, ...), each arm with its own prefix store (so each sees the store state of the recording), and
    reports each arm's seconds summed over the calls (median over ``--rounds``) and the ratio to the first arm.
    The workload is the same for every arm, so no conversation-length effect enters the ratio, and a slow
-   minute of the machine (its matmul rate drifts by 15-30 % here) falls on all arms alike;
+   minute of the machine (separate runs of one workload differ by 10-15 % here) falls on all arms alike;
 3. it checks that every arm generated the same tokens as the first (a setting meant to change only speed must
    not change outputs) and says how many rows differ otherwise.
 

@@ -3,7 +3,8 @@
 Prints, in one process (2 threads by default, the embedded SmolLM2-135M-Instruct):
 
 * linear-layer kernels, ms per call, fp32 vs bf16 vs int8 (``torch.ao`` dynamic quantisation, per-channel
-  weights), for the model's MLP shape at decode and prefill row counts and for its LM head;
+  weights) vs weight-only int8 (``aten._weight_int8pack_mm``: int8 weights with per-channel scales, bf16
+  activations), for the model's MLP shape at decode and prefill row counts and for its LM head;
 * one decode step's attention per layer (16 rows, 9 query heads over 3 KV heads, as SmolLM2), ms: transformers'
   SDPA path vs clca's matmul decode attention (:func:`clca.llm.decode._decode_attention`), fp32 and bf16;
 * quality of each format against the fp32 model on fixed chats (every position of the rendered chat plus a
@@ -12,9 +13,12 @@ Prints, in one process (2 threads by default, the embedded SmolLM2-135M-Instruct
 * survey scoring with each format against fp32 (``LocalBackend.score`` on the 45 plain-prompt WVS items of
   bench/bench_scoring.py): seconds and speed ratio, mean and max Jensen-Shannon distance between the option
   distributions, argmax agreement, and how far the survey metric moves (mean JS distance to the WVS answers of
-  three countries), i.e. whether a format passes the scoring agreement check (it does not: scoring stays fp32).
+  three countries), i.e. whether a format passes the scoring agreement check (it does not: scoring stays fp32);
+* prefill attention per layer: transformers' SDPA path (which copies the grouped KV heads, ``repeat_kv``, when a
+  mask is given) vs SDPA with ``enable_gqa``;
+* with ``--compile``: one decode step on the bf16 copy eager vs ``torch.compile`` (static shapes).
 
-    python bench/bench_formats.py [--threads 2]
+    python bench/bench_formats.py [--threads 2] [--compile]
 """
 
 from __future__ import annotations
@@ -74,6 +78,11 @@ def int8(model: Any, only: tuple[str, ...] | None = None) -> Any:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time a torch.compile'd decode step on the bf16 copy (~2 min)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")  # torch.ao announces its move to torchao
@@ -94,17 +103,24 @@ def main() -> None:
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.threads} threads, torch {torch.__version__}"
     )
 
-    print("\n| linear layer | rows | fp32 ms | bf16 ms | int8 ms |\n|---|---|---|---|---|")
+    print(
+        "\n| linear layer | rows | fp32 ms | bf16 ms | int8 ms (dynamic) | int8 weight-only ms (bf16 activations) |"
+        "\n|---|---|---|---|---|---|"
+    )
     with torch.inference_mode():
-        for (i, o), rows in [((hidden, inter), 8), ((hidden, inter), 32), ((hidden, inter), 3000),
-                             ((hidden, vocab), 8), ((hidden, vocab), 32)]:  # fmt: skip
+        for (i, o), rows in [((hidden, inter), 1), ((hidden, inter), 8), ((hidden, inter), 16),
+                             ((hidden, inter), 32), ((hidden, inter), 3000),
+                             ((hidden, vocab), 8), ((hidden, vocab), 16), ((hidden, vocab), 32)]:  # fmt: skip
             lin = torch.nn.Linear(i, o, bias=False)
             x = torch.randn(rows, i)
             b16, x16 = copy.deepcopy(lin).to(torch.bfloat16), x.to(torch.bfloat16)
             q8 = int8(torch.nn.Sequential(lin))
+            scale = lin.weight.abs().amax(1) / 127  # per output channel
+            w8 = torch.round(lin.weight / scale[:, None]).clamp(-127, 127).to(torch.int8).contiguous()
+            w8mm = partial(torch.ops.aten._weight_int8pack_mm, x16, w8, scale.to(torch.bfloat16))
             print(
                 f"| {i}→{o} | {rows} | {ms(partial(lin, x)):.2f} | {ms(partial(b16, x16)):.2f} | "
-                f"{ms(partial(q8, x)):.2f} |",
+                f"{ms(partial(q8, x)):.2f} | {ms(w8mm):.2f} |",
                 flush=True,
             )
 
@@ -122,6 +138,24 @@ def main() -> None:
                 ours = ms(partial(_decode_attention, module, q, k, v, mask, scaling=dim**-0.5))
                 print(
                     f"| {str(dtype).removeprefix('torch.')} | {ctx} | {sdpa:.2f} | {ours:.2f} |", flush=True
+                )
+
+        print(
+            "\n| prefill attention per layer | rows × new tokens over context | transformers SDPA (repeat_kv) ms "
+            "| SDPA enable_gqa ms |\n|---|---|---|---|"
+        )
+        for dtype in (torch.float32, torch.bfloat16):
+            for rows, new, ctx in ((8, 100, 800), (16, 60, 700)):
+                q = torch.randn(rows, heads, new, dim, dtype=dtype)
+                k, v = (torch.randn(rows, kv_heads, ctx, dim, dtype=dtype) for _ in range(2))
+                mask = torch.ones(rows, 1, new, ctx, dtype=torch.bool).tril(diagonal=ctx - new)
+                mask[:, :, :, :10] = False  # left padding
+                repeat = ms(partial(sdpa_attention_forward, module, q, k, v, mask, scaling=dim**-0.5))
+                gqa = ms(partial(torch.nn.functional.scaled_dot_product_attention, q, k, v, attn_mask=mask,
+                                 scale=dim**-0.5, enable_gqa=True))  # fmt: skip
+                print(
+                    f"| {str(dtype).removeprefix('torch.')} | {rows} × {new} over {ctx} | {repeat:.2f} | {gqa:.2f} |",
+                    flush=True,
                 )
 
         print("\n| format (vs fp32) | mean next-token KL (nats) | top-1 agreement |\n|---|---|---|")
@@ -145,14 +179,45 @@ def main() -> None:
                 n += lp.shape[0]
             print(f"| {name} | {kls / n:.4f} | {agree / n:.1%} |", flush=True)
         scoring_agreement(be, {k: formats[k] for k in list(formats)[:2]})
+        if args.compile:
+            compiled_step(formats["+quant=bf16 (clca's generation copy)"])
     be.close()
+
+
+def compiled_step(model: Any, rows: int = 16, ctx: int = 800, new: int = 48) -> None:
+    """Print one decode step's ms on ``model`` eager and compiled (inductor, static shapes: a static cache of
+    ``ctx + new`` columns and a full-width mask), and the compile time."""
+    from transformers import StaticCache
+
+    cache = StaticCache(config=model.config, max_cache_len=ctx + new)
+    out = model(
+        input_ids=torch.randint(100, 20000, (rows, ctx)), cache=cache, use_cache=True, logits_to_keep=1
+    )
+    tok = out.logits[:, -1].argmax(-1).view(-1, 1)
+    mask = torch.ones(rows, ctx + new, dtype=torch.long)
+    pos = iter(range(ctx, ctx + new))
+
+    def step(fn: Any) -> None:
+        fn(input_ids=tok, attention_mask=mask, position_ids=torch.full((rows, 1), next(pos)), cache=cache,
+           use_cache=True)  # fmt: skip
+
+    eager = ms(partial(step, model), n=10)
+    compiled = torch.compile(model, dynamic=False)
+    t0 = time.perf_counter()
+    step(compiled)
+    t_compile = time.perf_counter() - t0
+    fast = ms(partial(step, compiled), n=10)
+    print(
+        f"\n| decode step, bf16 copy, {rows} rows, {ctx + new}-column static cache | ms |\n|---|---|\n"
+        f"| eager | {eager:.1f} |\n| torch.compile (inductor; compile {t_compile:.0f} s) | {fast:.1f} |"
+    )
 
 
 def scoring_agreement(be: Any, formats: dict[str, Any], countries: tuple[str, ...] = COUNTRIES) -> None:
     """Print the survey-scoring table: each format's option distributions and metric against fp32's."""
     import json
 
-    from bench_scoring import jsd, wvs_items
+    from bench_scoring import wvs_items
 
     from clca.evaluation.metrics import js_distance, softmax_logprobs
     from clca.settings import data_file
@@ -194,7 +259,7 @@ def scoring_agreement(be: Any, formats: dict[str, Any], countries: tuple[str, ..
     print(f"| fp32 (clca's scoring) | {t_ref:.2f} | 1.00× | 0 | 0 | 100% | {metric(ref):.4f} |")
     for name, model in formats.items():
         t, got = run(model)
-        js = [jsd(p, q) for p, q in zip(ref, got, strict=True)]
+        js = [js_distance(p, q) for p, q in zip(ref, got, strict=True)]
         agree = statistics.mean(p.index(max(p)) == q.index(max(q)) for p, q in zip(ref, got, strict=True))
         print(
             f"| {name} | {t:.2f} | {t_ref / t:.2f}× | {statistics.mean(js):.2e} | {max(js):.2e} | {agree:.1%} "

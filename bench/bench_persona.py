@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import platform
 import random
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -74,6 +75,7 @@ def main() -> None:
 
     from clca.evaluation import EvalConfig, evaluate
     from clca.llm.registry import load_backend
+    from clca.llm.spec import QUANT_SEP
 
     def run(backend: Any, personas: int) -> Any:
         with tempfile.TemporaryDirectory(prefix="bench_persona_") as tmp:
@@ -115,7 +117,7 @@ def main() -> None:
         f"{st.prefilled_tokens if st else '-'} | {reused:.1%} |",
     ]
     if args.agreement:
-        base_spec = args.model.replace("+quant=bf16", "")
+        base_spec = re.sub(re.escape(QUANT_SEP) + r"[^+]*", "", args.model)  # the same model, own weights
         sub = run(backend, args.agreement)
         ref_backend = load_backend(base_spec, cache=False, batch_size=args.batch_size)
         ref = run(ref_backend, args.agreement)

@@ -344,9 +344,8 @@ class DecodeEngine:
             step += 1
             if not keep or step >= params.max_new_tokens:
                 break
-            if len(alive) >= 4 and len(alive) - len(keep) >= self.compact_at * len(
-                alive
-            ):  # drop finished rows
+            finished = len(alive) - len(keep)
+            if len(alive) >= 4 and finished >= self.compact_at * len(alive):  # drop finished rows
                 idx = torch.tensor(keep)
                 dev_idx = idx.to(self.device)
                 for layer in static_layers:
