@@ -215,20 +215,16 @@ def compiled_step(model: Any, rows: int = 16, ctx: int = 800, new: int = 48) -> 
 
 def scoring_agreement(be: Any, formats: dict[str, Any], countries: tuple[str, ...] = COUNTRIES) -> None:
     """Print the survey-scoring table: each format's option distributions and metric against fp32's."""
-    import json
-
     from bench_scoring import wvs_items
 
+    from clca.data.wvs import read_wvs_rows
     from clca.evaluation.metrics import js_distance, softmax_logprobs
-    from clca.settings import data_file
 
     reqs = wvs_items(countries[0])  # Q1-Q45 in the file's order
     wanted = {f"Q{i}" for i in range(1, 46)}
-    records = [
-        json.loads(line) for line in data_file("wvs7/country_distributions.jsonl").open(encoding="utf-8")
-    ]
-    qids = [r["qid"] for r in records if r["country"] == countries[0] and r["qid"] in wanted]
-    probs = {(r["country"], r["qid"]): r["probs"] for r in records if r["country"] in countries}
+    records = read_wvs_rows()
+    qids = [r.qid for r in records if r.country == countries[0] and r.qid in wanted]
+    probs = {(r.country, r.qid): list(r.probs) for r in records if r.country in countries}
     human = {c: [probs[(c, q)] for q in qids] for c in countries}
     assert len(qids) == len(reqs)
 

@@ -92,7 +92,6 @@ def main() -> None:
                 model_tag="bench",
                 countries=[args.country],
                 batch_size=args.batch_size,
-                report=False,
             )
             return evaluate(backend, cfg)
 

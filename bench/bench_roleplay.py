@@ -31,10 +31,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from clca.config import SimulateConfig
 from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult
 from clca.records import Scenario
 from clca.roleplay import simulate
+from clca.roleplay.config import SimulateConfig
 from clca.rundir import RunDir
 
 

@@ -18,7 +18,6 @@ Usage: python bench/bench_scoring.py [--model embedded:smollm2-135m] [--country 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import sys
@@ -27,11 +26,11 @@ from pathlib import Path
 
 import torch
 
+from clca.data.wvs import read_wvs_rows
 from clca.evaluation.metrics import softmax_logprobs as softmax_options
 from clca.llm.base import ScoreRequest
 from clca.llm.local import LocalBackend
 from clca.llm.registry import load_backend
-from clca.settings import data_file
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -40,19 +39,17 @@ def wvs_items(country: str, first: int = 1, last: int = 45) -> list[ScoreRequest
     """Plain-prompt score requests for WVS questions Q<first>..Q<last> of ``country``."""
     wanted = {f"Q{i}" for i in range(first, last + 1)}
     reqs: list[ScoreRequest] = []
-    with data_file("wvs7/country_distributions.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            rec = json.loads(line)
-            if rec["country"] != country or rec["qid"] not in wanted:
-                continue
-            opts = "\n".join(f"{c}. {o}" for c, o in zip(rec["option_codes"], rec["options"], strict=True))
-            text = f"{rec['question']}\n{opts}\nAnswer with the number only."
-            reqs.append(
-                ScoreRequest(
-                    messages=[{"role": "user", "content": text}],
-                    options=[str(c) for c in rec["option_codes"]],
-                )
+    for rec in read_wvs_rows():
+        if rec.country != country or rec.qid not in wanted:
+            continue
+        opts = "\n".join(f"{c}. {o}" for c, o in zip(rec.option_codes, rec.options, strict=True))
+        text = f"{rec.question}\n{opts}\nAnswer with the number only."
+        reqs.append(
+            ScoreRequest(
+                messages=[{"role": "user", "content": text}],
+                options=[str(c) for c in rec.option_codes],
             )
+        )
     if not reqs:
         sys.exit(f"no WVS items for country {country!r}")
     return reqs

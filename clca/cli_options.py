@@ -142,13 +142,9 @@ def config_options(
 def _show_default(value: Any) -> str:
     if isinstance(value, (list, tuple, set, frozenset)):
         return ",".join(str(v) for v in (sorted(value) if isinstance(value, (set, frozenset)) else value))
-    if isinstance(value, BaseModel):
-        from clca.config import NAMED_RULES
-
-        for name, rule in NAMED_RULES.items():
-            if rule == value:
-                return name
-        return value.model_dump_json()
+    if isinstance(value, BaseModel):  # a model may name itself (a named filter rule), else its JSON
+        named = getattr(value, "cli_value", None)
+        return str(named()) if callable(named) else value.model_dump_json()
     if isinstance(value, dict):
         import json
 

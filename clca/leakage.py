@@ -10,17 +10,16 @@ the current episodes. :func:`flagged_episode_ids` is what the training-mix build
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 from pathlib import Path
 
+from clca.data.layout import DataBundle
+from clca.data.wvs import read_wvs_rows
 from clca.records import Episode, LeakageRecord
 from clca.rundir import RunDir
 from clca.runs import tmp_path
-from clca.settings import data_file
 
-WVS_FILE = "wvs7/country_distributions.jsonl"
 DEFAULT_N = 8
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -37,25 +36,23 @@ def ngrams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
 
 
 @lru_cache(maxsize=4)
-def _wvs_index(path: Path, n: int) -> dict[tuple[str, ...], frozenset[str]]:
+def _wvs_index(path: Path, _mtime_ns: int, n: int) -> dict[tuple[str, ...], frozenset[str]]:
     index: dict[tuple[str, ...], set[str]] = {}
     seen: set[str] = set()
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            for key in ("question", "simllm_question"):
-                text = row.get(key)
-                if not text or text in seen:
-                    continue
-                seen.add(text)
-                for g in ngrams(words(text), n):
-                    index.setdefault(g, set()).add(str(row.get("qid", "")))
+    for row in read_wvs_rows(path):
+        for text in (row.question, row.simllm_question):
+            if not text or text in seen:
+                continue
+            seen.add(text)
+            for g in ngrams(words(text), n):
+                index.setdefault(g, set()).add(row.qid)
     return {g: frozenset(q) for g, q in index.items()}
 
 
 def wvs_ngrams(n: int = DEFAULT_N) -> dict[tuple[str, ...], frozenset[str]]:
-    """n-gram -> WVS question ids whose wording contains it."""
-    return _wvs_index(data_file(WVS_FILE).resolve(), n)
+    """n-gram -> WVS question ids whose wording contains it (cached per file version)."""
+    path = DataBundle.current().wvs_distributions.resolve()
+    return _wvs_index(path, path.stat().st_mtime_ns, n)
 
 
 def check_episode(ep: Episode, index: dict[tuple[str, ...], frozenset[str]], n: int) -> LeakageRecord:
@@ -75,7 +72,7 @@ def check_episode(ep: Episode, index: dict[tuple[str, ...], frozenset[str]], n: 
 
 def check_run(run: RunDir, *, n: int = DEFAULT_N, force: bool = False) -> list[LeakageRecord]:
     """Leakage records for every finished episode of ``run``; (re)writes ``leakage.jsonl`` when stale."""
-    eps = run.finished_episodes()
+    eps = run.episodes()
     if run.leakage_file.exists() and not force:
         old = run.leakage()
         if {r.id for r in old} == {e.id for e in eps} and all(r.n == n for r in old):

@@ -200,7 +200,7 @@ def _stats(ctx: StageContext) -> dict[str, int]:
     from clca.stats import compute_stats
 
     st = compute_stats(ctx.run)
-    return {"leakage_flagged": len(st["leakage"]["flagged_episodes"])}
+    return {"leakage_flagged": len(st.leakage.flagged_episodes)}
 
 
 def variants(cfg: RunConfig) -> list[str]:
@@ -214,43 +214,9 @@ def seed_tags(cfg: RunConfig) -> list[tuple[int, int | None]]:
     return [(s, s if len(seeds) > 1 else None) for s in seeds]
 
 
-def token_counter(spec: str) -> Callable[[list[Any]], int] | None:
-    """Tokens of one chat example under the student's tokenizer and chat template (``None`` when the student
-    has no local tokenizer, e.g. a server or scripted model: then the mix counts characters / 4)."""
-    try:
-        from transformers import AutoTokenizer
-
-        from clca.llm.registry import resolve_local_model
-
-        path = resolve_local_model(spec.split("+", 1)[0])
-        tok = AutoTokenizer.from_pretrained(str(path))
-    except Exception:  # no local tokenizer: the approximate count is used, and the mix stats say so
-        return None
-
-    def count(messages: list[Any]) -> int:
-        text = tok.apply_chat_template(messages, tokenize=False)
-        return len(tok(text, add_special_tokens=False)["input_ids"])
-
-    return count
-
-
-def _volume_target(ctx: StageContext, count: Callable[[list[Any]], int] | None) -> tuple[int, int]:
-    """(examples, tokens) of the no-culture control's training split: the mean over the cultures' mixes,
-    counted the way the control's are."""
-    from clca.training.mix import approx_tokens, load_mix
-
-    counter = count or approx_tokens
-    examples, tokens = [], []
-    for c in ctx.cfg.cultures:
-        train = load_mix(ctx.run.mix_dir(c, ctx.cfg.mix.ablation))["train"]
-        examples.append(len(train))
-        tokens.append(sum(counter(m) for m in train["messages"]))
-    return round(sum(examples) / len(examples)), round(sum(tokens) / len(tokens))
-
-
 def _mix(culture: str) -> Callable[[StageContext], dict[str, int]]:
     def body(ctx: StageContext) -> dict[str, int]:
-        from clca.training.mix import build_mix
+        from clca.training.mix import build_control_mix, build_mix
 
         if culture not in {j.culture for j in ctx.run.judgements() if j.keep} and ctx.cfg.mix.require_judge:
             who = "the no-culture control" if culture == GENERIC else f"culture {culture!r}"
@@ -262,10 +228,13 @@ def _mix(culture: str) -> Callable[[StageContext], dict[str, int]]:
             )
         if culture != GENERIC:
             return counts_of(build_mix(ctx.run, culture, ctx.cfg.mix, seed=ctx.cfg.seed))
-        count = token_counter(ctx.cfg.models.student)
-        target = _volume_target(ctx, count)
-        res = build_mix(ctx.run, culture, ctx.cfg.mix, seed=ctx.cfg.seed, count_tokens=count, match=target)
-        return counts_of(res) | {"target_examples": target[0], "target_tokens": target[1]}
+        res = build_control_mix(
+            ctx.run, ctx.cfg.cultures, ctx.cfg.mix, student=ctx.cfg.models.student, seed=ctx.cfg.seed
+        )
+        return counts_of(res) | {
+            "target_examples": res.target_examples or 0,
+            "target_tokens": res.target_tokens or 0,
+        }
 
     return body
 
@@ -295,7 +264,6 @@ def _evaluate(ctx: StageContext, backend: Backend, model_tag: str, countries: li
         model_tag=model_tag,
         seed=c.seed,
         batch_size=c.models.batch_size,
-        report=False,
     )
     from clca.progress import stage_progress
 
@@ -588,7 +556,7 @@ def preflight(cfg: RunConfig) -> tuple[RunConfig, list[str]]:
         if resp is None or not (resp / VALUE_FILE).is_file():
             where = "eval.respondents is not set" if resp is None else f"{resp} holds no {VALUE_FILE}"
             if cfg.eval.protocol == "paper" and cfg.eval.fallback_to_logprob:
-                from clca.config import EvalSettings
+                from clca.evaluation.config import EvalSettings
 
                 keep = cfg.eval.model_dump(exclude={"protocol", "styles", "mode", "temperature", "samples"})
                 fallback = EvalSettings.model_validate({**keep, "protocol": "logprob"})
@@ -627,16 +595,14 @@ def prepare(cfg: RunConfig) -> tuple[RunConfig, list[str]]:
 
 def _record_data_files(manifest: RunManifest, cfg: RunConfig) -> None:
     """Hash the data bundle files the pipeline reads (once per run directory)."""
-    from clca.culture.profiles import HOFSTEDE_FILE, IW_FILE
-    from clca.data import sotopia
-    from clca.data.wvs import WVS_FILE
+    from clca.data.layout import DataBundle
     from clca.settings import data_dir
 
     try:
         base = data_dir()
     except DataError:
         return
-    for rel in (WVS_FILE, HOFSTEDE_FILE, IW_FILE, *sotopia.FILES):
+    for rel in DataBundle.RUN_INPUTS:
         manifest.record_data_file(base / rel)
     survey = Path(cfg.eval.survey)
     if survey.is_file():

@@ -15,16 +15,19 @@ stats, the leakage check, the training mix and the report reach them through a :
       intents.jsonl             Intent              (clca intents)
       stats.json                per-culture statistics (clca stats)
       leakage.jsonl             LeakageRecord       (WVS n-gram overlap)
-      mix/<culture>[--<ablation>]/                  training mix (datasets.DatasetDict)
-      adapters/<culture>[--<ablation>][--seed<k>]/  LoRA adapter (PEFT) + train_result.json
-      eval/<model tag>/                             per_question.jsonl, metrics.json
+      mix/<culture>[--<ablation>]/                  MixDir: training mix (datasets.DatasetDict), mix_stats.json
+      adapters/<culture>[--<ablation>][--seed<k>]/  AdapterDir: LoRA adapter (PEFT), train_log.jsonl,
+                                                    train_result.json, README.md (model card)
+      eval/<model tag>/                             EvalDir: per_question.jsonl, metrics.json, calibration.jsonl
     (the no-culture control is the culture ``no-culture``; model tags: ``base``, ``clca-<culture>[-s<k>]``,
     ``control-no-culture[-s<k>]``; seed suffixes only when a run trains several seeds)
-      report/                               index.html, before_after.json, figures
+      report/                               index.html, before_after.json, culture_map.json, figures
       superseded/<time>/                    outputs moved aside by --force-stage
 
-Readers return typed records (the last record per id where a file may hold several). Missing inputs are
-one-line :class:`DataError` s that name the command producing them.
+The folders one level down have owners of their own (:class:`MixDir`, :class:`AdapterDir`, :class:`EvalDir`),
+which also serve folders outside a run directory (``clca eval --out DIR``, ``clca train --out DIR``). Readers
+return typed records (:mod:`clca.records`; the last record per id where a file may hold several). Missing inputs
+are one-line :class:`DataError` s that name the command producing them.
 """
 
 from __future__ import annotations
@@ -36,15 +39,36 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from clca.errors import DataError
-from clca.records import GENERIC, Episode, Intent, Judgement, LeakageRecord, Scenario, ScenarioFailure
-from clca.runs import JsonlStore
+from clca.records import (
+    GENERIC,
+    BeforeAfter,
+    CalibrationRecord,
+    CheckpointEntry,
+    Episode,
+    EvalMetrics,
+    Intent,
+    Judgement,
+    LeakageRecord,
+    LiveEpisode,
+    MixStats,
+    QuestionResult,
+    RunStats,
+    Scenario,
+    ScenarioFailure,
+    TrainResult,
+)
+from clca.runs import JsonlStore, read_json, write_json_atomic
+from clca.runs import slug as runs_slug
 
 if TYPE_CHECKING:
-    from clca.evaluation.records import QuestionResult
     from clca.manifest import Manifest
+
+M = TypeVar("M", bound=BaseModel)
 
 #: the stage command that writes each file (named in "missing input" errors)
 _PRODUCER = {
@@ -61,9 +85,157 @@ CONTROL = "no-culture"
 
 def slug(name: str) -> str:
     """File-name form of a culture or tag: ``Great Britain`` -> ``great-britain``."""
-    from clca.culture import slug as culture_slug
+    return runs_slug(name) or "culture"
 
-    return culture_slug(name) or "culture"
+
+def read_model(path: Path, model: type[M], what: str, fix: str) -> M | None:
+    """``path`` read as ``model`` (``None`` when absent); unreadable or ill-shaped content is a one-line
+    :class:`DataError` naming the file."""
+    if not path.exists():
+        return None
+    data = read_json(path, what, fix)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
+        raise DataError(f"{path}: key '{loc}': {err.get('msg', 'invalid')} ({what}).", fix=fix) from None
+
+
+def write_model(path: Path, record: BaseModel) -> Path:
+    """Write ``record`` as indented JSON, atomically."""
+    write_json_atomic(path, record.model_dump(mode="json"))
+    return path
+
+
+class MixDir:
+    """A training mix folder (``datasets.DatasetDict.save_to_disk`` plus ``mix_stats.json``)."""
+
+    STATS = "mix_stats.json"
+    DATASET = "dataset_dict.json"  # written by ``save_to_disk``: its presence marks a complete mix
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"MixDir({str(self.path)!r})"
+
+    @property
+    def stats_file(self) -> Path:
+        return self.path / self.STATS
+
+    def exists(self) -> bool:
+        return (self.path / self.DATASET).exists()
+
+    def stats(self) -> MixStats | None:
+        return read_model(self.stats_file, MixStats, "mix statistics", "rebuild the mix with `clca mix`.")
+
+    def write_stats(self, stats: MixStats) -> Path:
+        return write_model(self.stats_file, stats)
+
+
+class AdapterDir:
+    """An adapter folder: the PEFT adapter, the tokenizer, ``train_log.jsonl``, ``train_result.json`` (its
+    presence marks the training finished), ``README.md`` (model card) and ``checkpoints/`` while training."""
+
+    RESULT = "train_result.json"
+    LOG = "train_log.jsonl"
+    CARD = "README.md"
+    CHECKPOINTS = "checkpoints"
+    CONFIG = "adapter_config.json"
+    WEIGHTS = "adapter_model.safetensors"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"AdapterDir({str(self.path)!r})"
+
+    @property
+    def result_file(self) -> Path:
+        return self.path / self.RESULT
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / self.LOG
+
+    @property
+    def card_file(self) -> Path:
+        return self.path / self.CARD
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / self.CHECKPOINTS
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / self.CONFIG
+
+    @property
+    def weights_file(self) -> Path:
+        return self.path / self.WEIGHTS
+
+    def finished(self) -> bool:
+        return self.result_file.exists()
+
+    def result(self) -> TrainResult | None:
+        return read_model(
+            self.result_file, TrainResult, "training result", "retrain the adapter with `clca train`."
+        )
+
+    def write_result(self, result: TrainResult) -> Path:
+        return write_model(self.result_file, result)
+
+
+class EvalDir:
+    """An evaluation folder (``eval/<model tag>/`` of a run, or ``clca eval --out DIR``): ``per_question.jsonl``
+    (one :class:`QuestionResult` per model, country, style and question; several models may share a folder),
+    ``metrics.json``, ``calibration.jsonl`` and, for ``clca eval``, ``report.html``."""
+
+    PER_QUESTION = "per_question.jsonl"
+    METRICS = "metrics.json"
+    CALIBRATION = "calibration.jsonl"
+    REPORT = "report.html"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"EvalDir({str(self.path)!r})"
+
+    @property
+    def per_question_file(self) -> Path:
+        return self.path / self.PER_QUESTION
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / self.METRICS
+
+    @property
+    def calibration_file(self) -> Path:
+        return self.path / self.CALIBRATION
+
+    @property
+    def report_file(self) -> Path:
+        return self.path / self.REPORT
+
+    def store(self) -> JsonlStore[QuestionResult]:
+        return JsonlStore(self.per_question_file, QuestionResult)
+
+    def calibration_store(self) -> JsonlStore[CalibrationRecord]:
+        return JsonlStore(self.calibration_file, CalibrationRecord)
+
+    def records(self) -> list[QuestionResult]:
+        """Every record (``[]`` when there is none yet)."""
+        return self.store().all()
+
+    def metrics(self) -> EvalMetrics | None:
+        return read_model(
+            self.metrics_file, EvalMetrics, "evaluation metrics", "rerun `clca eval` to rewrite it."
+        )
+
+    def write_metrics(self, metrics: EvalMetrics) -> Path:
+        return write_model(self.metrics_file, metrics)
 
 
 class RunDir:
@@ -84,6 +256,8 @@ class RunDir:
     ADAPTERS = "adapters"
     EVAL = "eval"
     REPORT = "report"
+    BEFORE_AFTER = "before_after.json"
+    CULTURE_MAP = "culture_map.json"
     SUPERSEDED = "superseded"
 
     def __init__(self, path: str | Path) -> None:
@@ -145,6 +319,14 @@ class RunDir:
         return self.path / self.REPORT
 
     @property
+    def before_after_file(self) -> Path:
+        return self.path / self.REPORT / self.BEFORE_AFTER
+
+    @property
+    def culture_map_file(self) -> Path:
+        return self.path / self.REPORT / self.CULTURE_MAP
+
+    @property
     def eval_root(self) -> Path:
         return self.path / self.EVAL
 
@@ -160,10 +342,28 @@ class RunDir:
     def mix_dir(self, culture: str, ablation: str | None = None) -> Path:
         return self.path / self.MIX / self.variant(culture, ablation)
 
+    def mix(self, culture: str, ablation: str | None = None) -> MixDir:
+        return MixDir(self.mix_dir(culture, ablation))
+
+    def mixes(self) -> list[MixDir]:
+        """Every complete mix of the run, by folder name."""
+        root = self.path / self.MIX
+        return [MixDir(p) for p in sorted(root.iterdir()) if MixDir(p).exists()] if root.is_dir() else []
+
     def adapter_dir(self, culture: str, ablation: str | None = None, seed: int | None = None) -> Path:
         """A culture's (or the control's) adapter; ``seed`` only when the run trains several seeds."""
         suffix = f"--seed{seed}" if seed is not None else ""
         return self.path / self.ADAPTERS / (self.variant(culture, ablation) + suffix)
+
+    def adapter(self, culture: str, ablation: str | None = None, seed: int | None = None) -> AdapterDir:
+        return AdapterDir(self.adapter_dir(culture, ablation, seed))
+
+    def adapters(self) -> list[AdapterDir]:
+        """Every finished adapter of the run, by folder name."""
+        root = self.path / self.ADAPTERS
+        if not root.is_dir():
+            return []
+        return [AdapterDir(p) for p in sorted(root.iterdir()) if AdapterDir(p).finished()]
 
     @staticmethod
     def model_tag(culture: str, seed: int | None = None) -> str:
@@ -189,6 +389,9 @@ class RunDir:
 
     def eval_dir(self, model_tag: str) -> Path:
         return self.path / self.EVAL / model_tag
+
+    def evaluation(self, model_tag: str) -> EvalDir:
+        return EvalDir(self.eval_dir(model_tag))
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the run directory (for the manifest and messages)."""
@@ -247,12 +450,33 @@ class RunDir:
         return self.failure_store().latest()
 
     def episodes(self) -> list[Episode]:
-        """Every episode record (last per id), finished or not."""
+        """The finished episodes (last record per id); episodes in progress are in the checkpoint."""
         return self.episode_store().latest()
 
-    def finished_episodes(self) -> list[Episode]:
-        """Episodes that ended (any stop reason but ``running``)."""
-        return [e for e in self.episodes() if e.stop_reason != "running"]
+    def checkpoint(self) -> tuple[dict[str, Any], list[CheckpointEntry]]:
+        """The simulation checkpoint: the settings it was written with and the episodes in progress (``({},
+        [])`` when there is none); an unreadable one is a one-line error."""
+        path = self.checkpoint_file
+        if not path.exists():
+            return {}, []
+        fix = "delete it; its in-progress episodes will be restarted."
+        data = read_json(path, "role-play checkpoint", fix)
+        try:
+            assert isinstance(data, dict)
+            return dict(data.get("config", {})), [CheckpointEntry.model_validate(e) for e in data["episodes"]]
+        except (AssertionError, KeyError, TypeError, ValidationError) as exc:
+            raise DataError(
+                f"{path} is not a valid role-play checkpoint ({type(exc).__name__}).", fix=fix
+            ) from None
+
+    def write_checkpoint(self, config: dict[str, Any], entries: Iterable[CheckpointEntry]) -> None:
+        write_json_atomic(
+            self.checkpoint_file, {"config": config, "episodes": [e.model_dump(mode="json") for e in entries]}
+        )
+
+    def live_episodes(self) -> list[LiveEpisode]:
+        """The episodes in progress (from the checkpoint)."""
+        return [e.episode for e in self.checkpoint()[1]]
 
     def episodes_with_scenarios(self, episodes: list[Episode]) -> dict[str, Scenario]:
         """The scenario of every episode in ``episodes`` (by scenario id); a dangling reference is an error."""
@@ -285,17 +509,45 @@ class RunDir:
     def leakage(self) -> list[LeakageRecord]:
         return self.leakage_store().latest()
 
+    def stats(self) -> RunStats | None:
+        """``stats.json`` (``None`` before `clca stats` ran)."""
+        return read_model(
+            self.stats_file, RunStats, "run statistics", f"rerun `clca stats --run {self.path}`."
+        )
+
+    def write_stats(self, stats: RunStats) -> Path:
+        return write_model(self.stats_file, stats)
+
     def eval_tags(self) -> list[str]:
-        return sorted(p.parent.name for p in self.eval_root.glob("*/per_question.jsonl"))
+        return sorted(p.parent.name for p in self.eval_root.glob(f"*/{EvalDir.PER_QUESTION}"))
 
     def eval_records(self) -> list[QuestionResult]:
         """Every evaluation record of the run (``eval/<model_tag>/per_question.jsonl``)."""
-        from clca.evaluation.records import QuestionResult
+        return [r for tag in self.eval_tags() for r in self.evaluation(tag).store().read()]
 
-        out: list[QuestionResult] = []
-        for tag in self.eval_tags():
-            out.extend(JsonlStore(self.eval_dir(tag) / "per_question.jsonl", QuestionResult).read())
-        return out
+    def before_after(self) -> BeforeAfter | None:
+        """``report/before_after.json`` (``None`` before a report with evaluation records was built)."""
+        return read_model(
+            self.before_after_file,
+            BeforeAfter,
+            "the report's numbers",
+            f"rerun `clca report --run {self.path}`.",
+        )
+
+    def write_before_after(self, ba: BeforeAfter) -> Path:
+        return write_model(self.before_after_file, ba)
+
+    def resolved_config(self) -> dict[str, Any] | None:
+        """The resolved run config as plain data (``None`` when absent or unreadable)."""
+        import yaml
+
+        if not self.config_file.is_file():
+            return None
+        try:
+            data = yaml.safe_load(self.config_file.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
 
     def manifest(self) -> Manifest | None:
         """The manifest, read through its own model (``None`` when there is none yet)."""

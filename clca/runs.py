@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -32,6 +33,11 @@ def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err.get("loc", ())) or "(record)"
     return f"{loc}: {err.get('msg', 'invalid')}"
+
+
+def slug(name: str) -> str:
+    """A file- and id-safe form of a name: ``Great Britain`` -> ``great-britain`` (``""`` when nothing is left)."""
+    return re.sub(r"[^0-9a-z]+", "-", name.casefold()).strip("-")
 
 
 def tmp_path(path: Path) -> Path:

@@ -6,6 +6,10 @@ The data directory is set ONE way: :func:`set_data_dir` (the CLI's global ``--da
 the bundle pulled by ``clca data pull`` into the cache (when it has a manifest) > ``../shared/data`` relative
 to the project root (the checkout that holds ``pyproject.toml``) when it exists. Errors name where the value
 came from.
+
+It also names every location under the cache (:func:`cache_root`): the pulled bundle, the download cache
+and the models folder. They live here, not in :mod:`clca.data.bundle`, because :func:`data_dir` needs the
+pulled bundle's place and this module imports nothing from :mod:`clca.data`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from clca.errors import DataError
 
 DATA_ENV = "CLCA_DATA_DIR"
 CACHE_ENV = "CLCA_CACHE_DIR"
+#: the file ``clca data pull`` writes into a bundle (sources, sha256 of every file); marks a pulled bundle
+BUNDLE_MANIFEST = "bundle_manifest.json"
 
 #: (path, where it came from) set by :func:`set_data_dir`
 _data_dir_override: tuple[Path, str] | None = None
@@ -57,22 +63,16 @@ def using_data_dir(path: str | Path | None, *, source: str = "the data_dir setti
         _data_dir_override = old
 
 
-def _pulled_bundle_dir() -> Path | None:
-    from clca.data.bundle import pulled_bundle_dir  # imported here: clca.data.bundle imports this module
-
-    return pulled_bundle_dir()
-
-
 def data_dir(*, must_exist: bool = True) -> Path:
     """Resolve the data bundle directory; raise a one-line :class:`DataError` naming the setting if absent."""
     if _data_dir_override is not None:
         cand, how = _data_dir_override
     elif os.environ.get(DATA_ENV):
         cand, how = Path(os.environ[DATA_ENV]).expanduser(), f"the {DATA_ENV} environment variable"
-    elif (pulled := _pulled_bundle_dir()) is not None:
+    elif (pulled := pulled_bundle_dir()) is not None:
         cand, how = pulled, "the bundle pulled by `clca data pull`"
     else:
-        cand, how = project_root().parent / "shared" / "data", "the default ../shared/data"
+        cand, how = shared_data_dir(), "the default ../shared/data"
     if must_exist and not cand.is_dir():
         raise DataError(
             f"data directory {cand} (from {how}) does not exist.",
@@ -83,7 +83,11 @@ def data_dir(*, must_exist: bool = True) -> Path:
 
 
 def data_file(relpath: str) -> Path:
-    """A file inside the data bundle, with a clear error when it is missing."""
+    """A file inside the data bundle, with a clear error when it is missing.
+
+    For paths of one's own; clca's readers name the bundle's files with :class:`clca.data.layout.DataBundle`
+    (which gives the same error).
+    """
     base = data_dir()
     path = base / relpath
     if not path.exists():
@@ -94,11 +98,37 @@ def data_file(relpath: str) -> Path:
     return path
 
 
+def shared_data_dir() -> Path:
+    """The shared bundle beside the checkout, ``../shared/data`` (whether or not it exists)."""
+    return project_root().parent / "shared" / "data"
+
+
+def cache_root() -> Path:
+    """Root of clca's caches: ``CLCA_CACHE_DIR`` or ``~/.cache/clca`` (not created; see :func:`cache_dir`)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "clca").expanduser()
+
+
 def cache_dir() -> Path:
-    """Root of clca's caches (converted models, the LLM call cache): ``CLCA_CACHE_DIR`` or ``~/.cache/clca``."""
-    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "clca").expanduser()
+    """:func:`cache_root`, created: where converted models and the LLM call cache go."""
+    root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def default_bundle_dir() -> Path:
+    """Where ``clca data pull`` puts the bundle unless told otherwise: ``<cache>/data``."""
+    return cache_root() / "data"
+
+
+def download_cache_dir() -> Path:
+    """The download cache: ``<cache>/downloads/<sha256>``, one file per verified source."""
+    return cache_root() / "downloads"
+
+
+def pulled_bundle_dir() -> Path | None:
+    """The pulled bundle in the cache when it exists and has a manifest, else None."""
+    d = default_bundle_dir()
+    return d if (d / BUNDLE_MANIFEST).is_file() else None
 
 
 def models_dir() -> Path:

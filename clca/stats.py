@@ -7,7 +7,7 @@ Per culture (rows of ``scenarios.jsonl`` etc. are grouped by their ``culture`` f
   (``Scenario.adapted_fields == []``).
 * ``episodes``: finished episodes; ``stopped_by_parse_failure``: episodes whose stop reason is
   ``parse_failure``; ``unparseable_turns``: role-play outputs that could not be parsed (summed
-  ``Episode.parse_failures``); ``running``: episodes still in progress.
+  ``Episode.parse_failures``); ``running``: episodes still in progress (in the simulation's checkpoint).
 * ``judged``, ``kept``, ``kept_pct`` (= kept / judged × 100), ``judge_errors``.
 * The data statistics are computed over the **final data** (``data_from``): the kept episodes when the culture
   has judgements, otherwise all finished episodes. ``avg_turns``: turns per episode, one turn being a pair
@@ -18,7 +18,7 @@ Per culture (rows of ``scenarios.jsonl`` etc. are grouped by their ``culture`` f
   intents with a parsed text; see :mod:`clca.intents`).
 * ``leakage_flagged``: final-data episodes whose text overlaps WVS question wording (:mod:`clca.leakage`).
 
-A ``total`` row aggregates all cultures the same way.
+A ``total`` row aggregates all cultures the same way. The file's model is :class:`clca.records.RunStats`.
 """
 
 from __future__ import annotations
@@ -27,20 +27,29 @@ from collections import defaultdict
 from typing import Any
 
 from clca.leakage import check_run
-from clca.records import Episode, Intent, Judgement, Scenario, ScenarioFailure
+from clca.records import (
+    CultureStats,
+    Episode,
+    Intent,
+    Judgement,
+    LeakageSummary,
+    LiveEpisode,
+    RunStats,
+    Scenario,
+    ScenarioFailure,
+)
 from clca.rundir import RunDir
-from clca.runs import write_json_atomic
 
 
 def _culture_stats(
     scen: list[Scenario],
     fails: list[ScenarioFailure],
-    eps: list[Episode],
+    finished: list[Episode],
+    live: list[LiveEpisode],
     judg: list[Judgement],
     ints: list[Intent],
     flagged: set[str],
-) -> dict[str, Any]:
-    finished = [e for e in eps if e.stop_reason != "running"]
+) -> CultureStats:
     judged = {j.episode_id: j for j in judg}
     kept_ids = {i for i, j in judged.items() if j.keep}
     final = [e for e in finished if e.id in kept_ids] if judged else finished
@@ -54,57 +63,59 @@ def _culture_stats(
 
     words = sum(len(t.text.split()) for t in speak)
 
-    return {
-        "scenarios": len(scen),
-        "scenario_failures": sum(1 for f in fails if f.id not in scen_ids),
-        "names_only": sum(1 for x in scen if x.adapted_fields == []),
-        "episodes": len(finished),
-        "running": len(eps) - len(finished),
-        "stopped_by_parse_failure": sum(1 for e in finished if e.stop_reason == "parse_failure"),
-        "unparseable_turns": sum(e.parse_failures for e in finished),
-        "judged": len(judged),
-        "kept": len(kept_ids),
-        "kept_pct": pct(len(kept_ids), len(judged)),
-        "judge_errors": sum(1 for j in judged.values() if j.error),
-        "data_from": "kept" if judged else "all",
-        "final_episodes": len(final),
-        "avg_turns": round(len(utter) / 2 / len(final), 2) if final else None,
-        "avg_utterances": round(len(utter) / len(final), 2) if final else None,
-        "avg_words_per_utterance": round(words / len(speak), 2) if speak else None,
-        "avg_words_per_turn": round(2 * words / len(utter), 2) if utter else None,
-        "intents": len(ints),
-        "intent_errors": sum(1 for i in ints if i.error),
-        "cultural_intent_pct": pct(sum(1 for i in parsed if i.cultural), len(parsed)),
-        "leakage_flagged": sum(1 for e in final if e.id in flagged),
-    }
+    return CultureStats(
+        scenarios=len(scen),
+        scenario_failures=sum(1 for f in fails if f.id not in scen_ids),
+        names_only=sum(1 for x in scen if x.adapted_fields == []),
+        episodes=len(finished),
+        running=len(live),
+        stopped_by_parse_failure=sum(1 for e in finished if e.stop_reason == "parse_failure"),
+        unparseable_turns=sum(e.parse_failures for e in finished),
+        judged=len(judged),
+        kept=len(kept_ids),
+        kept_pct=pct(len(kept_ids), len(judged)),
+        judge_errors=sum(1 for j in judged.values() if j.error),
+        data_from="kept" if judged else "all",
+        final_episodes=len(final),
+        avg_turns=round(len(utter) / 2 / len(final), 2) if final else None,
+        avg_utterances=round(len(utter) / len(final), 2) if final else None,
+        avg_words_per_utterance=round(words / len(speak), 2) if speak else None,
+        avg_words_per_turn=round(2 * words / len(utter), 2) if utter else None,
+        intents=len(ints),
+        intent_errors=sum(1 for i in ints if i.error),
+        cultural_intent_pct=pct(sum(1 for i in parsed if i.cultural), len(parsed)),
+        leakage_flagged=sum(1 for e in final if e.id in flagged),
+    )
 
 
-def compute_stats(run: RunDir) -> dict[str, Any]:
+def compute_stats(run: RunDir) -> RunStats:
     """Statistics of ``run`` per culture plus a ``total``; also written to the run's ``stats.json``."""
     scen, fails = run.scenarios(), run.scenario_failures()
-    eps, judg, ints = run.episodes(), run.judgements(), run.intents()
+    eps, live = run.episodes(), run.live_episodes()
+    judg, ints = run.judgements(), run.intents()
     flagged: set[str] = set()
     leakage_checked = False
     if run.episodes_file.exists():
         flagged = {r.id for r in check_run(run) if r.flagged}
         leakage_checked = True
     groups: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-    for name, recs in (("scen", scen), ("fails", fails), ("eps", eps), ("judg", judg), ("ints", ints)):
+    for name, recs in (
+        ("scen", scen), ("fails", fails), ("eps", eps), ("live", live), ("judg", judg), ("ints", ints)
+    ):  # fmt: skip
         for r in recs:
             groups[r.culture][name].append(r)
     cultures = {
-        c: _culture_stats(g["scen"], g["fails"], g["eps"], g["judg"], g["ints"], flagged)
+        c: _culture_stats(g["scen"], g["fails"], g["eps"], g["live"], g["judg"], g["ints"], flagged)
         for c, g in sorted(groups.items())
     }
-    total = _culture_stats(scen, fails, eps, judg, ints, flagged)
-    out: dict[str, Any] = {
-        "run": str(run.path),
-        "cultures": cultures,
-        "total": total,
-        "leakage": {"checked": leakage_checked, "flagged_episodes": sorted(flagged)},
-    }
-    write_json_atomic(run.stats_file, out)
-    return out
+    stats = RunStats(
+        run=str(run.path),
+        cultures=cultures,
+        total=_culture_stats(scen, fails, eps, live, judg, ints, flagged),
+        leakage=LeakageSummary(checked=leakage_checked, flagged_episodes=sorted(flagged)),
+    )
+    run.write_stats(stats)
+    return stats
 
 
 #: columns of the CLI table: (key, header)

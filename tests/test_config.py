@@ -180,7 +180,7 @@ def test_any_bad_key_fails_at_load_with_one_line(tmp_path: Path, extra: str, whe
 
 
 def test_filter_rule_forms(tmp_path: Path) -> None:
-    from clca.config import NAMED_RULES
+    from clca.judge.config import NAMED_RULES
 
     cfg = load_config(_write(tmp_path, "run_dir: x\ncultures: [China]\njudge:\n  rule: none\n"))
     assert cfg.judge.rule == NAMED_RULES["none"] and cfg.judge.rule_name == "none"
@@ -205,14 +205,12 @@ def test_stage_cli_options_come_from_the_config_models() -> None:
     import clca.cli  # noqa: F401  (registers the commands)
     from clca.cli_app import app
     from clca.cli_options import option_name
-    from clca.config import (
-        EvalSettings,
-        IntentsConfig,
-        JudgeConfig,
-        MixConfig,
-        ScenariosConfig,
-        SimulateConfig,
-    )
+    from clca.evaluation.config import EvalSettings
+    from clca.intents.config import IntentsConfig
+    from clca.judge.config import JudgeConfig
+    from clca.roleplay.config import SimulateConfig
+    from clca.scenarios.config import ScenariosConfig
+    from clca.training.config import MixConfig
 
     commands = {c.name: c.callback for c in app.registered_commands}
     pairs = {

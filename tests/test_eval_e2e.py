@@ -9,7 +9,7 @@ import pytest
 
 from clca.cli import main
 from clca.evaluation import metrics as M
-from clca.evaluation.records import QuestionResult
+from clca.records import QuestionResult
 from clca.runs import JsonlStore
 
 

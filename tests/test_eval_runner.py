@@ -12,8 +12,9 @@ import pytest
 from clca.cli import main
 from clca.evaluation import EvalConfig, evaluate
 from clca.evaluation import metrics as M
-from clca.evaluation.records import QuestionResult
 from clca.llm.testing import ScriptedBackend
+from clca.records import QuestionResult
+from clca.report.eval_report import write_eval_report
 from clca.runs import JsonlStore
 
 FIX = Path(__file__).parent / "fixtures"
@@ -38,7 +39,6 @@ def _cfg(tmp_path: Path, **kw: object) -> EvalConfig:
         "questions": "Q1,Q7,Q45",
         "styles": ["plain", "cultural"],
         "batch_size": 5,
-        "report": False,
     }
     base.update(kw)
     return EvalConfig.model_validate(base)
@@ -140,9 +140,9 @@ def test_goqa_survey_and_report_escapes(tmp_path: Path, data_dir: Path) -> None:
         survey=str(FIX / "goqa_3rows.csv"),
         countries=["Britain", "Japan"],
         questions="all",
-        report=True,
     )
     res = evaluate(Scripted(), cfg)
+    write_eval_report(cfg.out_dir)
     assert {r.qid for r in res.records} == {"Q1", "Q2", "Q3"}
     assert all(r.metrics["emd"] is None for r in res.records)
     assert any("no human distribution for Japan" in n for n in res.notes)
@@ -209,7 +209,8 @@ def test_check_sampling_compares_samples_with_the_scored_distribution(tmp_path: 
     assert cal[0]["jsd"] == pytest.approx(M.js_distance([0, 2 / 3, 1 / 3, 0], rec.model_dist))
     # the noise reference: histograms of 3 draws from the scored distribution itself
     assert 0 < cal[0]["jsd_noise"] < 1
-    assert res.metrics["calibration"]["m1"]["mean_unparseable_share"] == 0.25
+    assert res.metrics.calibration is not None
+    assert res.metrics.calibration["m1"].mean_unparseable_share == 0.25
     # resumable: a second run samples nothing new
     be2 = Scripted(texts)
     evaluate(be2, _cfg(tmp_path, styles=["plain"], countries=["Japan"], questions="Q1", check_sampling=4))
@@ -217,7 +218,7 @@ def test_check_sampling_compares_samples_with_the_scored_distribution(tmp_path: 
 
 
 def test_noise_jsd_shrinks_with_more_samples() -> None:
-    from clca.evaluation.runner import noise_jsd
+    from clca.evaluation.calibrate import noise_jsd
 
     dist = [0.5, 0.3, 0.2]
     assert noise_jsd(dist, 1000) < noise_jsd(dist, 50) < noise_jsd(dist, 5)

@@ -16,7 +16,7 @@ from test_training_mix import make_run_dir
 from test_training_train import _tiny_llama_without_pad
 
 from clca.cli import main
-from clca.config import MixConfig
+from clca.training.config import MixConfig
 from clca.training.mix import build_mix
 from clca.training.presets import preset
 from clca.training.train import train_adapter

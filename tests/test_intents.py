@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from stage_helpers import Scripted, make_run
 
-from clca.config import IntentsConfig
 from clca.culture import get_profile
 from clca.intents import PROMPT_VERSION, is_cultural, label_intents, parse_intent
+from clca.intents.config import IntentsConfig
 from clca.llm.base import Chat
 from clca.records import Judgement
 

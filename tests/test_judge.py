@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from stage_helpers import Scripted, make_run
 
-from clca.config import FilterRule, JudgeConfig
 from clca.judge import (
     PROMPT_VERSION,
     AlignmentAnswer,
@@ -21,6 +20,7 @@ from clca.judge import (
     parse_meta,
     parse_quality,
 )
+from clca.judge.config import FilterRule, JudgeConfig
 from clca.llm.base import Chat
 from clca.llm.structured import answer_format, answer_schema
 
@@ -202,8 +202,8 @@ def test_a_retry_can_succeed(tmp_path: Path, data_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_judge_and_intents_real_embedded_model(tmp_path: Path, data_dir: Path, call_cache_path: Path) -> None:
-    from clca.config import IntentsConfig
     from clca.intents import label_intents
+    from clca.intents.config import IntentsConfig
     from clca.llm.cache import CallCache
     from clca.llm.registry import load_backend
     from clca.rundir import RunDir

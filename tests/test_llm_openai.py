@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 import socket
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from oai_server import OpenAIServer
 
-from clca.errors import ModelError
+from clca.errors import BatchError, ModelError
 from clca.llm.base import LOG_ZERO, Chat, GenerationParams, Message, ScoreRequest
 from clca.llm.openai_backend import OpenAIBackend
 from clca.llm.registry import load_backend
@@ -127,45 +126,30 @@ def test_generate_in_order_with_params_stop_seed_schema(server: FakeServer) -> N
     assert server.requests[-1][1]["seed"] == 0 and "response_format" not in server.requests[-1][1]
 
 
-def test_bounded_concurrency(server: FakeServer) -> None:
-    server.delay = 0.05
-    b = _backend(server, max_in_flight=3)
-    b.generate([[_user(str(i))] for i in range(12)], GenerationParams())
-    assert 1 < server.max_in_flight <= 3
+def test_replicas_and_fingerprint_come_from_the_transport() -> None:
+    b = OpenAIBackend("m", ["http://b:1/v1/", "http://a:1/v1"], sleep=lambda _: None)
+    assert b.urls == b.http.urls == ["http://b:1/v1", "http://a:1/v1"] and b.base_url == "http://b:1/v1"
+    assert b.spec == "openai:m@http://b:1/v1,http://a:1/v1"
+    assert b.fingerprint == "openai:m@http://a:1/v1,http://b:1/v1"  # replica order does not matter
+    assert b.usage() == {"http.wait_ms": 0}
+    with pytest.raises(ModelError, match="at least one base URL"):
+        OpenAIBackend("m", [])
 
 
-def test_retries_429_with_retry_after_then_500_then_ok(server: FakeServer) -> None:
+def test_transport_errors_reach_the_caller(server: FakeServer) -> None:
+    """Retries happen below the backend (tests/test_llm_http.py); what is left is a one-line error, or a
+    BatchError with the finished answers of a batch."""
     server.script = ["429", "500"]
     b = _backend(server)
     assert b.generate([[_user("hi")]], GenerationParams()) == ["reply to: hi END x"]
-    assert len(server.requests) == 3
-    assert b.sleeps[0] == pytest.approx(0.05)  # type: ignore[attr-defined]
-    assert 0 <= b.sleeps[1] <= 2.0  # type: ignore[attr-defined]
-
-
-def test_timeout_is_retried_then_succeeds(server: FakeServer) -> None:
-    server.script = ["hang"]
-    b = _backend(server, timeout=0.2)
-    t0 = time.monotonic()
-    assert b.generate([[_user("hi")]], GenerationParams()) == ["reply to: hi END x"]
-    assert time.monotonic() - t0 < 3
-
-
-def test_gives_up_after_bounded_attempts(server: FakeServer) -> None:
-    server.script = ["500"] * 10
-    b = _backend(server, max_retries=2)
-    with pytest.raises(ModelError, match=r"failed after 3 attempts \(HTTP 500\)") as exc:
-        b.generate([[_user("hi")]], GenerationParams())
-    assert server.url in str(exc.value) and "\n" not in str(exc.value)
-    assert len(server.requests) == 3
-
-
-def test_client_error_is_not_retried(server: FakeServer) -> None:
-    server.script = ["400"]
-    b = _backend(server)
-    with pytest.raises(ModelError, match="HTTP 400"):
-        b.generate([[_user("hi")]], GenerationParams())
-    assert len(server.requests) == 1
+    assert b.usage()["http.retries.http_429"] == 1 and b.usage()["http.retries.http_5xx"] == 1
+    server.script = ["ok", "500", "ok"]
+    one_by_one = _backend(server, max_retries=0, max_in_flight=1)
+    with pytest.raises(BatchError, match="HTTP 500") as exc:
+        one_by_one.generate([[_user(f"q{i}")] for i in range(3)], GenerationParams())
+    assert exc.value.done == {0: "reply to: q0 END x", 2: "reply to: q2 END x"}
+    b.close()
+    one_by_one.close()
 
 
 def test_server_down_is_one_line_error() -> None:

@@ -321,9 +321,9 @@ def faulty() -> Iterator[OpenAIServer]:
 def test_a_faulty_server_loses_no_record(faulty: OpenAIServer, tmp_path: Path, data_dir: Path) -> None:
     """500, 429 with Retry-After, a hang past the timeout, bad JSON, empty choices, a missing message and a
     reset connection, spread over a role-play run: every episode is written once, every retry is counted."""
-    from clca.config import SimulateConfig
     from clca.llm.registry import load_backend
     from clca.roleplay import simulate
+    from clca.roleplay.config import SimulateConfig
 
     faults = ["500", "429", "hang", "badjson", "empty", "nofield", "reset", "503"]
     faulty.script = [x for f in faults * 2 for x in (f, "ok")]

@@ -10,12 +10,23 @@ import pytest
 
 from clca.cli import main
 from clca.evaluation.metrics import question_metrics
-from clca.evaluation.records import QuestionResult, result_id
 from clca.manifest import RunManifest
-from clca.records import Character, Episode, Intent, Judgement, Turn
-from clca.report.pipeline_report import before_after, build_report
+from clca.records import (
+    Character,
+    Episode,
+    Estimate,
+    Intent,
+    Judgement,
+    MixStats,
+    QuestionResult,
+    Turn,
+    result_id,
+)
+from clca.report.before_after import before_after
+from clca.report.pipeline_report import build_report
 from clca.rundir import RunDir
 from clca.runs import JsonlStore
+from clca.stats import compute_stats
 
 QIDS = ["Q1", "Q2", "Q3", "Q4", "Q5", "Q6"]
 EVIL = "<script>alert('x')</script>"
@@ -111,7 +122,7 @@ def run_dir(tmp_path: Path, data_dir: Path) -> Path:
             cultural=True,
         )
     )
-    (run / "stats.json").write_text(json.dumps({"China": {"avg_turns": 2.0, "note": EVIL}}))
+    compute_stats(RunDir(run))
     m = RunManifest(RunDir(run).manifest_file)
     with m.running("scenarios", "abc") as rec:
         rec.counts["scenarios[China]"] = 1
@@ -123,45 +134,44 @@ def test_before_after_numbers(run_dir: Path) -> None:
     recs = RunDir(run_dir).eval_records()
     assert len(recs) == 2 * 2 * 2 * len(QIDS)
     ba = before_after(recs, ["plain", "cultural"])
-    assert ba["cultures"] == ["China", "Japan"]
-    china = ba["rows"][0]
+    assert ba.cultures == ["China", "Japan"]
+    china = ba.rows[0]
     base = [r for r in recs if r.model_tag == "base" and r.country == "China" and r.style == "plain"]
     ad = {r.qid: r for r in recs if r.model_tag == "clca-china" and r.style == "plain"}
     want_base = float(np.mean([r.metrics["kl"] for r in base]))
-    assert china["cells"]["base|plain|kl"] == pytest.approx(want_base)
+    assert china.cell("base", "plain", "kl") == pytest.approx(want_base)
     diffs = [ad[r.qid].metrics["kl"] - r.metrics["kl"] for r in base]  # type: ignore[operator]
-    ch = china["change"]["plain|kl"]
-    assert ch["mean"] == pytest.approx(float(np.mean(diffs)))
-    assert ch["n"] == len(QIDS)
-    lo, hi = ch["ci"]
-    assert lo <= ch["mean"] <= hi < 0  # adaptation lowered KL on every question
-    avg = ba["average"]
-    assert avg["cells"]["base|plain|kl"] == pytest.approx(
-        np.mean([r["cells"]["base|plain|kl"] for r in ba["rows"]])
+    ch = china.change["plain|kl"]
+    assert ch.mean == pytest.approx(float(np.mean(diffs)))
+    assert ch.n == len(QIDS) and ch.ci is not None
+    lo, hi = ch.ci
+    assert lo <= ch.mean <= hi < 0  # adaptation lowered KL on every question
+    avg = ba.average
+    assert avg.cell("base", "plain", "kl") == pytest.approx(
+        np.mean([r.cell("base", "plain", "kl") for r in ba.rows])
     )
     # the average change: the mean of the cultures' changes, questions resampled jointly across cultures
-    assert avg["change"]["plain|kl"]["n"] == len(QIDS)
-    assert avg["change"]["plain|kl"]["mean"] == pytest.approx(
-        np.mean([r["change"]["plain|kl"]["mean"] for r in ba["rows"]])
-    )
+    assert avg.change["plain|kl"].n == len(QIDS)
+    assert avg.change["plain|kl"].mean == pytest.approx(np.mean([r.change["plain|kl"].mean for r in ba.rows]))
     # the fixture evaluates each adapter on its own culture only: the matrix has those cells, the rest empty
-    row = next(r for r in ba["matrix"]["plain"]["kl"] if r["trained_on"] == "China")
-    assert row["cells"]["China"]["mean"] == pytest.approx(ch["mean"])
-    assert row["cells"]["Japan"]["mean"] is None
-    assert {v["culture"] for v in ba["verdicts"]} == {"China", "Japan"}
+    row = next(r for r in ba.matrix["plain"]["kl"] if r.trained_on == "China")
+    assert row.cells["China"].mean == pytest.approx(ch.mean)
+    assert row.cells["Japan"].mean is None
+    assert {v.culture for v in ba.verdicts} == {"China", "Japan"}
     # accuracy change is reported too (may be 0: the mixtures keep the argmax)
-    assert "plain|majority_match" in china["change"]
+    assert "plain|majority_match" in china.change
 
 
 def test_change_only_uses_common_questions(run_dir: Path) -> None:
     recs = [r for r in RunDir(run_dir).eval_records() if not (r.model_tag == "clca-china" and r.qid == "Q1")]
     ba = before_after(recs, ["plain", "cultural"], n_resamples=200)
-    china = next(r for r in ba["rows"] if r["culture"] == "China")
-    assert china["change"]["plain|kl"]["n"] == len(QIDS) - 1
-    assert next(r for r in ba["rows"] if r["culture"] == "Japan")["change"]["plain|kl"]["n"] == len(QIDS)
+    china, japan = ba.row("China"), ba.row("Japan")
+    assert china is not None and japan is not None
+    assert china.change["plain|kl"].n == len(QIDS) - 1
+    assert japan.change["plain|kl"].n == len(QIDS)
     none = before_after([r for r in recs if r.model_tag == "base"], ["plain"], n_resamples=200)
-    assert none["rows"][0]["change"]["plain|kl"] == {"mean": None, "ci": None, "n": 0}
-    assert none["verdicts"] == []
+    assert none.rows[0].change["plain|kl"] == Estimate()
+    assert none.verdicts == []
 
 
 def test_report_page(run_dir: Path) -> None:
@@ -178,7 +188,7 @@ def test_report_page(run_dir: Path) -> None:
         "Example conversations",
         "greet politely",
         "kept",
-        "avg_turns",
+        "turns (pairs)",
         "clca-china",
         "Average",
     ):
@@ -211,12 +221,30 @@ def test_control_volume_note_reads_the_runs_ablation(tmp_path: Path) -> None:
     from clca.report.pipeline_report import _control_volume_note
 
     run = RunDir(tmp_path / "run")
-    stats = {"train_examples": 8, "target_examples": 8, "train_tokens": 1100, "target_tokens": 1000}
-    mix = run.mix_dir(GENERIC, "no-intents")
-    mix.mkdir(parents=True)
-    (mix / "mix_stats.json").write_text(json.dumps({**stats, "volume_matched": False}), encoding="utf-8")
+    stats = MixStats(
+        path=run.mix_dir(GENERIC, "no-intents"),
+        culture=GENERIC,
+        train_examples=8,
+        target_examples=8,
+        train_tokens=1100,
+        target_tokens=1000,
+        volume_matched=False,
+        token_unit="student tokenizer",
+        validation_examples=0,
+        train_by_task={},
+        validation_by_task={},
+        available_by_task={},
+        episodes_total=4,
+        episodes_used=4,
+        episodes_train=4,
+        episodes_validation=0,
+        excluded={},
+        config={},
+        seed=0,
+    )
+    run.mix(GENERIC, "no-intents").write_stats(stats)
     assert _control_volume_note(run, None) == ""  # no control mix without the ablation
     note = _control_volume_note(run, "no-intents")
     assert "+10%, not within 5%" in note and "<b>" in note
-    (mix / "mix_stats.json").write_text(json.dumps({**stats, "volume_matched": True}), encoding="utf-8")
+    run.mix(GENERIC, "no-intents").write_stats(stats.model_copy(update={"volume_matched": True}))
     assert "matched within 5%." in _control_volume_note(run, "no-intents")

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from clca.config import SimulateConfig
 from clca.data.sotopia import load_seeds
 from clca.errors import DataError
 from clca.llm.base import Chat
 from clca.llm.testing import ScriptedBackend
-from clca.records import Episode, Scenario, Turn
+from clca.records import LiveEpisode, Scenario, Turn
 from clca.render import transcript
 from clca.roleplay import (
     RETRY_SEED_STEP,
@@ -26,6 +25,7 @@ from clca.roleplay import (
     parse_action,
     simulate,
 )
+from clca.roleplay.config import SimulateConfig
 from clca.rundir import RunDir
 
 # ------------------------------------------------------------------------------------------------ fixtures
@@ -338,7 +338,7 @@ def test_parse_action(raw: str, own: str, other: str, action: str | None, text: 
 
 
 def _state(sc: Scenario) -> EpisodeState:
-    ep = Episode(id="e#s0", scenario_id=sc.id, culture=sc.culture, sample=0, seed=0, model="m")
+    ep = LiveEpisode(id="e#s0", scenario_id=sc.id, culture=sc.culture, sample=0, seed=0, model="m")
     return EpisodeState(episode=ep)
 
 

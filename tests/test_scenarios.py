@@ -8,17 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from clca.config import ScenariosConfig
 from clca.data.sotopia import load_norms, load_seeds, pick_seeds, strip_tags
 from clca.jsontext import JsonTextError, extract_json
 from clca.llm.base import Chat
 from clca.llm.testing import ScriptedBackend as Scripted
 from clca.rundir import RunDir
 from clca.scenarios import (
+    ScenariosConfig,
     adaptation_chat,
+    make_control_scenarios,
     make_scenarios,
     parse_names,
+    pick_norms,
     rename,
+    scenario_id,
     source_names,
     split_counts,
     validate_adaptation,
@@ -352,6 +355,23 @@ def test_both_sources_split_and_seeds_source(tmp_path: Path, data_dir: Path) -> 
     seeds_run = tmp_path / "seeds"
     s2 = _make(None, seeds_run, ["Japan", "China"], 3, source="seeds")
     assert s2.written == 6 and {s.source for s in RunDir(seeds_run).scenarios()} == {"sotopia (unadapted)"}
+
+
+def test_scenario_ids_follow_one_rule(tmp_path: Path, data_dir: Path) -> None:
+    """Seeds, adaptations and the no-culture control: ``{culture slug}-{seed_id}``; norms:
+    ``{culture slug}-norm-{pk}``; the stage writes exactly these ids."""
+    seed, norm = load_seeds()[0], load_norms()[0]
+    assert scenario_id("Great Britain", seed) == f"great-britain-{seed.seed_id}"
+    assert scenario_id("generic", seed) == f"generic-{seed.seed_id}"
+    assert scenario_id("Japan", norm) == f"japan-norm-{norm.pk}"
+    run = tmp_path / "run"
+    _make(Scripted(), run, ["Great Britain"], 2, source="both", norm_share=0.5)
+    assert make_control_scenarios(RunDir(run), ScenariosConfig(per_culture=1)) == 1
+    seed0, norm0 = pick_seeds(load_seeds(), 1, 0)[0], pick_norms(load_norms(), 1, 0)[0]
+    expected = {
+        scenario_id(c, x) for c, x in [("Great Britain", seed0), ("Great Britain", norm0), ("generic", seed0)]
+    }
+    assert RunDir(run).scenario_store().ids() == expected
 
 
 def test_cli_scenarios_offers_every_source(tmp_path: Path, data_dir: Path) -> None:

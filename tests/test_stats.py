@@ -8,7 +8,7 @@ from pathlib import Path
 from stage_helpers import episode, make_run, scenario
 
 from clca.leakage import check_run, flagged_episode_ids, ngrams, words
-from clca.records import Episode, Intent, Judgement, ScenarioFailure, Turn
+from clca.records import CheckpointEntry, Intent, Judgement, LiveEpisode, ScenarioFailure, Turn
 from clca.rundir import RunDir
 from clca.stats import compute_stats
 
@@ -42,7 +42,7 @@ def build(tmp_path: Path) -> RunDir:
         update={"stop_reason": "parse_failure", "turns": leak.turns[:1], "parse_failures": 2}
     )
     near = episode("japan-s1:1", sid="japan-s1", culture="Japan", texts=[NEAR_MISS, "Very."])
-    running = Episode(
+    running = LiveEpisode(
         id="japan-s1:2",
         scenario_id="japan-s1",
         culture="Japan",
@@ -51,7 +51,8 @@ def build(tmp_path: Path) -> RunDir:
         model="m",
         turns=[Turn(speaker=0, name="Li Wei", action="speak", text="Hi")],
     )
-    run.episode_store().extend([leak, near, running])
+    run.episode_store().extend([leak, near])
+    run.write_checkpoint({}, [CheckpointEntry(episode=running)])  # in progress: counted as running
     run.judgement_store().extend(
         [
             Judgement(id="china-s1:0", episode_id="china-s1:0", culture="China", model="m", keep=True),
@@ -105,8 +106,8 @@ def build(tmp_path: Path) -> RunDir:
 def test_stats_numbers(tmp_path: Path, data_dir: Path) -> None:
     run = build(tmp_path)
     st = compute_stats(run)
-    cn, jp = st["cultures"]["China"], st["cultures"]["Japan"]
-    assert cn == {
+    cn, jp = st.cultures["China"], st.cultures["Japan"]
+    assert cn.model_dump() == {
         "scenarios": 2,
         "scenario_failures": 1,
         "names_only": 0,
@@ -129,22 +130,18 @@ def test_stats_numbers(tmp_path: Path, data_dir: Path) -> None:
         "cultural_intent_pct": 50.0,
         "leakage_flagged": 0,
     }
-    assert (jp["episodes"], jp["running"], jp["stopped_by_parse_failure"], jp["data_from"]) == (
-        2,
-        1,
-        1,
-        "all",
-    )
+    assert (jp.episodes, jp.running, jp.stopped_by_parse_failure, jp.data_from) == (2, 1, 1, "all")
     assert (
-        jp["unparseable_turns"] == 2
-        and jp["avg_turns"] == 0.75
-        and jp["avg_utterances"] == 1.5
-        and jp["kept_pct"] is None
-        and jp["leakage_flagged"] == 1
+        jp.unparseable_turns == 2
+        and jp.avg_turns == 0.75
+        and jp.avg_utterances == 1.5
+        and jp.kept_pct is None
+        and jp.leakage_flagged == 1
     )
-    assert jp["scenarios"] == 4 and jp["names_only"] == 1
-    assert st["total"]["episodes"] == 5 and st["total"]["scenarios"] == 6 and st["total"]["names_only"] == 1
-    assert st["leakage"]["flagged_episodes"] == ["japan-s1:0"]
+    assert jp.scenarios == 4 and jp.names_only == 1
+    assert st.total.episodes == 5 and st.total.scenarios == 6 and st.total.names_only == 1
+    assert st.leakage.flagged_episodes == ["japan-s1:0"]
+    assert run.stats() == st
     assert json.loads(run.stats_file.read_text())["cultures"]["China"]["kept"] == 1
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from datasets import load_from_disk
 
-from clca.config import MixConfig
 from clca.errors import DataError
-from clca.records import Character, Episode, Intent, Judgement, Scenario, Turn
+from clca.records import Character, CheckpointEntry, Episode, Intent, Judgement, LiveEpisode, Scenario, Turn
 from clca.rundir import RunDir
+from clca.training.config import MixConfig
 from clca.training.mix import OPENING_CUE, build_mix
 
 SECRET_A, GOAL_A = "Li hid the broken vase", "get Wei to lend money"
@@ -70,15 +70,15 @@ def _episode(i: int, culture: str = "China", stop: str = "leave") -> Episode:
 
 
 def make_run_dir(tmp_path: Path) -> RunDir:
-    """Ten kept China episodes (ep0..ep9) + one unkept, one unfinished, one of another culture."""
+    """Ten kept China episodes (ep0..ep9) + one unkept, one of another culture, and one still in progress (in
+    the simulation's checkpoint, so never in the mix)."""
     run = RunDir(tmp_path)
     run.scenario_store().extend(_scenario(i) for i in range(13))
-    eps = [_episode(i) for i in range(10)] + [
-        _episode(10),
-        _episode(11, stop="running"),
-        _episode(12, "Japan"),
-    ]
+    eps = [_episode(i) for i in range(10)] + [_episode(10), _episode(12, "Japan")]
     run.episode_store().extend(eps)
+    live = LiveEpisode.model_validate({**_episode(11).model_dump(), "stop_reason": "running"})
+    run.write_checkpoint({}, [CheckpointEntry(episode=live)])
+    eps.append(live)
     run.judgement_store().extend(
         Judgement(id=e.id, episode_id=e.id, culture=e.culture, model="j", keep=(e.id != "ep10")) for e in eps
     )
@@ -165,8 +165,8 @@ def test_intent_part_format(run_dir: RunDir) -> None:
 
 def test_exclusions_split_and_stats(run_dir: RunDir) -> None:
     res = build_mix(run_dir, "China", MixConfig(val_fraction=0.2), seed=3)
-    assert res.episodes_total == 12 and res.episodes_used == 10
-    assert res.excluded == {"not_kept_by_judge": 1, "unfinished": 1}
+    assert res.episodes_total == 11 and res.episodes_used == 10
+    assert res.excluded == {"not_kept_by_judge": 1}
     train, val = _rows(res.path, "train"), _rows(res.path, "validation")
     tr_eps, va_eps = {r["episode_id"] for r in train}, {r["episode_id"] for r in val}
     assert len(va_eps) == 2 and len(tr_eps) == 8 and not tr_eps & va_eps

@@ -9,10 +9,11 @@ import pytest
 import torch
 from test_training_mix import make_run_dir
 
-from clca.config import MixConfig
+from clca.llm.chat_template import CHATML_TRAINING_TEMPLATE, training_chat_template
+from clca.training.config import MixConfig
 from clca.training.mix import build_mix
 from clca.training.presets import TrainConfig, preset
-from clca.training.train import CHATML_TRAINING_TEMPLATE, build_trainer, training_chat_template
+from clca.training.train import build_trainer
 
 MODEL = "embedded:smollm2-135m"
 

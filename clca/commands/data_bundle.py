@@ -51,8 +51,9 @@ def data_pull(
 ) -> None:
     """Download the bundle's public sources (pinned, sha256-checked) and build the data bundle."""
     from clca.data import bundle
+    from clca.settings import default_bundle_dir
 
-    dest = to.expanduser() if to is not None else bundle.default_bundle_dir()
+    dest = to.expanduser() if to is not None else default_bundle_dir()
     result = bundle.pull(
         dest,
         mirror=mirror,
@@ -70,7 +71,7 @@ def data_pull(
     )
     for miss in result.missing:
         typer.echo(f"not built: {miss.file}: {miss.reason}", err=True)
-    if result.dest != bundle.default_bundle_dir().absolute():
+    if result.dest != default_bundle_dir().absolute():
         typer.echo(f"use it with --data-dir {result.dest} or CLCA_DATA_DIR={result.dest}")
 
 

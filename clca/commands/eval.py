@@ -11,8 +11,9 @@ from rich.table import Table
 
 from clca.cli_app import app
 from clca.cli_options import config_options
-from clca.config import EvalSettings
 from clca.errors import ClcaError
+from clca.evaluation.config import EvalSettings
+from clca.records import MetricGroup
 
 data_app = typer.Typer(help="The data bundle: what it offers, where it comes from.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -46,7 +47,7 @@ def eval_cmd(
 ) -> None:
     """Evaluate a model on WVS-7 (or GlobalOpinionQA): metrics.json, per_question.jsonl, report.html."""
     from clca.data.survey import resolve_countries
-    from clca.evaluation.runner import EvalConfig, evaluate, load_survey
+    from clca.evaluation import EvalConfig, evaluate, load_survey
     from clca.llm.registry import load_backend
     from clca.progress import stage_progress
 
@@ -60,7 +61,6 @@ def eval_cmd(
         persona_seed=seed,
         batch_size=batch_size,
         seed=seed,
-        report=not no_report,
     )
     # validate the survey, countries and questions before loading a model (fast, clear errors)
     sv = load_survey(ecfg.survey)
@@ -84,28 +84,32 @@ def eval_cmd(
             result = evaluate(backend, ecfg, progress=prog.update)
     finally:
         backend.close()
+    if not no_report:
+        from clca.report.eval_report import write_eval_report
+
+        write_eval_report(out)
     table = Table(
         title=f"{ecfg.model_tag}: means over questions ({result.n_new} new, {result.n_skipped} resumed)"
     )
     for col in ("style", "country", "n", "KL", "JSD", "EMD", "maj.", "clca_kl"):
         table.add_column(col)
-    for g in result.metrics["groups"]:
-        if g["model_tag"] != ecfg.model_tag:
+    for g in result.metrics.groups:
+        if g.model_tag != ecfg.model_tag:
             continue
-        m = g["metrics"]
 
-        def f(name: str, m: dict = m) -> str:  # type: ignore[type-arg]
-            v = m.get(name, {}).get("mean")
-            return "–" if v is None else f"{v:.3f}"
+        def f(name: str, g: MetricGroup = g) -> str:
+            m = g.metrics.get(name)
+            return "–" if m is None or m.mean is None else f"{m.mean:.3f}"
 
         table.add_row(
-            g["style"], g["country"], str(g["n_questions"]), f("kl"), f("jsd"), f("emd"), f("majority_match"),
+            g.style, g.country, str(g.n_questions), f("kl"), f("jsd"), f("emd"), f("majority_match"),
             f("clca_kl"),
         )  # fmt: skip
     Console().print(table)
+    folder = result.folder
     Console().print(
-        f"wrote {out / 'metrics.json'}, {out / 'per_question.jsonl'}"
-        + ("" if no_report else f", {out / 'report.html'}")
+        f"wrote {folder.metrics_file}, {folder.per_question_file}"
+        + ("" if no_report else f", {folder.report_file}")
     )
 
 
@@ -114,7 +118,7 @@ def data_countries(
     survey: Annotated[str, typer.Option(help="wvs7 or the path of a GlobalOpinionQA CSV.")] = "wvs7",
 ) -> None:
     """List the countries with answer distributions."""
-    from clca.evaluation.runner import load_survey
+    from clca.evaluation import load_survey
 
     sv = load_survey(survey)
     counts: dict[str, int] = {}
@@ -135,7 +139,7 @@ def data_questions(
     questions: Annotated[str, typer.Option(help="Selection to show (ids/ranges).")] = "all",
 ) -> None:
     """List question ids, their number of options and wording."""
-    from clca.evaluation.runner import load_survey
+    from clca.evaluation import load_survey
 
     sv = load_survey(survey)
     table = Table(title=f"{sv.name}: questions")

@@ -1,6 +1,6 @@
 """The stage commands, in pipeline order: ``clca scenarios | simulate | judge | intents | stats | mix | train``.
 
-Each command's settings are its stage config's fields (:mod:`clca.config`), generated as options by
+Each command's settings are its stage config's fields (each stage's ``config`` module), generated as options by
 :func:`clca.cli_options.config_options`, so they have the same names, defaults and ranges as the run config's
 section. Every writing command holds the run directory's lock.
 """
@@ -19,10 +19,14 @@ from rich.table import Table
 
 from clca.cli_app import app
 from clca.cli_options import config_options
-from clca.config import Ablation, IntentsConfig, JudgeConfig, MixConfig, ScenariosConfig, SimulateConfig
 from clca.errors import DataError
+from clca.intents.config import IntentsConfig
+from clca.judge.config import JudgeConfig
 from clca.llm.base import Backend
+from clca.roleplay.config import SimulateConfig
 from clca.rundir import RunDir
+from clca.scenarios.config import ScenariosConfig
+from clca.training.config import Ablation, MixConfig
 from clca.training.presets import TrainConfig
 
 RunOpt = Annotated[Path, typer.Option("--run", help="Run directory.")]
@@ -210,13 +214,13 @@ def stats_cmd(run: RunOpt = Path("runs/demo")) -> None:
     table.add_column("culture", no_wrap=True)
     for _, header in TABLE_COLUMNS:
         table.add_column(header, justify="right")
-    rows = [*st["cultures"].items(), ("total", st["total"])]
-    for name, row in rows:
-        table.add_row(name, *("–" if row[k] is None else str(row[k]) for k, _ in TABLE_COLUMNS))
+    for name, row in [*st.cultures.items(), ("total", st.total)]:
+        values = (getattr(row, k) for k, _ in TABLE_COLUMNS)
+        table.add_row(name, *("–" if v is None else str(v) for v in values))
     console.print(table)
-    if st["leakage"]["flagged_episodes"]:
+    if st.leakage.flagged_episodes:
         Console(stderr=True).print(
-            f"[yellow]{len(st['leakage']['flagged_episodes'])} episode(s) overlap WVS question wording "
+            f"[yellow]{len(st.leakage.flagged_episodes)} episode(s) overlap WVS question wording "
             f"(see {rd.leakage_file}); the training mix excludes them.[/yellow]"
         )
 
@@ -283,8 +287,8 @@ def train_cmd(
     from pydantic import ValidationError
 
     from clca.cli_options import option_error
-    from clca.config import TrainSection
     from clca.culture import resolve_country
+    from clca.training.config import TrainSection
     from clca.training.mix import build_mix
     from clca.training.train import train_adapter
 
@@ -296,10 +300,10 @@ def train_cmd(
     abl = ablation
     country = resolve_country(culture)
     rd = RunDir(run)
-    mdir = rd.mix_dir(country, abl)
+    mdir = rd.mix(country, abl)
     console = Console()
     with rd.lock("clca train"):
-        if not (mdir / "dataset_dict.json").exists():
+        if not mdir.exists():
             if not build_mix_if_missing:
                 raise DataError(
                     f"no training mix at {mdir}.", fix=f"run `clca mix --run {run} --culture {country!r}`."
@@ -309,7 +313,7 @@ def train_cmd(
                 f"built the default mix: {res_mix.train_examples} training examples at {res_mix.path}"
             )
         out = rd.adapter_dir(country, abl)
-        res = train_adapter(mdir, out, cfg, progress=True)
+        res = train_adapter(mdir.path, out, cfg, progress=True)
     table = Table(
         title=f"Adapter for {country}: {out}" + (" (already trained, skipped)" if res.skipped else "")
     )

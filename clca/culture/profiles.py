@@ -68,12 +68,13 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from clca.culture.names import Country, all_names, find_country, normalise
+from clca.data.layout import DataBundle
+from clca.data.wvs import read_wvs_rows
 from clca.errors import DataError
+from clca.runs import slug as runs_slug
 from clca.settings import data_dir as _data_dir
 
-HOFSTEDE_FILE = "culture/hofstede_2015.csv"
-IW_FILE = "culture/inglehart_welzel_2022.csv"
-WVS_FILE = "wvs7/country_distributions.jsonl"
+#: aliases of the bundle's file names (:class:`DataBundle`) for older callers
 
 #: Hofstede dimensions in the order they are worded.
 HOFSTEDE_DIMS: tuple[str, ...] = ("pdi", "idv", "mas", "uai", "ltowvs", "ivr")
@@ -220,14 +221,6 @@ def _num(text: str) -> float | None:
     return float(text)
 
 
-def _require(path: Path, rel: str, base: Path) -> None:
-    if not path.exists():
-        raise DataError(
-            f"data file {path} is missing.",
-            fix=f"check that {base} is a complete clca data bundle (it needs {rel}).",
-        )
-
-
 def _csv_rows(path: Path, delimiter: str) -> list[tuple[int, dict[str, str]]]:
     """(line number, row) of a bundle CSV; a non-UTF-8 file is a one-line error."""
     try:
@@ -255,9 +248,9 @@ def _load(
         countries[c.name] = c
         return c.name
 
+    bundle = DataBundle(base)
     hof: dict[str, dict[str, float | None]] = {}
-    path = base / HOFSTEDE_FILE
-    _require(path, HOFSTEDE_FILE, base)
+    path = bundle.hofstede
     for lineno, row in _csv_rows(path, ";"):
         try:
             scores = {d: _num(row[d]) for d in HOFSTEDE_DIMS}
@@ -271,8 +264,7 @@ def _load(
         hof[canon(name)] = scores
 
     iw: dict[str, dict[str, float]] = {}
-    path = base / IW_FILE
-    _require(path, IW_FILE, base)
+    path = bundle.inglehart_welzel
     for lineno, row in _csv_rows(path, ","):
         try:
             point = {"trad_sec": float(row["trad_sec"]), "surv_self": float(row["surv_self"])}
@@ -286,17 +278,14 @@ def _load(
         iw[canon(found.name if found else raw_name)] = point
 
     wvs: set[str] = set()
-    wvs_path = base / WVS_FILE
-    if wvs_path.exists():
-        import json
-
-        with wvs_path.open(encoding="utf-8") as fh:
-            seen_raw: set[str] = set()
-            for line in fh:
-                raw = json.loads(line).get("country", "")
-                if raw and raw not in seen_raw:
-                    seen_raw.add(raw)
-                    wvs.add(canon(raw))
+    wvs_path = bundle / DataBundle.WVS_DISTRIBUTIONS
+    if wvs_path.exists():  # optional: a bundle without WVS data still has profiles
+        seen_raw: set[str] = set()
+        for wvs_row in read_wvs_rows(wvs_path):
+            raw = wvs_row.country
+            if raw and raw not in seen_raw:
+                seen_raw.add(raw)
+                wvs.add(canon(raw))
     return hof, iw, frozenset(wvs), countries
 
 
@@ -352,9 +341,7 @@ def get_profile(country: str) -> CultureProfile:
 
 def slug(country: str) -> str:
     """A file/id-safe slug for a culture name ("Great Britain" -> "great-britain")."""
-    import re
-
-    return re.sub(r"[^0-9a-z]+", "-", country.casefold()).strip("-")
+    return runs_slug(country)
 
 
 __all__ = [

@@ -1,7 +1,21 @@
-"""Data-bundle readers: WVS wave-7 distributions, GlobalOpinionQA CSVs, WorldValuesBench respondents, Sotopia."""
+"""Data-bundle readers: WVS wave-7 distributions, GlobalOpinionQA CSVs, WorldValuesBench respondents, Sotopia.
+
+:class:`~clca.data.layout.DataBundle` names the bundle's files; :mod:`clca.data.bundle` builds a bundle
+from its pinned public sources.
+"""
 
 from __future__ import annotations
 
+from clca.data.layout import DataBundle
 from clca.data.survey import Survey, SurveyItem, parse_question_spec, resolve_countries
+from clca.data.wvs import WvsRow, read_wvs_rows
 
-__all__ = ["Survey", "SurveyItem", "parse_question_spec", "resolve_countries"]
+__all__ = [
+    "DataBundle",
+    "Survey",
+    "SurveyItem",
+    "WvsRow",
+    "parse_question_spec",
+    "read_wvs_rows",
+    "resolve_countries",
+]

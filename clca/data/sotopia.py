@@ -24,17 +24,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from clca.data.layout import DataBundle
 from clca.errors import DataError
 from clca.records import Character, Scenario, normalise_relationship
-from clca.settings import data_file
 
-ENVIRONMENTS = "sotopia/environment_profiles.jsonl"
-AGENTS = "sotopia/agent_profiles.jsonl"
-COMBOS = "sotopia/env_agent_combo_storages.jsonl"
-RELATIONSHIP_PROFILES = "sotopia/relationship_profiles.jsonl"
-NORMS = "sotopia/sotopia_pi_inspirational_prompts.csv"
-#: the bundle files the seeds and norms come from (hashed into a run's manifest)
-FILES = (ENVIRONMENTS, AGENTS, COMBOS, RELATIONSHIP_PROFILES, NORMS)
+#: the bundle files the seeds and norms come from (an alias of :attr:`DataBundle.SOTOPIA_INPUTS`)
 
 _TAG_LABELS = {"extra_info": "Extra information", "strategy_hint": "Hint", "clarification_hint": "Hint"}
 _INNER_TAG = re.compile(r"<(\w+)>((?:(?!<\w+>)[\s\S])*?)</\1>")
@@ -124,9 +118,10 @@ def load_seeds() -> list[Scenario]:
 
     ``seed_id`` is ``{env_id}-{k}`` with ``k`` the pair's rank among that environment's combos (by combo id).
     """
-    envs = read_jsonl(data_file(ENVIRONMENTS))
-    agents = {a["agent_id"]: a for a in read_jsonl(data_file(AGENTS))}
-    combos_path = data_file(COMBOS)
+    bundle = DataBundle.current()
+    envs = read_jsonl(bundle.sotopia_environments)
+    agents = {a["agent_id"]: a for a in read_jsonl(bundle.sotopia_agents)}
+    combos_path = bundle.sotopia_combos
     by_env: dict[str, list[dict[str, Any]]] = {}
     for c in read_jsonl(combos_path):
         by_env.setdefault(c["env_id"], []).append(c)
@@ -214,7 +209,7 @@ NORM_SOURCE_ORDER = ("social_chem", "normbank", "social_iqa")
 
 def load_norms() -> list[Norm]:
     """Every inspirational prompt, ``social_chem`` first, then ``normbank``, then the rest (file order within)."""
-    path = data_file(NORMS)
+    path = DataBundle.current().sotopia_norms
     rows: list[Norm] = []
     try:
         with path.open(encoding="utf-8", newline="") as fh:

@@ -40,11 +40,10 @@ from typing import Any
 
 from clca.errors import ModelError
 from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult, continues, gives
+from clca.llm.chat_template import end_of_turn_id, render_prompt
 from clca.manifest import sha256_file
 
 log = logging.getLogger(__name__)
-
-_SENTINEL = "\u2063CLCA_SENTINEL\u2063"
 
 
 def pick_device(device: str | None) -> str:
@@ -141,7 +140,8 @@ class LocalBackend(Backend):
         self.quant = quant if self.gen_model is not self.model else None
         self._fingerprint = f"{identity}{adapter_part}|dtype={str(self.dtype).removeprefix('torch.')}"
         self._fingerprint += f"|dev={self.device.split(':')[0]}"
-        self.end_id = self._end_of_turn_id()
+        #: the token that closes an assistant turn (generation stops on it)
+        self.end_id = end_of_turn_id(self.tokenizer, self.spec)
         self._masks: dict[tuple[str, int], Any] = {}
         if engine not in ("clca", "hf"):
             raise ModelError(f"unknown generation engine {engine!r}.", fix="use engine=clca or engine=hf.")
@@ -170,32 +170,10 @@ class LocalBackend(Backend):
         quant = f"|quant={self.quant}" if self.quant is not None else ""
         return self._fingerprint + ("|gen=clca1" if self.engine is not None else "|gen=hf") + quant
 
-    def _end_of_turn_id(self) -> int:
-        """The token that closes an assistant turn in the chat template (else EOS)."""
-        tok = self.tokenizer
-        try:
-            text = tok.apply_chat_template(
-                [{"role": "user", "content": "x"}, {"role": "assistant", "content": _SENTINEL}],
-                tokenize=False,
-            )
-            after = str(text).split(_SENTINEL, 1)[1]
-            ids = tok(after, add_special_tokens=False).input_ids
-            if ids and ids[0] in set(tok.all_special_ids):
-                return int(ids[0])
-        except Exception:  # template without assistant turns, sentinel split away...
-            pass
-        if tok.eos_token_id is None:
-            raise ModelError(
-                f"model {self.spec} has no EOS token.", fix="use a chat model with a chat template."
-            )
-        return int(tok.eos_token_id)
-
     def render(self, chat: Chat) -> str:
         """The prompt text of a chat, ending where the assistant's reply starts."""
         try:
-            return str(
-                self.tokenizer.apply_chat_template(list(chat), tokenize=False, add_generation_prompt=True)
-            )
+            return render_prompt(self.tokenizer, chat)
         except Exception as exc:
             raise ModelError(
                 f"model {self.spec} cannot render a chat ({exc}).",

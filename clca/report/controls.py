@@ -25,13 +25,20 @@ import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from clca.evaluation import metrics as M
-from clca.evaluation.records import QuestionResult
-from clca.records import GENERIC
+from clca.records import (
+    GENERIC,
+    AdapterRef,
+    Analysis,
+    CellEstimate,
+    Estimate,
+    MatrixRow,
+    QuestionResult,
+    Verdict,
+)
 from clca.rundir import CONTROL, RunDir
 
 #: +1 when higher is better, -1 when lower is better
@@ -104,24 +111,24 @@ def _row_means(rows: np.ndarray) -> np.ndarray:
 
 def crossed_bootstrap(
     terms: Sequence[Term], *, n_resamples: int = M.N_BOOTSTRAP, seed: int = 0, level: float = 0.95
-) -> dict[str, Any]:
+) -> Estimate:
     """Σ coef × term with a crossed seeds × questions percentile bootstrap CI (see the module docstring).
 
     Only questions every term has (in at least one seed) count. Returns ``mean``, ``ci`` ([lo, hi], ``None``
     with fewer than 2 questions and 1 seed per term), ``n`` (questions) and ``seeds`` (the most seeds of a term).
     """
     if not terms:
-        return {"mean": None, "ci": None, "n": 0, "seeds": 0}
+        return Estimate()
     cols = np.all([np.any(~np.isnan(t.rows), axis=0) for t in terms], axis=0)
     q = int(cols.sum())
     rows = [t.rows[:, cols] for t in terms]
     rows = [r[~np.all(np.isnan(r), axis=1)] for r in rows]
     if q == 0 or any(r.shape[0] == 0 for r in rows):
-        return {"mean": None, "ci": None, "n": 0, "seeds": 0}
+        return Estimate()
     point = float(sum(t.coef * float(np.mean(_row_means(r))) for t, r in zip(terms, rows, strict=True)))
     most = max(r.shape[0] for r in rows)
     if q < 2 and most < 2:
-        return {"mean": point, "ci": None, "n": q, "seeds": most}
+        return Estimate(mean=point, ci=None, n=q, seeds=most)
     rng = np.random.default_rng(seed)
     qi = rng.integers(0, q, size=(n_resamples, q))
     draws: dict[tuple[str, int], np.ndarray] = {}
@@ -138,14 +145,14 @@ def crossed_bootstrap(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         lo, hi = np.nanquantile(stats, [alpha, 1.0 - alpha])
-    return {"mean": point, "ci": [float(lo), float(hi)], "n": q, "seeds": most}
+    return Estimate(mean=point, ci=[float(lo), float(hi)], n=q, seeds=most)
 
 
-def verdict(result: dict[str, Any], better: int) -> str:
+def verdict(result: Estimate | None, better: int) -> str:
     """ "yes" (CI on the better side of 0), "no" (on the worse side), "not shown", or "n/a" (no estimate)."""
-    if result.get("mean") is None:
+    if result is None or result.mean is None:
         return "n/a"
-    ci = result.get("ci")
+    ci = result.ci
     if not ci:
         return "not shown"
     lo, hi = sorted((better * ci[0], better * ci[1]))
@@ -188,12 +195,11 @@ class Cube:
         return out
 
 
-def _seed_stats(delta_rows: np.ndarray) -> dict[str, Any]:
+def _with_seed_stats(res: Estimate, delta_rows: np.ndarray) -> CellEstimate:
+    """``res`` with each seed's mean Δ and their standard deviation (a matrix cell)."""
     means = [float(x) for x in _row_means(delta_rows) if x == x]
-    return {
-        "per_seed": means,
-        "seed_sd": float(np.std(means, ddof=1)) if len(means) > 1 else None,
-    }
+    sd = float(np.std(means, ddof=1)) if len(means) > 1 else None
+    return CellEstimate(**res.model_dump(), per_seed=means, seed_sd=sd)
 
 
 def analyse(
@@ -203,13 +209,13 @@ def analyse(
     metrics: Sequence[str] = MATRIX_METRICS,
     n_resamples: int = M.N_BOOTSTRAP,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> Analysis:
     """The matrix, specificity, control comparison and verdicts of a run's evaluation records.
 
-    Returns ``cultures`` (evaluated), ``adapters`` (tag, trained_on, seed), ``families`` (trained_on ->
-    seeds), ``matrix[style][metric]`` (a list of rows: ``trained_on``, ``label``, ``cells`` evaluated culture ->
-    result with ``per_seed``/``seed_sd``, ``specificity``, ``vs_control``), ``verdicts`` (per culture and style,
-    on :data:`PRIMARY`) and ``method``.
+    Returns the :class:`~clca.records.Analysis`: ``cultures`` (evaluated), ``adapters`` (tag, trained_on,
+    seed), ``families`` (trained_on -> seeds), ``matrix[style][metric]`` (one :class:`~clca.records.MatrixRow`
+    per adapter family: cells per evaluated culture with the seeds' spread, specificity, Δ vs the control),
+    ``verdicts`` (per culture and style, on :data:`PRIMARY`) and ``method``.
     """
     cube = Cube(records)
     cultures = sorted({r.country for r in records})
@@ -226,18 +232,17 @@ def analyse(
     def fam_rows(on: str, country: str, style: str, metric: str) -> np.ndarray:
         return cube.rows([a.tag for a in families[on]], country, style, metric)
 
-    matrix: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    matrix: dict[str, dict[str, list[MatrixRow]]] = {}
     for style in styles:
         matrix[style] = {}
         for metric in metrics:
-            table: list[dict[str, Any]] = []
+            table: list[MatrixRow] = []
             for on in families:
-                row: dict[str, Any] = {"trained_on": on, "label": label(on), "cells": {}}
+                row = MatrixRow(trained_on=on, label=label(on), cells={})
                 for c in cultures:
                     a_rows, b_rows = fam_rows(on, c, style, metric), cube.rows(["base"], c, style, metric)
                     res = crossed_bootstrap([Term(1, a_rows, on), Term(-1, b_rows, "base")], **boot)
-                    res.update(_seed_stats(a_rows - b_rows))
-                    row["cells"][c] = res
+                    row.cells[c] = _with_seed_stats(res, a_rows - b_rows)
                 others = [c for c in cultures if c != on]
                 if on != GENERIC and on in cultures and others:
                     terms = [
@@ -249,9 +254,9 @@ def analyse(
                             Term(-1 / len(others), fam_rows(on, c, style, metric), on),
                             Term(1 / len(others), cube.rows(["base"], c, style, metric), "base"),
                         ]
-                    row["specificity"] = crossed_bootstrap(terms, **boot)
+                    row.specificity = crossed_bootstrap(terms, **boot)
                 if on != GENERIC and on in cultures and control:
-                    row["vs_control"] = crossed_bootstrap(
+                    row.vs_control = crossed_bootstrap(
                         [
                             Term(1, fam_rows(on, on, style, metric), on),
                             Term(-1, fam_rows(GENERIC, on, style, metric), GENERIC),
@@ -261,62 +266,56 @@ def analyse(
                 table.append(row)
             matrix[style][metric] = table
 
-    verdicts: list[dict[str, Any]] = []
+    verdicts: list[Verdict] = []
     for style in styles:
-        rows = {r["trained_on"]: r for r in matrix[style].get(PRIMARY, [])}
+        rows = {r.trained_on: r for r in matrix[style].get(PRIMARY, [])}
         for c in cultures:
             if c not in rows:
                 continue
             verdicts.append(_verdict(c, style, rows[c], control is not None, len(cultures)))
-    return {
-        "cultures": cultures,
-        "primary_metric": PRIMARY,
-        "adapters": [{"tag": a.tag, "trained_on": a.trained_on, "seed": a.seed} for a in adapters],
-        "families": {on: [a.seed for a in fam] for on, fam in families.items()},
-        "matrix": matrix,
-        "verdicts": verdicts,
-        "method": METHOD,
-    }
-
-
-def _fmt_ci(res: dict[str, Any] | None) -> str:
-    if not res or res.get("mean") is None:
-        return "no estimate"
-    ci = res.get("ci")
-    return f"{res['mean']:+.4f}" + (f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else " (no CI)")
-
-
-def _verdict(
-    culture: str, style: str, row: dict[str, Any], has_control: bool, n_cultures: int
-) -> dict[str, Any]:
-    better = BETTER[PRIMARY]
-    own = row["cells"].get(culture, {})
-    improved = verdict(own, better)
-    if has_control:
-        beyond = verdict(row.get("vs_control", {}), better)
-    else:
-        beyond = "n/a (no no-culture control in this run)"
-    specific = (
-        verdict(row.get("specificity", {}), better) if n_cultures > 1 else "n/a (needs at least two cultures)"
+    return Analysis(
+        cultures=cultures,
+        primary_metric=PRIMARY,
+        adapters=[AdapterRef(tag=a.tag, trained_on=a.trained_on, seed=a.seed) for a in adapters],
+        families={on: [a.seed for a in fam] for on, fam in families.items()},
+        matrix=matrix,
+        verdicts=verdicts,
+        method=METHOD,
     )
+
+
+def fmt_ci(res: Estimate | None) -> str:
+    """``+0.1234 [+0.0100, +0.2000]`` (``no estimate`` / ``(no CI)`` where they are missing)."""
+    if res is None or res.mean is None:
+        return "no estimate"
+    ci = res.ci
+    return f"{res.mean:+.4f}" + (f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else " (no CI)")
+
+
+def _verdict(culture: str, style: str, row: MatrixRow, has_control: bool, n_cultures: int) -> Verdict:
+    better = BETTER[PRIMARY]
+    own = row.cells.get(culture) or CellEstimate(per_seed=[], seed_sd=None)
+    improved = verdict(own, better)
+    beyond = verdict(row.vs_control, better) if has_control else "n/a (no no-culture control in this run)"
+    specific = verdict(row.specificity, better) if n_cultures > 1 else "n/a (needs at least two cultures)"
     metric = "KL" if PRIMARY == "kl" else PRIMARY
     sentence = (
         f"{culture}, {style} prompts: improved over the base model: {improved} "
-        f"(Δ {metric} {_fmt_ci(own)}); beyond the no-culture control: {beyond}"
-        + (f" ({_fmt_ci(row.get('vs_control'))})" if has_control else "")
+        f"(Δ {metric} {fmt_ci(own)}); beyond the no-culture control: {beyond}"
+        + (f" ({fmt_ci(row.vs_control)})" if has_control else "")
         + f"; specific to {culture}: {specific}"
-        + (f" (own − others {_fmt_ci(row.get('specificity'))})" if n_cultures > 1 else "")
+        + (f" (own − others {fmt_ci(row.specificity)})" if n_cultures > 1 else "")
         + "."
     )
-    return {
-        "culture": culture,
-        "style": style,
-        "metric": PRIMARY,
-        "improved_over_base": improved,
-        "beyond_control": beyond,
-        "specific": specific,
-        "change": own,
-        "vs_control": row.get("vs_control"),
-        "specificity": row.get("specificity"),
-        "sentence": sentence,
-    }
+    return Verdict(
+        culture=culture,
+        style=style,
+        metric=PRIMARY,
+        improved_over_base=improved,
+        beyond_control=beyond,
+        specific=specific,
+        change=own,
+        vs_control=row.vs_control,
+        specificity=row.specificity,
+        sentence=sentence,
+    )

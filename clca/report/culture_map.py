@@ -26,19 +26,17 @@ from __future__ import annotations
 
 import csv
 import functools
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from clca.data.layout import DataBundle
+from clca.data.wvs import read_wvs_rows
 from clca.errors import DataError
-from clca.settings import data_file
 
 ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-3, 3, 19))
-IW_FILE = "culture/inglehart_welzel_2022.csv"
-WVS_FILE = "wvs7/country_distributions.jsonl"
 
 
 def expected_position(probs: Sequence[float]) -> float:
@@ -52,7 +50,7 @@ def expected_position(probs: Sequence[float]) -> float:
 
 
 def _load_iw() -> dict[str, tuple[float, float]]:
-    path = data_file(IW_FILE)
+    path = DataBundle.current().inglehart_welzel
     out: dict[str, tuple[float, float]] = {}
     with path.open(encoding="utf-8") as fh:
         for i, row in enumerate(csv.DictReader(fh), 2):
@@ -66,32 +64,14 @@ def _load_iw() -> dict[str, tuple[float, float]]:
     return out
 
 
-def _load_wvs(path: Path) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
-    with path.open(encoding="utf-8") as fh:
-        for i, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    raise DataError(
-                        f"{path}, line {i}: not valid JSON.",
-                        fix="restore the file from the clca data bundle.",
-                    ) from None
-    return rows
-
-
 @functools.lru_cache(maxsize=4)
 def _country_positions(path: str, _mtime: float) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
     """Expected answer position per country and question (cached per file version)."""
     by_country: dict[str, dict[str, float]] = {}
     iso_of: dict[str, str] = {}
-    for r in _load_wvs(Path(path)):
-        country, qid = str(r["country"]), str(r["qid"])
-        iso_of[country] = str(r["iso3"])
-        probs = r["probs"]
-        assert isinstance(probs, list)
-        by_country.setdefault(country, {})[qid] = expected_position(probs)
+    for r in read_wvs_rows(path):
+        iso_of[r.country] = r.iso3
+        by_country.setdefault(r.country, {})[r.qid] = expected_position(r.probs)
     return by_country, iso_of
 
 
@@ -206,7 +186,7 @@ def fit_culture_map(
 ) -> CultureMap:
     """Fit the map on the WVS countries for the given questions (default: Q1–Q45 that the bundle has)."""
     iw = _load_iw()
-    path = data_file(WVS_FILE)
+    path = DataBundle.current().wvs_distributions
     by_country, iso_of = _country_positions(str(path), path.stat().st_mtime)
     asked = {q for d in by_country.values() for q in d}
     if qids is None:
@@ -220,8 +200,8 @@ def fit_culture_map(
     countries = sorted(c for c in by_country if iso_of[c] in iw)
     if len(countries) < 5:
         raise DataError(
-            f"only {len(countries)} WVS countries have official map points in {IW_FILE}.",
-            fix="restore the data bundle's culture/inglehart_welzel_2022.csv.",
+            f"only {len(countries)} WVS countries have official map points in {DataBundle.INGLEHART_WELZEL}.",
+            fix=f"restore the data bundle's {DataBundle.INGLEHART_WELZEL}.",
         )
     feats = np.full((len(countries), len(wanted)), np.nan)
     for i, c in enumerate(countries):

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 from clca.errors import DataError
-from clca.evaluation.records import QuestionResult
+from clca.records import MetricSummary, QuestionResult
 from clca.report.figures import bar_chart_model_vs_human, esc, heatmap, html_page, html_table, img_tag
-from clca.runs import JsonlStore
+from clca.rundir import EvalDir
 
 N_SELECTED = 3
 
@@ -25,12 +24,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:60] or "x"
 
 
-def _fmt_ci(m: dict[str, Any]) -> str:
-    if m.get("mean") is None:
+def _fmt_ci(m: MetricSummary | None) -> str:
+    if m is None or m.mean is None:
         return "–"
-    if m.get("ci_low") is None:
-        return f"{m['mean']:.4f}"
-    return f"{m['mean']:.4f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
+    if m.ci_low is None or m.ci_high is None:
+        return f"{m.mean:.4f}"
+    return f"{m.mean:.4f} [{m.ci_low:.3f}, {m.ci_high:.3f}]"
 
 
 def select_questions(records: list[QuestionResult], n: int = N_SELECTED) -> list[str]:
@@ -45,43 +44,43 @@ def select_questions(records: list[QuestionResult], n: int = N_SELECTED) -> list
 
 
 def write_eval_report(out_dir: str | Path, *, title: str = "clca survey evaluation") -> Path:
-    """Write ``report.html`` and ``fig_*.png`` in ``out_dir`` from its per_question.jsonl and metrics.json."""
-    out = Path(out_dir)
-    store: JsonlStore[QuestionResult] = JsonlStore(out / "per_question.jsonl", QuestionResult)
-    records = store.all()
+    """Write ``report.html`` and ``fig_*.png`` in ``out_dir`` (an :class:`~clca.rundir.EvalDir`) from its
+    per_question.jsonl and metrics.json."""
+    folder = EvalDir(out_dir)
+    out = folder.path
+    records = folder.records()
     if not records:
         raise DataError(
-            f"{out / 'per_question.jsonl'} holds no result.",
+            f"{folder.per_question_file} holds no result.",
             fix="run `clca eval` with --out pointing here first.",
         )
-    mpath = out / "metrics.json"
-    metrics: dict[str, Any] = json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {}
+    metrics = folder.metrics()
     for old in out.glob("fig_*.png"):
         old.unlink()
     parts: list[str] = []
     # metrics table
     rows = []
-    for g in metrics.get("groups", []):
-        m = g["metrics"]
+    for g in metrics.groups if metrics is not None else []:
+        m = g.metrics
         rows.append(
             [
-                g["model_tag"],
-                g["style"],
-                g["country"],
-                g["n_questions"],
-                _fmt_ci(m["kl"]),
-                _fmt_ci(m["jsd"]),
-                _fmt_ci(m["emd"]),
-                _fmt_ci(m["majority_match"]),
-                _fmt_ci(m["clca_kl"]),
-                _fmt_ci(m["format_mass"]) if m.get("format_mass", {}).get("mean") is not None else "–",
-                g.get("spearman_expected"),
+                g.model_tag,
+                g.style,
+                g.country,
+                g.n_questions,
+                _fmt_ci(m.get("kl")),
+                _fmt_ci(m.get("jsd")),
+                _fmt_ci(m.get("emd")),
+                _fmt_ci(m.get("majority_match")),
+                _fmt_ci(m.get("clca_kl")),
+                _fmt_ci(m.get("format_mass")),
+                g.spearman_expected,
             ]
         )
     parts.append("<h2>Metrics</h2>")
     parts.append(
         '<p class="note">Means over questions with 95% bootstrap confidence intervals. '
-        + esc("; ".join(f"{k}: {v}" for k, v in metrics.get("metric_definitions", {}).items()))
+        + esc("; ".join(f"{k}: {v}" for k, v in (metrics.metric_definitions if metrics else {}).items()))
         + "</p>"
     )
     parts.append(
@@ -102,7 +101,7 @@ def write_eval_report(out_dir: str | Path, *, title: str = "clca survey evaluati
             rows,
         )
     )
-    calib = metrics.get("calibration")
+    calib = metrics.calibration if metrics is not None else None
     if calib:
         parts.append(
             "<h2>Calibration check</h2><p class='note'>Answers sampled at temperature 1 and parsed as in generate "
@@ -122,10 +121,10 @@ def write_eval_report(out_dir: str | Path, *, title: str = "clca survey evaluati
                 [
                     [
                         tag,
-                        c["questions"],
-                        c["mean_jsd_sampled_vs_scored"],
-                        c["mean_jsd_sampling_noise"],
-                        c["mean_unparseable_share"],
+                        c.questions,
+                        c.mean_jsd_sampled_vs_scored,
+                        c.mean_jsd_sampling_noise,
+                        c.mean_unparseable_share,
                     ]
                     for tag, c in calib.items()
                 ],
@@ -192,13 +191,12 @@ def write_eval_report(out_dir: str | Path, *, title: str = "clca survey evaluati
         )
         if gen:
             parts.append(f"<p>Model output:</p><pre>{esc(gen)}</pre>")
-    if metrics.get("notes"):
+    if metrics is not None and metrics.notes:
         parts.append(
-            "<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in metrics["notes"][:50]) + "</ul>"
+            "<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in metrics.notes[:50]) + "</ul>"
         )
-    cfgs = metrics.get("configs", {})
-    if cfgs:
-        parts.append("<h2>Configuration</h2><pre>" + esc(json.dumps(cfgs, indent=2)) + "</pre>")
-    path = out / "report.html"
+    if metrics is not None and metrics.configs:
+        parts.append("<h2>Configuration</h2><pre>" + esc(json.dumps(metrics.configs, indent=2)) + "</pre>")
+    path = folder.report_file
     path.write_text(html_page(title, "\n".join(parts)), encoding="utf-8")
     return path

@@ -21,150 +21,70 @@ Everything from data or models is HTML-escaped; figures are embedded as base64 (
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from clca.evaluation import metrics as M
-from clca.evaluation.records import QuestionResult
-from clca.report.controls import BETTER, PRIMARY, Cube, Term, analyse, crossed_bootstrap, parse_tag
-from clca.report.culture_map import CultureMap, Placement, fit_culture_map, plot_culture_map
+from clca.records import BeforeAfter, Estimate, QuestionResult, Reproduction
+from clca.report.before_after import (
+    EXTRA_METRICS,
+    _index,
+    _metric,
+    analyse_run,
+    culture_map_placements,
+    own_tags,
+)
+from clca.report.controls import BETTER, PRIMARY
+from clca.report.culture_map import fit_culture_map, plot_culture_map
 from clca.report.figures import esc, html_page, html_table, img_tag
-from clca.report.reproduction import reproduction
 from clca.rundir import RunDir, slug
 from clca.runs import write_json_atomic
 
-TABLE_METRICS = ("kl", "clca_kl")
-EXTRA_METRICS = ("jsd", "emd", "majority_match", "format_mass")
 N_EXAMPLES = 2  # example conversations per culture
-
-
-def _metric(r: QuestionResult, name: str) -> float | None:
-    v = r.metrics.get(name)
-    return None if v is None else float(v)
-
-
-def _index(records: Sequence[QuestionResult]) -> dict[tuple[str, str, str], dict[str, QuestionResult]]:
-    idx: dict[tuple[str, str, str], dict[str, QuestionResult]] = defaultdict(dict)
-    for r in records:
-        idx[(r.model_tag, r.country, r.style)][r.qid] = r
-    return idx
-
-
-def own_tags(records: Sequence[QuestionResult]) -> dict[str, list[str]]:
-    """culture -> the model tags of its own adapters (one per training seed; the control excluded)."""
-    cultures = {r.country for r in records}
-    out: dict[str, list[str]] = defaultdict(list)
-    for tag in sorted({r.model_tag for r in records}):
-        a = parse_tag(tag, cultures)
-        if a is not None and not a.is_control:
-            out[a.trained_on].append(tag)
-    return dict(out)
-
-
-def _mean(recs: dict[str, QuestionResult], metric: str) -> float | None:
-    vals = [v for v in (_metric(r, metric) for r in recs.values()) if v is not None]
-    return float(np.mean(vals)) if vals else None
-
-
-def before_after(
-    records: Sequence[QuestionResult], styles: Sequence[str], *, n_resamples: int = M.N_BOOTSTRAP
-) -> dict[str, Any]:
-    """The numbers of the report (also written to ``report/before_after.json``).
-
-    ``rows`` (one per culture) and ``average``: the Table-2-style cells (``base|<style>|<metric>``; ``adapted``
-    = the culture's own adapter, mean over its training seeds) and ``change`` (adapted − base with the
-    seed-aware CI of :mod:`clca.report.controls`). ``matrix``, ``verdicts``, ``adapters``, ``families``: the
-    controls (:func:`clca.report.controls.analyse`).
-    """
-    idx = _index(records)
-    tags = own_tags(records)
-    cultures = sorted({r.country for r in records if r.model_tag == "base"} | set(tags))
-    present = list(dict.fromkeys(k for r in records for k in r.metrics))
-    cell_metrics = [m for m in (*TABLE_METRICS, *EXTRA_METRICS, "accuracy", "paper_jsd") if m in present]
-    an = analyse(records, styles, metrics=(*TABLE_METRICS, *EXTRA_METRICS), n_resamples=n_resamples)
-    cube = Cube(records)
-    empty = {"mean": None, "ci": None, "n": 0}
-    rows: list[dict[str, Any]] = []
-    for c in cultures:
-        row: dict[str, Any] = {"culture": c, "adapted_tags": tags.get(c, []), "cells": {}, "change": {}}
-        for style in styles:
-            base = idx.get(("base", c, style), {})
-            for metric in cell_metrics:
-                row["cells"][f"base|{style}|{metric}"] = _mean(base, metric)
-                per_seed = [_mean(idx.get((t, c, style), {}), metric) for t in tags.get(c, [])]
-                seeds = [v for v in per_seed if v is not None]
-                row["cells"][f"adapted|{style}|{metric}"] = float(np.mean(seeds)) if seeds else None
-            for metric in (*TABLE_METRICS, *EXTRA_METRICS):
-                own = next((m for m in an["matrix"][style][metric] if m["trained_on"] == c), None)
-                row["change"][f"{style}|{metric}"] = own["cells"][c] if own else dict(empty)
-        rows.append(row)
-    avg: dict[str, Any] = {"culture": "Average", "cells": {}, "change": {}}
-    if rows:
-        for key in rows[0]["cells"]:
-            vals = [r["cells"][key] for r in rows if r["cells"].get(key) is not None]
-            avg["cells"][key] = float(np.mean(vals)) if vals else None
-        adapted = [c for c in cultures if c in tags]
-        for style in styles:
-            for metric in (*TABLE_METRICS, *EXTRA_METRICS):
-                terms = [
-                    t
-                    for c in adapted
-                    for t in (
-                        Term(1 / len(adapted), cube.rows(tags[c], c, style, metric), c),
-                        Term(-1 / len(adapted), cube.rows(["base"], c, style, metric), "base"),
-                    )
-                ]
-                avg["change"][f"{style}|{metric}"] = (
-                    crossed_bootstrap(terms, n_resamples=n_resamples) if terms else dict(empty)
-                )
-    return {**an, "styles": list(styles), "cultures": cultures, "rows": rows, "average": avg}
 
 
 def _fmt(v: float | None, digits: int = 4) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
-def _fmt_change(ch: dict[str, Any]) -> str:
-    if ch.get("mean") is None:
+def _fmt_change(ch: Estimate | None) -> str:
+    if ch is None or ch.mean is None:
         return "–"
-    ci = ch.get("ci")
-    return f"{ch['mean']:+.4f}" + (f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "")
+    ci = ch.ci
+    return f"{ch.mean:+.4f}" + (f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "")
 
 
-def _table2_html(ba: dict[str, Any], metric: str) -> str:
+def _table2_html(ba: BeforeAfter, metric: str) -> str:
     header = ["culture"]
-    for style in ba["styles"]:
+    for style in ba.styles:
         header += [f"base · {style}", f"CLCA · {style}", f"Δ {style} [95% CI]"]
     rows = []
-    for row in [*ba["rows"], ba["average"]]:
-        cells: list[object] = [row["culture"]]
-        for style in ba["styles"]:
+    for row in [*ba.rows, ba.average]:
+        cells: list[object] = [row.culture]
+        for style in ba.styles:
             cells += [
-                _fmt(row["cells"].get(f"base|{style}|{metric}")),
-                _fmt(row["cells"].get(f"adapted|{style}|{metric}")),
-                _fmt_change(row["change"].get(f"{style}|{metric}", {})),
+                _fmt(row.cell("base", style, metric)),
+                _fmt(row.cell("adapted", style, metric)),
+                _fmt_change(row.change.get(f"{style}|{metric}")),
             ]
         rows.append(cells)
     return html_table(header, rows)
 
 
-def _extra_html(ba: dict[str, Any]) -> str:
+def _extra_html(ba: BeforeAfter) -> str:
     header = [
         "culture", "model", "style", "JSD", "EMD", "majority match", "format mass",
         "Δ JSD", "Δ EMD", "Δ majority match", "Δ format mass",
     ]  # fmt: skip
     rows: list[list[object]] = []
-    for row in [*ba["rows"], ba["average"]]:
-        for style in ba["styles"]:
+    for row in [*ba.rows, ba.average]:
+        for style in ba.styles:
             for model in ("base", "adapted"):
-                cells: list[object] = [row["culture"], "base" if model == "base" else "CLCA", style]
-                cells += [_fmt(row["cells"].get(f"{model}|{style}|{m}")) for m in EXTRA_METRICS]
+                cells: list[object] = [row.culture, "base" if model == "base" else "CLCA", style]
+                cells += [_fmt(row.cell(model, style, m)) for m in EXTRA_METRICS]
                 if model == "adapted":
-                    cells += [_fmt_change(row["change"].get(f"{style}|{m}", {})) for m in EXTRA_METRICS]
+                    cells += [_fmt_change(row.change.get(f"{style}|{m}")) for m in EXTRA_METRICS]
                 else:
                     cells += [""] * len(EXTRA_METRICS)
                 rows.append(cells)
@@ -178,9 +98,9 @@ def _verdict_cell(v: str) -> str:
     return f"<td class='v-{_VERDICT_CLASS.get(v, 'na')}'>{esc(v)}</td>"
 
 
-def _verdicts_html(ba: dict[str, Any]) -> str:
+def _verdicts_html(ba: BeforeAfter) -> str:
     """The headline: per culture and style, the three questions a before/after claim must answer."""
-    verdicts = ba.get("verdicts", [])
+    verdicts = ba.verdicts
     if not verdicts:
         return "<p class='note'>No adapted model was evaluated yet, so there is no verdict.</p>"
     head = [
@@ -191,10 +111,10 @@ def _verdicts_html(ba: dict[str, Any]) -> str:
         "specific to its culture?",
     ]
     body = "".join(
-        f"<tr><td>{esc(v['culture'])}</td><td>{esc(v['style'])}</td>"
-        + _verdict_cell(v["improved_over_base"])
-        + _verdict_cell(v["beyond_control"])
-        + _verdict_cell(v["specific"])
+        f"<tr><td>{esc(v.culture)}</td><td>{esc(v.style)}</td>"
+        + _verdict_cell(v.improved_over_base)
+        + _verdict_cell(v.beyond_control)
+        + _verdict_cell(v.specific)
         + "</tr>"
         for v in verdicts
     )
@@ -203,31 +123,30 @@ def _verdicts_html(ba: dict[str, Any]) -> str:
         + "".join(f"<th>{esc(h)}</th>" for h in head)
         + f"</tr></thead><tbody>{body}</tbody></table>"
     )
-    sentences = "".join(f"<li>{esc(v['sentence'])}</li>" for v in verdicts)
-    return table + f"<ul class='note'>{sentences}</ul><p class='note'>{esc(ba.get('method', ''))}</p>"
+    sentences = "".join(f"<li>{esc(v.sentence)}</li>" for v in verdicts)
+    return table + f"<ul class='note'>{sentences}</ul><p class='note'>{esc(ba.method)}</p>"
 
 
-def _matrix_html(ba: dict[str, Any], style: str, metric: str) -> str:
-    rows_in = ba.get("matrix", {}).get(style, {}).get(metric, [])
+def _matrix_html(ba: BeforeAfter, style: str, metric: str) -> str:
+    rows_in = ba.matrix.get(style, {}).get(metric, [])
     if not rows_in:
         return ""
-    cultures = ba["cultures"]
+    cultures = ba.cultures
     head = ["adapter (seeds)", *[f"on {c}" for c in cultures], "specificity (own − others)", "own − control"]
-    seeds = ba.get("families", {})
     out = []
     for r in rows_in:
-        fam = seeds.get(r["trained_on"], [])
-        name = f"{r['label']} ({len(fam)} seed{'s' if len(fam) != 1 else ''})"
+        fam = ba.families.get(r.trained_on, [])
+        name = f"{r.label} ({len(fam)} seed{'s' if len(fam) != 1 else ''})"
         cells = [f"<td>{esc(name)}</td>"]
         for c in cultures:
-            cell = r["cells"].get(c, {})
+            cell = r.cells.get(c)
             txt = _fmt_change(cell)
-            if cell.get("seed_sd") is not None:
-                txt += f" · seed sd {cell['seed_sd']:.4f}"
-            own = c == r["trained_on"]
+            if cell is not None and cell.seed_sd is not None:
+                txt += f" · seed sd {cell.seed_sd:.4f}"
+            own = c == r.trained_on
             cells.append(f"<td{' class=own' if own else ''}>{esc(txt)}</td>")
-        cells.append(f"<td>{esc(_fmt_change(r['specificity'])) if 'specificity' in r else '–'}</td>")
-        cells.append(f"<td>{esc(_fmt_change(r['vs_control'])) if 'vs_control' in r else '–'}</td>")
+        cells.append(f"<td>{esc(_fmt_change(r.specificity)) if r.specificity is not None else '–'}</td>")
+        cells.append(f"<td>{esc(_fmt_change(r.vs_control)) if r.vs_control is not None else '–'}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     return (
         "<table class='matrix'><thead><tr>"
@@ -236,21 +155,23 @@ def _matrix_html(ba: dict[str, Any], style: str, metric: str) -> str:
     )
 
 
-def matrix_figure(ba: dict[str, Any], style: str, metric: str, path: Path) -> Path | None:
+def matrix_figure(ba: BeforeAfter, style: str, metric: str, path: Path) -> Path | None:
     """Heatmap of the Δ matrix (rows: adapters, columns: evaluated cultures; blue = better than base)."""
-    rows_in = ba.get("matrix", {}).get(style, {}).get(metric, [])
+    rows_in = ba.matrix.get(style, {}).get(metric, [])
     if not rows_in:
         return None
     from clca.report.figures import heatmap
 
-    vals = [[r["cells"].get(c, {}).get("mean") for c in ba["cultures"]] for r in rows_in]
+    vals = [
+        [cell.mean if (cell := r.cells.get(c)) is not None else None for c in ba.cultures] for r in rows_in
+    ]
     flat = [abs(v) for row in vals for v in row if v is not None]
     lim = max(flat) if flat and max(flat) > 0 else 1.0
     return heatmap(
         path,
         vals,
-        [r["label"] for r in rows_in],
-        [f"on {c}" for c in ba["cultures"]],
+        [r.label for r in rows_in],
+        [f"on {c}" for c in ba.cultures],
         f"Δ {metric.upper() if metric in ('kl', 'jsd', 'emd') else metric} (adapter − base), {style} prompts; "
         "blue = better than base",
         cmap="RdBu_r" if BETTER.get(metric, -1) < 0 else "RdBu",
@@ -259,18 +180,18 @@ def matrix_figure(ba: dict[str, Any], style: str, metric: str, path: Path) -> Pa
     )
 
 
-def _reproduction_html(rep: dict[str, Any]) -> str:
-    if not rep.get("comparable"):
-        reasons = "; ".join(rep.get("why", [])) or "unknown"
+def _reproduction_html(rep: Reproduction | None) -> str:
+    if rep is None or not rep.comparable:
+        reasons = "; ".join(rep.why if rep is not None else []) or "unknown"
         return f"<p class='note'>Not comparable with the paper's published numbers: {esc(reasons)}.</p>"
     rows = [
-        [r["table"], r["metric"], r["culture"], r["run_base"], r["paper_base"], r["base_diff"], r["run_clca"],
-         r["paper_clca"], r["clca_diff"]]
-        for r in rep["rows"]
+        [r.table, r.metric, r.culture, r.run_base, r.paper_base, r.base_diff, r.run_clca, r.paper_clca,
+         r.clca_diff]
+        for r in rep.rows
     ]  # fmt: skip
-    caveats = "".join(f"<li>{esc(c)}</li>" for c in rep.get("caveats", []))
+    caveats = "".join(f"<li>{esc(c)}</li>" for c in rep.caveats or [])
     return (
-        f"<p class='note'>The student is the paper's {esc(rep['model'])} and the protocol is the paper's; its "
+        f"<p class='note'>The student is the paper's {esc(rep.model)} and the protocol is the paper's; its "
         "published numbers (PAPER.md §2) next to this run's.</p>"
         + html_table(
             [
@@ -332,49 +253,27 @@ def per_question_figure(records: Sequence[QuestionResult], styles: Sequence[str]
     return path
 
 
-def culture_map_placements(cmap: CultureMap, records: Sequence[QuestionResult]) -> list[Placement]:
-    """Place base (each style, per culture) and adapted models (each style, own culture) on the map."""
-    tags = own_tags(records)
-    groups: dict[tuple[str, str, str], dict[str, list[float]]] = defaultdict(dict)
-    for r in records:
-        groups[(r.model_tag, r.country, r.style)][r.qid] = list(r.model_dist)
-    out: list[Placement] = []
-    for (tag, country, style), dists in sorted(groups.items()):
-        if tag == "base":
-            model = "base"
-        elif tag in tags.get(country, []):
-            model = "adapted"
-        else:
-            continue
-        if not any(q in dists for q in cmap.qids):
-            continue
-        out.append(Placement(f"{tag} · {style}", country, cmap.place(dists), model, style))
-    return out
-
-
 def _stats_html(run: RunDir) -> str:
-    path = run.stats_file
-    if not path.exists():
-        return "<p class='note'>No stats.json in this run directory.</p>"
+    """The data statistics (``stats.json``) as one row per culture plus the total."""
+    from clca.errors import DataError
+    from clca.stats import TABLE_COLUMNS
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return f"<p class='note'>{esc(path)} is not valid JSON.</p>"
-    rows: list[list[object]] = []
-
-    def walk(prefix: str, obj: Any) -> None:
-        if isinstance(obj, dict):
-            for k, v in obj.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        elif isinstance(obj, list) and len(obj) > 12:
-            rows.append([prefix, f"[{len(obj)} items]"])
-        else:
-            rows.append(
-                [prefix, obj if isinstance(obj, (int, float, str)) or obj is None else json.dumps(obj)]
-            )
-
-    walk("", data)
-    return html_table(["statistic", "value"], rows[:300])
+        st = run.stats()
+    except DataError as exc:
+        return f"<p class='note'>{esc(str(exc))}</p>"
+    if st is None:
+        return "<p class='note'>No stats.json in this run directory.</p>"
+    rows: list[list[object]] = [
+        [name, *(getattr(c, key) for key, _ in TABLE_COLUMNS)]
+        for name, c in [*st.cultures.items(), ("total", st.total)]
+    ]
+    leak = (
+        f"WVS-wording overlap check: {len(st.leakage.flagged_episodes)} episode(s) flagged."
+        if st.leakage.checked
+        else "WVS-wording overlap check: not run."
+    )
+    return html_table(["culture", *(h for _, h in TABLE_COLUMNS)], rows) + f"<p class='note'>{esc(leak)}</p>"
 
 
 def _examples_html(run: RunDir, cultures: Sequence[str], n: int = N_EXAMPLES) -> str:
@@ -385,7 +284,7 @@ def _examples_html(run: RunDir, cultures: Sequence[str], n: int = N_EXAMPLES) ->
     intents = run.intents_by_episode()
     parts: list[str] = []
     for c in sorted(set(cultures) | {e.culture for e in episodes}):
-        mine = [e for e in episodes if e.culture == c and e.stop_reason != "running"]
+        mine = [e for e in episodes if e.culture == c]
         mine.sort(key=lambda e: (not (judgements.get(e.id) and judgements[e.id].keep), e.id))
         for ep in mine[:n]:
             j = judgements.get(ep.id)
@@ -430,7 +329,7 @@ def build_report(run: RunDir, *, seed: int = 0) -> Path:
     """Write the run's ``report/index.html`` (+ PNGs, ``before_after.json``, ``culture_map.json``)."""
     out = run.report_dir
     out.mkdir(parents=True, exist_ok=True)
-    records = run.eval_records()
+    records, ba = analyse_run(run)
     styles = list(dict.fromkeys(r.style for r in records))
     body: list[str] = []
     body.append(
@@ -439,17 +338,13 @@ def build_report(run: RunDir, *, seed: int = 0) -> Path:
         "adapter's training seeds); 95% CIs are a crossed bootstrap over training seeds and questions (see "
         "docs/evaluation.md).</p>"
     )
-    if not records:
+    if ba is None:
         body.append("<p class='note'>No evaluation records yet (eval/*/per_question.jsonl).</p>")
-        ba: dict[str, Any] = {"rows": []}
     else:
-        ba = before_after(records, styles)
-        resolved = _resolved_config(run)
-        ba["reproduction"] = reproduction(resolved, ba, {r.qid for r in records})
-        write_json_atomic(out / "before_after.json", ba)
+        resolved = run.resolved_config()
         body.append("<h2>Verdicts: did cultural learning do this?</h2>" + _verdicts_html(ba))
         body.append(
-            "<h2>Reproduction: the paper's published numbers</h2>" + _reproduction_html(ba["reproduction"])
+            "<h2>Reproduction: the paper's published numbers</h2>" + _reproduction_html(ba.reproduction)
         )
         body.append(
             f"<h2>Cross-culture matrix: Δ {esc(PRIMARY.upper())} of every adapter on every culture</h2>"
@@ -497,44 +392,28 @@ def build_report(run: RunDir, *, seed: int = 0) -> Path:
 def _control_volume_note(run: RunDir, ablation: str | None) -> str:
     """How the no-culture control's training volume compares with its target (a warning when not within the
     mix's tolerance)."""
+    from clca.errors import DataError
     from clca.records import GENERIC
     from clca.training.mix import VOLUME_TOLERANCE
 
     within = f"within {VOLUME_TOLERANCE:.0%}"
-    path = run.mix_dir(GENERIC, ablation) / "mix_stats.json"
-    if not path.exists():
-        return ""
     try:
-        st = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        st = run.mix(GENERIC, ablation).stats()
+    except DataError:
         return ""
-    tokens, target = st.get("train_tokens"), st.get("target_tokens")
-    if not target:
+    if st is None or not st.target_tokens:
         return ""
+    tokens, target = st.train_tokens, st.target_tokens
     text = (
-        f"No-culture control's training split: {st.get('train_examples')} examples (target "
-        f"{st.get('target_examples')}), {tokens} tokens (target {target}, {st.get('token_unit', '')}): "
+        f"No-culture control's training split: {st.train_examples} examples (target "
+        f"{st.target_examples}), {tokens} tokens (target {target}, {st.token_unit}): "
     )
-    if st.get("volume_matched"):
+    if st.volume_matched:
         return f"<p class='note'>{esc(text + f'matched {within}.')}</p>"
     return (
         f"<p class='note'><b>{esc(text)}{esc(f'{(tokens / target - 1) * 100:+.0f}%')}, not {within}: its pool of "
         "conversations could not be matched, so part of a difference from it may be the volume.</b></p>"
     )
-
-
-def _resolved_config(run: RunDir) -> dict[str, Any] | None:
-    """The run's resolved config as a dict (``None`` when absent or unreadable)."""
-    import yaml
-
-    path = run.config_file
-    if not path.is_file():
-        return None
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _culture_map_section(records: Sequence[QuestionResult], out: Path, seed: int) -> str:
@@ -554,7 +433,7 @@ def _culture_map_section(records: Sequence[QuestionResult], out: Path, seed: int
         {"culture": p.culture, "label": p.label, "model": p.model, "style": p.style, "xy": list(p.xy)}
         for p in placements
     ]
-    write_json_atomic(out / "culture_map.json", data)
+    write_json_atomic(out / RunDir.CULTURE_MAP, data)
     method = (
         f"Method: each country's expected answer position (scaled to [0,1]) on the {len(cmap.qids)} evaluated "
         f"questions is mapped to its official 2022 Inglehart–Welzel coordinates by ridge regression "

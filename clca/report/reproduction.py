@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from clca.records import BeforeAfter, Reproduction, ReproductionRow
+
 #: the paper's five cultures, in the column order of its tables
 PAPER_CULTURES = ("China", "Germany", "Great Britain", "Mexico", "Japan")
 PAPER_QIDS = frozenset([f"Q{i}" for i in range(1, 42)] + ["Q43", "Q44", "Q45"])
@@ -96,8 +98,8 @@ def _avg(vals: list[float | None]) -> float | None:
     return sum(xs) / len(xs) if xs and len(xs) == len(vals) else None
 
 
-def reproduction(config: dict[str, Any] | None, ba: dict[str, Any], qids: set[str]) -> dict[str, Any]:
-    """``{"comparable": bool, "why": [...], "caveats": [...], "model": paper name, "rows": [...]}``.
+def reproduction(config: dict[str, Any] | None, ba: BeforeAfter, qids: set[str]) -> Reproduction:
+    """Comparable or not (and why), caveats, the paper's model name and the rows (:class:`Reproduction`).
 
     ``config``: the run's resolved config (``config.resolved.yaml`` as a dict); ``ba``: the before/after numbers
     (rows with cells ``base|<style>|<metric>`` and ``adapted|<style>|<metric>``); ``qids``: the questions evaluated.
@@ -105,7 +107,7 @@ def reproduction(config: dict[str, Any] | None, ba: dict[str, Any], qids: set[st
     """
     why: list[str] = []
     if not config:
-        return {"comparable": False, "why": ["the run directory has no resolved config"], "rows": []}
+        return Reproduction(comparable=False, why=["the run directory has no resolved config"])
     models = config.get("models") or {}
     student = str(models.get("student", ""))
     ev = config.get("eval") or {}
@@ -120,7 +122,7 @@ def reproduction(config: dict[str, Any] | None, ba: dict[str, Any], qids: set[st
             f"the evaluation protocol is {ev.get('protocol')!r}, not the paper's (eval.protocol: paper: persona "
             "prompts, generated answers, KL-D as the paper's code computes it)"
         )
-    cultures = [r["culture"] for r in ba.get("rows", [])]
+    cultures = [r.culture for r in ba.rows]
     extra = [c for c in cultures if c not in PAPER_CULTURES]
     if extra:
         why.append(f"{', '.join(extra)} {'is' if len(extra) == 1 else 'are'} not among the paper's cultures")
@@ -130,7 +132,7 @@ def reproduction(config: dict[str, Any] | None, ba: dict[str, Any], qids: set[st
     if model is not None and ablation and model not in _ABLATION.get(ablation, {}):
         why.append(f"the paper reports no {ablation} ablation for {model}")
     if why:
-        return {"comparable": False, "why": why, "model": model, "rows": []}
+        return Reproduction(comparable=False, why=why, model=model)
 
     assert model is not None
     caveats = []
@@ -150,25 +152,31 @@ def reproduction(config: dict[str, Any] | None, ba: dict[str, Any], qids: set[st
             f"the run's CLCA numbers are means over {len(seeds)} training seeds (the paper: one run)"
         )
 
-    by_culture = {r["culture"]: r for r in ba.get("rows", [])}
-    rows: list[dict[str, Any]] = []
+    by_culture = {r.culture: r for r in ba.rows}
+    rows: list[ReproductionRow] = []
 
     def row(
-        table: str, metric: str, culture: str, run_base: Any, paper_base: Any, run_ad: Any, paper_ad: Any
+        table: str,
+        metric: str,
+        culture: str,
+        run_base: float | None,
+        paper_base: float | None,
+        run_ad: float | None,
+        paper_ad: float | None,
     ) -> None:
         rows.append(
-            {
-                "table": table, "metric": metric, "culture": culture,
-                "run_base": run_base, "paper_base": paper_base,
-                "base_diff": None if run_base is None or paper_base is None else run_base - paper_base,
-                "run_clca": run_ad, "paper_clca": paper_ad,
-                "clca_diff": None if run_ad is None or paper_ad is None else run_ad - paper_ad,
-            }
+            ReproductionRow(
+                table=table, metric=metric, culture=culture,
+                run_base=run_base, paper_base=paper_base,
+                base_diff=None if run_base is None or paper_base is None else run_base - paper_base,
+                run_clca=run_ad, paper_clca=paper_ad,
+                clca_diff=None if run_ad is None or paper_ad is None else run_ad - paper_ad,
+            )
         )  # fmt: skip
 
     def cell(culture: str, who: str, style: str, metric: str) -> float | None:
         r = by_culture.get(culture)
-        v = r["cells"].get(f"{who}|{style}|{metric}") if r else None
+        v = r.cell(who, style, metric) if r else None
         return None if v is None else float(v)
 
     all_five = all(c in by_culture for c in PAPER_CULTURES)
@@ -202,12 +210,9 @@ def reproduction(config: dict[str, Any] | None, ba: dict[str, Any], qids: set[st
             _avg([cell(c, "base", PERSONA, "clca_kl") for c in PAPER_CULTURES]), _avg(list(_T2[model][0])),
             _avg([cell(c, "adapted", PERSONA, "clca_kl") for c in PAPER_CULTURES]), kl)  # fmt: skip
     else:
-        return {
-            "comparable": False,
-            "why": [
-                f"the paper gives {ablation} results only as five-culture averages; the run has a subset"
-            ],
-            "model": model,
-            "rows": [],
-        }
-    return {"comparable": True, "why": [], "caveats": caveats, "model": model, "rows": rows}
+        return Reproduction(
+            comparable=False,
+            why=[f"the paper gives {ablation} results only as five-culture averages; the run has a subset"],
+            model=model,
+        )
+    return Reproduction(comparable=True, why=[], caveats=caveats, model=model, rows=rows)

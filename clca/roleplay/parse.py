@@ -14,6 +14,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
+from clca.llm.chat_template import strip_special_tokens
 from clca.records import Action
 
 
@@ -54,7 +55,6 @@ _ACTION_WORDS: dict[str, Action] = {
 }
 _ACTION_NUMBERS: dict[str, Action] = {"1": "none", "2": "non-verbal", "3": "speak", "4": "leave"}
 
-_SPECIAL_TOKENS = re.compile(r"<\|[^|>]*\|>|</?s>|<end_of_turn>|<eos>")
 _JSON_ACTION = re.compile(r"""["']?action_type["']?\s*:\s*["']([^"']+)["']""", re.I)
 _JSON_ARG = re.compile(r"""["']?argument["']?\s*:\s*"((?:[^"\\]|\\.)*)"?""", re.I | re.S)
 _ACTION_LABEL = re.compile(
@@ -172,7 +172,7 @@ def parse_action(raw: str, *, own_name: str = "", other_name: str = "") -> Parse
     second ACTION block, and stripped of quotes and trailing junk. ``speak``/``non-verbal`` need a non-empty
     output; ``none`` and ``leave`` do not. Anything else is ``ok=False`` with the reason.
     """
-    text = _SPECIAL_TOKENS.sub("", raw or "").replace("：", ":").replace("\r", "")
+    text = strip_special_tokens(raw or "").replace("：", ":").replace("\r", "")
     text = re.sub(r"^\s*(?:assistant|<assistant>)\s*:?\s*\n", "", text.strip(), flags=re.I).strip()
     text = re.sub(r"^```(?:json)?\s*|\s*```\s*$", "", text).strip()
     if not text:

@@ -18,33 +18,28 @@ mid-conversation and a rerun never duplicates an episode. Sample ``s`` of a scen
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from clca.config import SimulateConfig
 from clca.errors import DataError
 from clca.llm.base import Backend, Chat, GenerationParams
-from clca.records import GENERIC, Episode, Scenario, Turn
+from clca.records import GENERIC, CheckpointEntry, LiveEpisode, Scenario, Turn
+from clca.roleplay.config import SimulateConfig
 from clca.roleplay.parse import ParsedAction, parse_action
 from clca.roleplay.prompts import PROMPT_VERSION, build_messages, culture_words
 from clca.rundir import RunDir
-from clca.runs import write_json_atomic
 
 RETRY_SEED_STEP = 100_003
 
 
-class EpisodeState(BaseModel):
-    """An in-progress episode as saved in the checkpoint: the episode plus the failure counter."""
-
-    model_config = ConfigDict(extra="forbid")
-    episode: Episode
-    consecutive_failures: int = 0
+class EpisodeState(CheckpointEntry):
+    """An in-progress episode as saved in the checkpoint (the episode plus the failure counter), with the turn
+    rules of the simulation."""
 
     @property
     def next_speaker(self) -> int:
@@ -54,7 +49,7 @@ class EpisodeState(BaseModel):
 
     @property
     def done(self) -> bool:
-        return self.episode.stop_reason != "running"
+        return self.episode.done
 
     @property
     def request_seed(self) -> int:
@@ -147,18 +142,12 @@ def _checkpoint_config(
     }
 
 
-def _load_checkpoint(path: Path, config: dict[str, Any]) -> list[EpisodeState]:
-    if not path.exists():
+def _load_checkpoint(run: RunDir, config: dict[str, Any]) -> list[EpisodeState]:
+    if not run.checkpoint_file.exists():
         return []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        states = [EpisodeState.model_validate(s) for s in data["episodes"]]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValidationError) as exc:
-        raise DataError(
-            f"{path} is not a valid role-play checkpoint ({type(exc).__name__}).",
-            fix="delete it; its in-progress episodes will be restarted.",
-        ) from None
-    old = data.get("config", {})
+    old, entries = run.checkpoint()
+    path = run.checkpoint_file
+    states = [EpisodeState.model_validate(e.model_dump()) for e in entries]
     if old != config:
         diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
         raise DataError(
@@ -166,10 +155,6 @@ def _load_checkpoint(path: Path, config: dict[str, Any]) -> list[EpisodeState]:
             fix="rerun with the same options to finish them, or delete the checkpoint file to drop them.",
         )
     return states
-
-
-def _save_checkpoint(path: Path, config: dict[str, Any], states: Sequence[EpisodeState]) -> None:
-    write_json_atomic(path, {"config": config, "episodes": [s.model_dump(mode="json") for s in states]})
 
 
 def _generate_round(
@@ -217,7 +202,7 @@ def simulate(
     config = _checkpoint_config(backend, params, cfg, seed)
     store = run.episode_store()
     done_ids = store.ids()
-    checkpoint = _load_checkpoint(run.checkpoint_file, config)
+    checkpoint = _load_checkpoint(run, config)
     summary = SimulationSummary()
 
     states: list[EpisodeState] = []
@@ -238,7 +223,7 @@ def simulate(
             if eid in done_ids:
                 summary.already_done += 1
             elif eid not in in_ckpt:
-                ep = Episode(
+                ep = LiveEpisode(
                     id=eid,
                     scenario_id=sc.id,
                     culture=sc.culture,
@@ -287,13 +272,13 @@ def simulate(
             if (
                 finished
             ):  # episodes.jsonl first, then the checkpoint without them: a crash between is harmless
-                store.extend(s.episode for s in finished)
+                store.extend(s.episode.finished() for s in finished)
                 for s in finished:
                     stops[s.episode.stop_reason] += 1
                     per_culture[s.episode.culture] += 1
                     finished_turns.append(len(s.episode.turns) / 2)
             active = [s for s in active if not s.done]
-            _save_checkpoint(run.checkpoint_file, config, active + kept_foreign)
+            run.write_checkpoint(config, active + kept_foreign)
             summary.rounds += 1
             advance(len(finished))
             if on_round is not None:

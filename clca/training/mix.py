@@ -32,11 +32,14 @@ default): the part with the most examples relative to its ratio sets the scale a
 duplicated (whole passes over the part, then a seeded sample for the remainder); ``max_examples`` then caps
 the total, scaling every part down by sampling. Episodes are split into train/validation *by episode*
 (seeded) before resampling; the validation split is not resampled.
+
+The no-culture control's volume rule lives here too (:func:`build_control_mix`): its training split gets the
+mean number of examples of the cultures' mixes and, counted with the student's tokenizer
+(:func:`token_counter`), their mean number of tokens within :data:`VOLUME_TOLERANCE`.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 from collections import Counter
@@ -44,42 +47,17 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
-from clca.config import MixConfig
 from clca.errors import DataError
-from clca.records import GENERIC, Episode, Scenario, Turn
+from clca.records import GENERIC, Episode, MixResult, MixStats, Scenario, Turn
 from clca.render import public_card, relationship_phrase, utterance
-from clca.rundir import RunDir
-from clca.runs import write_json_atomic
+from clca.rundir import MixDir, RunDir
+from clca.training.config import MixConfig
 
 Task = Literal["dialogue_p1", "dialogue_p2", "intent"]
 TASKS: tuple[Task, ...] = ("dialogue_p1", "dialogue_p2", "intent")
 Message = dict[str, str]
 
 OPENING_CUE = "(The conversation begins. You speak first.)"
-
-
-class MixResult(BaseModel):
-    """What :func:`build_mix` wrote and the counts behind it."""
-
-    path: Path
-    culture: str
-    train_examples: int
-    train_tokens: int = 0  # tokens of the training split (chat template applied; see token_unit)
-    token_unit: str = ""
-    target_examples: int | None = None  # the no-culture control: the volume it was matched to
-    target_tokens: int | None = None
-    volume_matched: bool | None = None  # tokens within VOLUME_TOLERANCE of target_tokens (None: no target)
-    validation_examples: int
-    train_by_task: dict[str, int]
-    validation_by_task: dict[str, int]
-    available_by_task: dict[str, int]
-    episodes_total: int
-    episodes_used: int
-    episodes_train: int
-    episodes_validation: int
-    excluded: dict[str, int]
 
 
 # --------------------------------------------------------------------------- rendering
@@ -277,7 +255,7 @@ def build_mix(
 
     Writes a ``datasets.DatasetDict`` (``train`` and, unless empty, ``validation``; columns ``messages``,
     ``episode_id``, ``task``) with ``save_to_disk`` to ``run.mix_dir(culture, cfg.ablation)``, and
-    ``mix_stats.json`` beside it. Excluded: unfinished episodes, episodes without a ``keep=True`` judgement
+    ``mix_stats.json`` (:class:`~clca.records.MixStats`) beside it. Excluded: episodes without a ``keep=True`` judgement
     (when ``require_judge``), and episodes flagged by :func:`clca.leakage.flagged_episode_ids`.
 
     ``culture`` ``generic`` builds the no-culture control's mix (no culture in its prompts). ``count_tokens``
@@ -329,9 +307,7 @@ def build_mix(
 
     usable: list[Episode] = []
     for e in episodes:
-        if e.stop_reason == "running":
-            excluded["unfinished"] += 1
-        elif kept_ids is not None and e.id not in kept_ids:
+        if kept_ids is not None and e.id not in kept_ids:
             excluded["not_kept_by_judge"] += 1
         elif e.id in flagged:
             excluded["leakage_flagged"] += 1
@@ -450,8 +426,7 @@ def build_mix(
         episodes_validation=len(val_ids),
         excluded=dict(excluded),
     )
-    stats = {**json.loads(result.model_dump_json()), "config": cfg.model_dump(), "seed": seed}
-    write_json_atomic(tmp / "mix_stats.json", stats)
+    MixDir(tmp).write_stats(MixStats(**result.model_dump(), config=cfg.model_dump(), seed=seed))
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
@@ -462,9 +437,56 @@ def load_mix(path: str | Path) -> Any:
     """Load a saved mix (a ``datasets.DatasetDict``) with a clear error when it is not there."""
     from datasets import load_from_disk
 
-    path = Path(path)
-    if not (path / "dataset_dict.json").exists():
+    mix = MixDir(path)
+    if not mix.exists():
         raise DataError(
-            f"no training mix at {path}.", fix="build it first with `clca mix --run ... --culture ...`."
+            f"no training mix at {mix.path}.", fix="build it first with `clca mix --run ... --culture ...`."
         )
-    return load_from_disk(str(path))
+    return load_from_disk(str(mix.path))
+
+
+def token_counter(spec: str) -> TokenCounter | None:
+    """Tokens of one chat example under the student's tokenizer and chat template (``None`` when the student
+    has no local tokenizer, e.g. a server or scripted model: then the mix counts characters / 4)."""
+    try:
+        from transformers import AutoTokenizer
+
+        from clca.llm.registry import resolve_local_model
+
+        path = resolve_local_model(spec.split("+", 1)[0])
+        tok = AutoTokenizer.from_pretrained(str(path))
+    except Exception:  # no local tokenizer: the approximate count is used, and the mix stats say so
+        return None
+
+    def count(messages: list[Message]) -> int:
+        text = tok.apply_chat_template(messages, tokenize=False)
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    return count
+
+
+def control_volume(
+    run: RunDir, cultures: Iterable[str], ablation: str | None, count: TokenCounter | None
+) -> tuple[int, int]:
+    """(examples, tokens) of the no-culture control's training split: the mean over the cultures' mixes (built
+    before it), counted the way the control's are."""
+    counter = count or approx_tokens
+    examples, tokens = [], []
+    for c in cultures:
+        train = load_mix(run.mix_dir(c, ablation))["train"]
+        examples.append(len(train))
+        tokens.append(sum(counter(m) for m in train["messages"]))
+    if not examples:
+        raise DataError("the no-culture control's volume needs at least one culture's mix.")
+    return round(sum(examples) / len(examples)), round(sum(tokens) / len(tokens))
+
+
+def build_control_mix(
+    run: RunDir, cultures: Iterable[str], cfg: MixConfig | None = None, *, student: str, seed: int = 0
+) -> MixResult:
+    """The no-culture control's mix, matched to the mean volume of the cultures' mixes (examples exactly, tokens
+    within :data:`VOLUME_TOLERANCE`), tokens counted with ``student``'s tokenizer when it has a local one."""
+    cfg = cfg or MixConfig()
+    count = token_counter(student)
+    target = control_volume(run, cultures, cfg.ablation, count)
+    return build_mix(run, GENERIC, cfg, seed=seed, count_tokens=count, match=target)

@@ -4,10 +4,12 @@ How the loss is restricted to assistant tokens (TRL 1.x): ``SFTConfig(assistant_
 TRL tokenize each ``messages`` example with ``return_assistant_tokens_mask=True``; the mask comes from
 ``{% generation %}``/``{% endgeneration %}`` markers in the chat template and becomes ``labels = -100``
 everywhere else. Most shipped templates (SmolLM2's ChatML among them) have no markers, so
-:func:`training_chat_template` picks a marked template: the tokenizer's own when it has markers, else TRL's
-patched template for known families (Llama 3, Qwen 2.5, Gemma, ...), else a ChatML template with markers
-around each assistant reply and its ``<|im_end|>``. A candidate is used only if it renders a probe
-conversation byte-identically to the original template, so training sees exactly the text inference will.
+:func:`clca.llm.chat_template.training_chat_template` picks a marked template: the tokenizer's own when it has
+markers, else TRL's patched template for known families (Llama 3, Qwen 2.5, Gemma, ...), else a ChatML
+template with markers around each assistant reply and its ``<|im_end|>``. A candidate is used only if it
+renders a probe conversation byte-identically to the original template, so training sees exactly the text
+inference will. Templates without such a twin get their masks from the rendered text
+(:func:`clca.llm.chat_template.tokenize_with_assistant_masks`).
 
 TRL computes the loss with a fused LM head that never materialises the full ``[tokens x vocab]`` logits;
 but off Triton devices (CPU) it still projects *every* position through the LM head, in chunks, and
@@ -39,176 +41,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from clca.errors import ClcaError, ModelError
-from clca.runs import write_json_atomic
+from clca.llm.chat_template import tokenize_with_assistant_masks, training_chat_template
+from clca.records import TrainResult
+from clca.rundir import AdapterDir
+from clca.training.cards import adapter_card, make_portable
 from clca.training.mix import load_mix
 from clca.training.presets import TrainConfig, preset
-
-RESULT_FILE = "train_result.json"
-LOG_FILE = "train_log.jsonl"
-
-#: ChatML (SmolLM2, Qwen-style ``<|im_start|>``) with generation markers around each assistant reply
-CHATML_TRAINING_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'assistant' %}"
-    "{{ '<|im_start|>assistant\\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"
-    "{{ '\\n' }}"
-    "{% else %}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
-
-_PROBE = [
-    {"role": "system", "content": "You are Ana, a nurse."},
-    {"role": "user", "content": "Hello there."},
-    {"role": "assistant", "content": "Hi! How are you?"},
-    {"role": "user", "content": "Fine, thanks."},
-    {"role": "assistant", "content": "Glad to hear."},
-]
-
-
-class TrainResult(BaseModel):
-    """Summary of one adapter training (``train_result.json``)."""
-
-    adapter_dir: Path
-    base_model: str
-    base_model_path: str
-    base_model_id: str = ""  # what the adapter names as its base (a hub id: portable; see clca.export)
-    dataset_dir: str
-    train_examples: int
-    validation_examples: int
-    steps: int
-    epochs: float
-    train_loss: float | None
-    first_loss: float | None
-    last_loss: float | None
-    eval_loss: float | None
-    train_runtime_s: float
-    train_tokens: int
-    tokens_per_s: float
-    peak_rss_mb: float
-    peak_gpu_mb: float | None
-    device: str
-    dtype: str
-    config: dict[str, Any]
-    versions: dict[str, str]
-    skipped: bool = False
 
 
 def peak_rss_mb() -> float:
     """Peak resident memory of this process in MiB (Linux ``ru_maxrss`` is in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _has_markers(template: str | None) -> bool:
-    from trl.chat_template_utils import has_generation_markers
-
-    return bool(template) and has_generation_markers(template)  # type: ignore[arg-type]
-
-
-def training_chat_template(tokenizer: Any) -> str | None:
-    """A chat template with ``{% generation %}`` markers that renders exactly like the tokenizer's own.
-
-    Returns ``None`` when the tokenizer's template already has markers. Raises :class:`ModelError` when no
-    candidate renders the probe conversation identically (then assistant-only loss cannot be trusted).
-    """
-    from trl.chat_template_utils import get_training_chat_template
-
-    own = tokenizer.chat_template
-    if isinstance(own, dict):
-        own = own.get("default")
-    if not own:
-        raise ModelError(
-            f"tokenizer of {tokenizer.name_or_path} has no chat template.",
-            fix="use an instruct/chat model whose tokenizer ships a chat template.",
-        )
-    if _has_markers(own):
-        return None
-    reference = tokenizer.apply_chat_template(_PROBE, tokenize=False)
-    candidates: list[str] = []
-    try:
-        trl_tpl = get_training_chat_template(tokenizer)
-        if trl_tpl:
-            candidates.append(trl_tpl)
-    except (ValueError, TypeError, NotImplementedError):
-        pass
-    if "<|im_start|>" in own:
-        candidates.append(CHATML_TRAINING_TEMPLATE)
-    for tpl in candidates:
-        try:
-            rendered = tokenizer.apply_chat_template(_PROBE, tokenize=False, chat_template=tpl)
-        except Exception:
-            continue
-        if rendered == reference and _has_markers(tpl):
-            return tpl
-    raise ModelError(
-        f"no training chat template with generation markers matches the template of {tokenizer.name_or_path}.",
-        fix="give the tokenizer a chat template with {% generation %} markers (see docs/training.md).",
-    )
-
-
-#: strings a chat template may close an assistant turn with; the loss includes them (they teach the model to stop)
-END_OF_TURN = (
-    "<|eot_id|>",
-    "<|im_end|>",
-    "</s>",
-    "<|end|>",
-    "<end_of_turn>",
-    "<|endoftext|>",
-    "<|end_of_text|>",
-)
-
-
-def assistant_char_spans(
-    text: str, messages: list[dict[str, str]], end_markers: tuple[str, ...]
-) -> list[tuple[int, int]]:
-    """Character spans of the assistant replies in ``text`` (a conversation rendered by a chat template), each
-    extended over the end-of-turn marker right after it.
-
-    The user and assistant contents are found in order (system content is skipped: some templates, such as
-    Mistral's, move it into the last user turn); a template that trims contents is allowed for. Raises
-    :class:`ModelError` when a content is not in the rendered text.
-    """
-    spans: list[tuple[int, int]] = []
-    cursor = 0
-    for m in messages:
-        if m["role"] == "system":
-            continue
-        content = m["content"]
-        start = text.find(content, cursor)
-        if start < 0:
-            content = content.strip()
-            start = text.find(content, cursor)
-        if start < 0:
-            raise ModelError(
-                f"the chat template does not render the {m['role']} message {content[:40]!r} verbatim, so the "
-                "assistant tokens cannot be found.",
-                fix="give the tokenizer a chat template with {% generation %} markers (see docs/training.md).",
-            )
-        end = start + len(content)
-        if m["role"] == "assistant":
-            rest = text[end:]
-            gap = len(rest) - len(rest.lstrip(" \n"))
-            marker = next((mk for mk in end_markers if mk and rest[gap:].startswith(mk)), "")
-            spans.append((start, end + (gap + len(marker) if marker else 0)))
-        cursor = end
-    return spans
-
-
-def tokenize_with_assistant_masks(tokenizer: Any, messages: list[dict[str, str]]) -> dict[str, list[int]]:
-    """``input_ids`` and ``assistant_masks`` (1 on the tokens of assistant replies and their end-of-turn
-    marker) for a chat template without generation markers: the conversation is rendered once and tokenized
-    with character offsets (a fast tokenizer is needed)."""
-    text = tokenizer.apply_chat_template(messages, tokenize=False)
-    markers = tuple(dict.fromkeys([str(tokenizer.eos_token or ""), *END_OF_TURN]))
-    spans = assistant_char_spans(text, messages, markers)
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    mask = [int(any(a < e and b > s for s, e in spans)) for a, b in enc["offset_mapping"]]
-    return {"input_ids": list(enc["input_ids"]), "assistant_masks": mask}
 
 
 def _pretokenize(ds: Any, tokenizer: Any, max_length: int | None) -> Any:
@@ -444,7 +288,7 @@ def build_trainer(
     do_eval = eval_ds is not None and len(eval_ds) > 0 and cfg.eval_each_epoch
     use_bf16 = dtype.endswith("bfloat16")
     args = SFTConfig(
-        output_dir=str(out_dir / "checkpoints"),
+        output_dir=str(AdapterDir(out_dir).checkpoints_dir),
         assistant_only_loss=not masks_from_render,  # pretokenized: the masks become the labels
         max_length=cfg.max_length,
         per_device_train_batch_size=cfg.per_device_batch_size,
@@ -479,7 +323,7 @@ def build_trainer(
         eval_dataset=eval_ds if do_eval else None,
         processing_class=tokenizer,
         peft_config=lora,
-        callbacks=[_callback_class()(out_dir / LOG_FILE)],
+        callbacks=[_callback_class()(AdapterDir(out_dir).log_file)],
     )
     trainer.sparse_lm_head = cfg.sparse_lm_head if cfg.sparse_lm_head is not None else device != "cuda"
     if len(trainer.train_dataset) == 0:
@@ -508,13 +352,14 @@ def train_adapter(
     from transformers.trainer_utils import get_last_checkpoint
 
     out_dir = Path(out_dir)
-    done = out_dir / RESULT_FILE
-    if done.exists():
-        res = TrainResult.model_validate_json(done.read_text(encoding="utf-8"))
-        return res.model_copy(update={"skipped": True})
+    folder = AdapterDir(out_dir)
+    if folder.finished():
+        done = folder.result()
+        assert done is not None
+        return done.model_copy(update={"skipped": True})
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer, facts = build_trainer(dataset_dir, out_dir, cfg, progress=progress)
-    ckpt_dir = out_dir / "checkpoints"
+    ckpt_dir = folder.checkpoints_dir
     resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -530,8 +375,6 @@ def train_adapter(
     trainer.save_model(str(out_dir))  # Trainer writes from the main process only
     base_id = ""
     if trainer.is_world_process_zero():
-        from clca.export import make_portable
-
         base_id = make_portable(out_dir, cfg.model)  # the hub id, not this machine's cache path
     res = TrainResult(
         adapter_dir=out_dir,
@@ -562,10 +405,8 @@ def train_adapter(
     if trainer.is_world_process_zero():
         if ckpt_dir.exists():
             shutil.rmtree(ckpt_dir, ignore_errors=True)
-        from clca.export import adapter_card
-
-        write_json_atomic(done, json.loads(res.model_dump_json()))
-        (out_dir / "README.md").write_text(adapter_card(out_dir), encoding="utf-8")
+        folder.write_result(res)
+        folder.card_file.write_text(adapter_card(out_dir), encoding="utf-8")
     return res
 
 

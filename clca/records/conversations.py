@@ -1,4 +1,4 @@
-"""Pydantic records that cross a stage boundary (one JSON object per line in a run directory).
+"""The conversation records: scenarios, episodes, judgements, intents, leakage verdicts (JSONL, one per line).
 
 Every record has a stable ``id`` so that a stage can skip what it already wrote when resumed.
 Add fields with defaults rather than renaming: run directories written by older versions must load.
@@ -138,8 +138,13 @@ class Turn(BaseModel):
     raw: str = ""  # the model's raw output for this turn
 
 
+#: why an episode ended: an agent left, the turn cap, or too many unparseable outputs in a row
+StopReason = Literal["leave", "max_turns", "parse_failure"]
+
+
 class Episode(Record):
-    """A role-played conversation for one scenario sample."""
+    """A finished role-played conversation for one scenario sample (``episodes.jsonl`` holds only these; an
+    episode in progress is a :class:`LiveEpisode` in the simulation's checkpoint)."""
 
     scenario_id: str
     culture: str
@@ -147,12 +152,37 @@ class Episode(Record):
     seed: int
     model: str
     turns: list[Turn] = Field(default_factory=list)
-    stop_reason: Literal["leave", "max_turns", "parse_failure", "running"] = "running"
+    stop_reason: StopReason
     parse_failures: int = 0
     parse_errors: list[str] = Field(
         default_factory=list
     )  # one line per unparseable output (reason: raw text)
     prompt_version: str = ""
+
+
+class LiveEpisode(Episode):
+    """An episode in progress, as the simulation's checkpoint holds it: ``stop_reason`` is ``running`` until
+    a stop rule fires; :meth:`finished` is the record ``episodes.jsonl`` gets."""
+
+    stop_reason: StopReason | Literal["running"] = "running"  # type: ignore[assignment]
+
+    @property
+    def done(self) -> bool:
+        return self.stop_reason != "running"
+
+    def finished(self) -> Episode:
+        """The stored form of the ended episode (a ``ValueError`` while it is still running)."""
+        if self.stop_reason == "running":
+            raise ValueError(f"episode {self.id} is still running")
+        return Episode.model_validate(self.model_dump())
+
+
+class CheckpointEntry(BaseModel):
+    """One in-progress episode in the simulation's checkpoint: the episode so far and its failure streak."""
+
+    model_config = ConfigDict(extra="forbid")
+    episode: LiveEpisode
+    consecutive_failures: int = 0
 
 
 class Judgement(Record):

@@ -13,7 +13,7 @@ Each question's answer format and JSON schema derive from its pydantic model (:c
 :class:`AlignmentAnswer`, :class:`MetaAnswer`) through :mod:`clca.llm.structured`, which also parses the reply
 (JSON or labelled lines) and re-asks an unparseable one with a new seed up to ``max_retries`` times.
 
-Filter (:class:`clca.config.FilterRule`, default = paper): drop an episode when quality is bad with "very
+Filter (:class:`clca.judge.config.FilterRule`, default = paper): drop an episode when quality is bad with "very
 confident", or the meta label is bad with "very confident"; the alignment label is recorded, not used by the
 paper's rule. An answer that still cannot be parsed is recorded in :attr:`Judgement.error`; labels that were
 parsed still apply the rule, and otherwise the episode is kept by default (``keep_on_error``). Episodes
@@ -29,8 +29,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from clca.config import JudgeConfig
 from clca.culture import CultureProfile, get_profile
+from clca.judge.config import JudgeConfig
 from clca.llm.base import Backend, Chat, GenerationParams
 from clca.llm.structured import (
     Structured,
@@ -268,7 +268,7 @@ def judge_episodes(
     """Judge every finished episode of ``run`` into ``judgements.jsonl`` (resumable)."""
     run.require(run.episodes_file)
     store = run.judgement_store()
-    eps = run.finished_episodes()
+    eps = run.episodes()
     scenarios = run.episodes_with_scenarios(eps)
     summary = JudgeSummary(episodes=len(eps))
     done = store.ids()

@@ -23,8 +23,8 @@ import re
 
 from pydantic import BaseModel, Field
 
-from clca.config import IntentsConfig
 from clca.culture import CultureProfile, get_profile
+from clca.intents.config import IntentsConfig
 from clca.llm.base import Backend, Chat, GenerationParams
 from clca.llm.structured import StructuredStats, generate_structured
 from clca.progress import stage_progress
@@ -159,7 +159,7 @@ def label_intents(
     run.require(run.judgements_file)
     run.require(run.episodes_file)
     kept = run.kept_episode_ids()
-    eps = [e for e in run.finished_episodes() if e.id in kept]
+    eps = [e for e in run.episodes() if e.id in kept]
     scenarios = run.episodes_with_scenarios(eps)
     store = run.intent_store()
     done = store.ids()

@@ -1,0 +1,122 @@
+"""The evaluation's settings: how the survey is asked and scored (:class:`EvalSettings`, the ``eval:`` section
+of a run config and the options of ``clca eval``) and what one evaluation covers (:class:`EvalConfig`: the
+settings plus the output folder, the model's tag, the countries and seeds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from clca.errors import ClcaError
+
+PAPER_STYLES = ["paper_persona", "paper_cultural"]
+
+
+class EvalSettings(BaseModel):
+    """How the survey is asked and scored (the ``eval:`` section; :class:`EvalConfig` adds
+    where and for which model).
+
+    ``protocol``: ``logprob`` (clca's default: the styles' answer distributions from option log-probs) or
+    ``paper`` (the CLCA paper's protocol: the persona prompt of its Table 20 for ``personas`` respondents per
+    culture from WorldValuesBench files (``respondents``) and its cultural-prompting baseline, greedy generation,
+    parsed answers with a safeguard bucket; styles ``paper_persona`` and ``paper_cultural``, mode ``generate``,
+    temperature 0, one sample, unless set otherwise). Without respondent files a run stops before any work,
+    or uses the ``logprob`` protocol when ``fallback_to_logprob`` is true.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    protocol: Literal["logprob", "paper"] = Field(
+        default="logprob",
+        description="logprob (option log-probs) or paper (persona prompts, greedy, parsed).",
+    )
+    fallback_to_logprob: bool = Field(
+        default=False,
+        description="protocol paper without respondent files: use the logprob protocol instead.",
+    )
+
+    questions: str = Field(
+        default="Q1-Q41,Q43-Q45", description='Question ids and ranges: "Q1-Q41,Q43-Q45", "Q7,Q10", "all".'
+    )
+    styles: list[str] = Field(
+        default_factory=lambda: ["plain", "cultural"],
+        description="Prompting styles: plain, cultural, persona, anthropological, or a --style-file's name.",
+    )
+    style_files: list[Path] = Field(default_factory=list, description="Extra style YAML files.")
+    mode: Literal["logprob", "generate"] = Field(
+        default="logprob", description="logprob (option scoring) or generate (parse answers, like the paper)."
+    )
+    survey: str = Field(
+        default="wvs7", description="wvs7 (the data bundle), a WVS-format .jsonl or a GlobalOpinionQA CSV."
+    )
+    respondents: Path | None = Field(
+        default=None,
+        description="WorldValuesBench dir (full_value_qa.tsv, full_demographic_qa.tsv) for persona.",
+    )
+    personas: int = Field(
+        default=20, ge=1, le=100_000, description="Respondents sampled per country (persona style)."
+    )
+    samples: int = Field(default=1, ge=1, le=10_000, description="Generation mode: answers per prompt.")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Generation mode: 0 = greedy.")
+    max_new_tokens: int = Field(default=16, ge=1, le=4096, description="Generation mode: tokens per answer.")
+    bootstrap: int = Field(default=1000, ge=10, le=1_000_000, description="Bootstrap resamples for the CIs.")
+    check_sampling: int = Field(
+        default=0,
+        ge=0,
+        le=10_000,
+        description="Log-prob mode: also sample N answers per prompt (temperature 1) and compare their histogram "
+        "with the scored distribution (calibration.jsonl).",
+    )
+
+    @field_validator("questions")
+    @classmethod
+    def _questions(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError('empty question selection; write "all" for every question')
+        return v.strip()
+
+    @field_validator("styles", mode="before")
+    @classmethod
+    def _split_styles(cls, v: object) -> object:
+        return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _known_styles(self) -> EvalSettings:
+        from clca.evaluation.styles import resolve_styles
+
+        if self.protocol == "paper":
+            given = self.model_fields_set
+            if "mode" in given and self.mode != "generate":
+                raise ValueError("the paper protocol generates answers (mode: generate)")
+            self.mode = "generate"
+            if "styles" not in given:
+                self.styles = list(PAPER_STYLES)
+            if "temperature" not in given:
+                self.temperature = 0.0
+            if "samples" not in given:
+                self.samples = 1
+            if "paper_persona" not in self.styles:
+                raise ValueError("the paper protocol needs the paper_persona style")
+
+        if not self.styles:
+            raise ValueError("list at least one prompting style, e.g. [plain, cultural]")
+        self.styles = list(dict.fromkeys(self.styles))
+        try:
+            resolve_styles(self.styles, [str(p) for p in self.style_files])
+        except ClcaError as exc:
+            raise ValueError(str(exc).split(" Fix:")[0]) from None
+        return self
+
+
+class EvalConfig(EvalSettings):
+    """What to evaluate: the survey settings (:class:`EvalSettings`) plus where, for which model
+    (``model_tag``) and countries."""
+
+    out_dir: Path
+    model_tag: str = "model"
+    countries: list[str] = Field(default_factory=lambda: ["Great Britain", "China", "Germany", "Japan"])
+    persona_seed: int = 0
+    batch_size: int = Field(default=16, ge=1, le=4096)
+    seed: int = 0
