@@ -8,12 +8,21 @@ limit, requests/s, the ratio to the ideal, its bound (``bound``: the last round 
 is partly empty, so no client reaches 1.0), the client's CPU use (cores), the largest number in flight seen by each server, and how the
 requests were shared. Target (issue: clients for clusters): ratio >= 0.9 at the default limit (64).
 
-    .venv/bin/python bench/bench_replicas.py [--requests 1000] [--latency 0.2] [--replicas 2]
+A second table (``--dead 1``, the default; ``--dead 0`` skips it) runs the same load with one more replica that
+is dead (a port with nothing listening: connections are refused at once), listed first. The healthy-only ideal
+is still ``max_in_flight / latency`` (the live replicas take every request in flight); the table prints the
+ratio to it, the ratio to the healthy table's run at the same limit, and the client's counts: connection
+retries, probes of the dead replica, removals from the rotation, the time requests spent waiting. Target (issue:
+paper scale on a cluster): ratio >= 0.9 at 64, connection retries bounded by the probes (plus the one request
+that finds the replica dead: one retry per removal).
+
+    .venv/bin/python bench/bench_replicas.py [--requests 1000] [--latency 0.2] [--replicas 2] [--dead 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import socket
 import subprocess
 import sys
 import time
@@ -86,16 +95,25 @@ def _stats(proc: subprocess.Popen[str]) -> tuple[int, int]:
     return int(n), int(most)
 
 
-def run(n: int, latency: float, replicas: int, in_flight: int) -> dict[str, float]:
+def _dead() -> tuple[socket.socket, str]:
+    """A loopback port held but not listening: every connection to it is refused at once."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+
+
+def run(n: int, latency: float, replicas: int, in_flight: int, dead: int = 0) -> dict[str, float]:
     servers = [_start(latency) for _ in range(replicas)]
+    holes = [_dead() for _ in range(dead)]
     try:
-        urls = ",".join(url for _, url in servers)
+        urls = ",".join([url for _, url in holes] + [url for _, url in servers])
         be = load_backend(f"openai:m@{urls}?max_in_flight={in_flight}&timeout=30", cache=False, batch_size=n)
         chats: list[Chat] = [[{"role": "user", "content": f"request {i}"}] for i in range(n)]
         cpu0, t0 = time.process_time(), time.perf_counter()
         out = be.generate(chats, GenerationParams(max_new_tokens=4, temperature=0.0))
         wall = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
+        used = be.usage()
         be.close()
         assert len(out) == n
         stats = [_stats(p) for p, _ in servers]
@@ -112,8 +130,15 @@ def run(n: int, latency: float, replicas: int, in_flight: int) -> dict[str, floa
             "max_seen": max(m for _, m in stats),
             "share_min": min(k for k, _ in stats) / n,
             "share_max": max(k for k, _ in stats) / n,
+            "conn_retries": used.get("http.retries.connection", 0),
+            "probes": used.get("http.replicas.probes", 0),
+            "removed": used.get("http.replicas.removed", 0),
+            "wait_ms": used.get("http.wait_ms", 0),
+            "failures": used.get("http.failures", 0),
         }
     finally:
+        for sock, _ in holes:
+            sock.close()
         for p, _ in servers:
             if p.stdin is not None:
                 p.stdin.close()
@@ -125,20 +150,46 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--replicas", type=int, default=2)
+    ap.add_argument(
+        "--dead", type=int, default=1, help="dead replicas for the second table (0: no second table)"
+    )
     ap.add_argument("--limits", default="8,16,32,64,128,256")
     args = ap.parse_args()
+    limits = [int(x) for x in args.limits.split(",")]
     print(f"{args.requests} requests, {args.latency * 1000:.0f} ms per request, {args.replicas} replicas")
     print(
         "| max_in_flight | wall s | requests/s | ideal | ratio | bound | client CPU (cores) "
         "| most in flight at one server | share per server |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for limit in (int(x) for x in args.limits.split(",")):
+    healthy: dict[int, float] = {}
+    for limit in limits:
         r = run(args.requests, args.latency, args.replicas, limit)
+        healthy[limit] = r["ratio"]
         print(
             f"| {limit} | {r['wall_s']:.2f} | {r['req_per_s']:.1f} | {r['ideal']:.1f} | {r['ratio']:.3f} | "
             f"{r['bound']:.3f} | "
             f"{r['client_cores']:.2f} | {int(r['max_seen'])} | {r['share_min']:.3f}–{r['share_max']:.3f} |"
+        )
+    if args.dead <= 0:
+        return
+    print()
+    print(
+        f"{args.requests} requests, {args.latency * 1000:.0f} ms per request, {args.replicas + args.dead} replicas "
+        f"of which {args.dead} dead (connections refused; listed first); ideal: the {args.replicas} live ones"
+    )
+    print(
+        "| max_in_flight | wall s | requests/s | ideal | ratio | vs healthy run | connection retries | probes "
+        "| removals | wait ms | failures | share per live server |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for limit in limits:
+        r = run(args.requests, args.latency, args.replicas, limit, dead=args.dead)
+        print(
+            f"| {limit} | {r['wall_s']:.2f} | {r['req_per_s']:.1f} | {r['ideal']:.1f} | {r['ratio']:.3f} | "
+            f"{r['ratio'] / healthy[limit]:.3f} | {int(r['conn_retries'])} | {int(r['probes'])} | "
+            f"{int(r['removed'])} | {int(r['wait_ms'])} | {int(r['failures'])} | "
+            f"{r['share_min']:.3f}–{r['share_max']:.3f} |"
         )
 
 

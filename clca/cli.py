@@ -14,7 +14,7 @@ except ImportError:  # pragma: no cover - older typer on top of click
 
 from clca import settings
 from clca.cli_app import STATE, app
-from clca.errors import ClcaError
+from clca.errors import EXIT_INTERRUPTED, ClcaError
 
 #: command modules, in the order ``clca --help`` lists their commands (the pipeline's order)
 COMMAND_MODULES = ("run", "stages", "eval", "report", "models", "data_bundle")
@@ -23,7 +23,8 @@ for _mod in COMMAND_MODULES:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI. User errors print one line on stderr and exit 2; ``--debug`` re-raises them. The process-wide
+    """Run the CLI. User errors print one line on stderr and exit with their code (2 bad input, 3 a model or
+    server failed during the work, 130 after Ctrl-C; :mod:`clca.errors`); ``--debug`` re-raises them. The process-wide
     data-directory setting of ``--data-dir`` is restored afterwards (``main`` may be called several times)."""
     saved = settings._data_dir_override
     try:
@@ -34,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     try:
-        app(args=argv, standalone_mode=False, prog_name="clca")
+        result = app(args=argv, standalone_mode=False, prog_name="clca")
+        if result == EXIT_INTERRUPTED:  # typer turns Ctrl-C inside a command into this return value
+            raise KeyboardInterrupt
+        if isinstance(result, int):  # and `raise typer.Exit(code)` into the code
+            return result
     except typer.Exit as exc:
         return int(exc.exit_code)
     except UsageError as exc:  # a bad option or value: one line, like every other user error
@@ -45,17 +50,14 @@ def _main(argv: list[str] | None) -> int:
     except ClickException as exc:
         print(f"error: {exc.format_message()}", file=sys.stderr)
         return exc.exit_code
-    except typer.Abort:
-        print("Aborted.", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
+    except (typer.Abort, KeyboardInterrupt):
         print("Interrupted; rerun the same command to resume.", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except ClcaError as exc:
         if STATE["debug"]:
             raise
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     return 0
 
 

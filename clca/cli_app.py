@@ -20,8 +20,9 @@ app = typer.Typer(
 models_app = typer.Typer(help="List and pull the models clca knows by name.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
-#: set by ``--debug``; the entry point shows tracebacks when True
-STATE: dict[str, bool] = {"debug": False}
+#: ``debug`` (set by ``--debug``; the entry point shows tracebacks when True) and ``data_dir_from_env`` (the
+#: global ``--data-dir`` value came from ``CLCA_DATA_DIR``, not from the command line)
+STATE: dict[str, bool] = {"debug": False, "data_dir_from_env": False}
 
 
 def _print_version(value: bool) -> None:
@@ -51,6 +52,8 @@ def _root(
     ] = False,
 ) -> None:
     STATE["debug"] = debug
+    from_env = data_dir is not None and os.environ.get(settings.DATA_ENV) == str(data_dir)
+    STATE["data_dir_from_env"] = from_env
     settings.set_data_dir(data_dir, source="--data-dir" if data_dir is not None else "")
-    if data_dir is not None and os.environ.get(settings.DATA_ENV) == str(data_dir):
+    if from_env:
         settings.set_data_dir(data_dir, source=f"the {settings.DATA_ENV} environment variable")

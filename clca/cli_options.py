@@ -63,18 +63,35 @@ def _parse_text(annotation: Any, text: str) -> Any:
     return text
 
 
+def _option_decls(name: str, cli_t: Any) -> tuple[str, ...]:
+    """``--x/--no-x`` for a boolean (a ``no_*`` field is the plain flag ``--no-x``), else ``--x``."""
+    base = cli_t
+    if get_origin(base) in (typing.Union, types.UnionType):
+        base = next((a for a in get_args(base) if a is not type(None)), base)
+    if base is bool and not name.startswith("no_"):
+        return (f"{option_name(name)}/--no-{name.replace('_', '-')}",)
+    return (option_name(name),)
+
+
 def config_options(
     model: type[BaseModel],
     *,
     exclude: tuple[str, ...] = (),
+    include: tuple[str, ...] | None = None,
+    defaults: dict[str, Any] | None = None,
     all_optional: bool = False,
     param: str = "cfg",
+    help_extra: Callable[[str], str] | None = None,
 ) -> Callable[[F], F]:
     """Decorate a typer command so that ``model``'s fields become its options and it gets ``cfg=model(...)``.
 
-    ``all_optional``: every option defaults to ``None`` and the command gets the dict of the options given
-    (for overrides on top of a preset) instead of a model.
+    ``include``: only these fields (default: all but ``exclude``); ``defaults``: the command's own defaults for
+    some fields (e.g. ``--model``'s role). Booleans are ``--x/--no-x`` pairs. Every option shows the field's
+    description and its default. ``all_optional``: every option defaults to ``None`` and the command gets the
+    dict of the options given (for overrides on top of a preset) instead of a model; ``help_extra(field)``
+    then adds what the default is (e.g. per preset).
     """
+    own_defaults = dict(defaults or {})
 
     def deco(fn: F) -> F:
         sig = inspect.signature(fn)
@@ -85,58 +102,93 @@ def config_options(
             if p.name != param
         ]
         taken = {p.name for p in own}
-        fields = {n: f for n, f in model.model_fields.items() if n not in exclude and n not in taken}
+        fields = {
+            n: f
+            for n, f in model.model_fields.items()
+            if n not in exclude and n not in taken and (include is None or n in include)
+        }
         extra: list[inspect.Parameter] = []
         raw_fields: set[str] = set()
+        field_defaults: dict[str, Any] = {}
         for name, f in fields.items():
             cli_t, raw = _cli_type(f.annotation)
             if raw:
                 raw_fields.add(name)
-            default = None if all_optional else f.get_default(call_default_factory=True)
+            field_defaults[name] = own_defaults.get(name, f.get_default(call_default_factory=True))
+            default = None if all_optional else field_defaults[name]
             if raw and default is not None:
                 default = _show_default(default)
             if all_optional and get_origin(cli_t) not in (typing.Union, types.UnionType):
                 cli_t = cli_t | None
             if get_origin(cli_t) is typing.Literal and default is not None and default not in get_args(cli_t):
                 cli_t = str
-            help_text = f.description or ""
+            help_text = f.description or name.replace("_", " ").capitalize() + "."
+            if all_optional and help_extra is not None:
+                help_text = f"{help_text} {help_extra(name)}".strip()
             extra.append(
                 inspect.Parameter(
                     name,
                     inspect.Parameter.KEYWORD_ONLY,
                     default=default,
-                    annotation=Annotated[cli_t, typer.Option(option_name(name), help=help_text)],
+                    annotation=Annotated[cli_t, typer.Option(*_option_decls(name, cli_t), help=help_text)],
                 )
             )
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             values = {n: kwargs.pop(n) for n in list(kwargs) if n in fields}
-            for n in raw_fields:
-                if isinstance(values.get(n), str):
-                    values[n] = _parse_text(fields[n].annotation, values[n])
-            if all_optional:
-                given = {k: v for k, v in values.items() if v is not None}
-                try:
-                    model.model_validate(given)
-                except ValidationError as exc:
-                    raise option_error(exc) from None
-                kwargs[param] = given
-            else:
-                # options left at their default are not "set": model validators see what the user chose
-                chosen = {
-                    n: v for n, v in values.items() if v != fields[n].get_default(call_default_factory=True)
-                }
-                try:
-                    kwargs[param] = model.model_validate(chosen)
-                except ValidationError as exc:
-                    raise option_error(exc) from None
+            kwargs[param] = validate_options(model, values, raw_fields, all_optional)
             return fn(*args, **kwargs)
 
         wrapper.__signature__ = sig.replace(parameters=[*own, *extra])  # type: ignore[attr-defined]
+        #: what this decorator (and the ones below it) generate, for tools that check documented commands
+        wrapper.__clca_configs__ = [  # type: ignore[attr-defined]
+            *getattr(fn, "__clca_configs__", []),
+            ConfigOptions(model, param, tuple(fields), frozenset(raw_fields), field_defaults, all_optional),
+        ]
         return wrapper  # type: ignore[return-value]
 
     return deco
+
+
+class ConfigOptions(typing.NamedTuple):
+    """One ``config_options`` decoration: the model, the command parameter it fills, its option fields."""
+
+    model: type[BaseModel]
+    param: str
+    fields: tuple[str, ...]
+    raw_fields: frozenset[str]
+    defaults: dict[str, Any]
+    all_optional: bool
+
+
+def validate_options(
+    model: type[BaseModel],
+    values: dict[str, Any],
+    raw_fields: set[str] | frozenset[str],
+    all_optional: bool,
+) -> Any:
+    """The parsed option values as the command receives them: a validated model (options left at their default
+    are not "set", so model validators see what the user chose), or with ``all_optional`` the dict of the
+    options given; a one-line error naming the option otherwise."""
+    values = dict(values)
+    for n in raw_fields:
+        if isinstance(values.get(n), str):
+            values[n] = _parse_text(model.model_fields[n].annotation, values[n])
+    if all_optional:
+        given = {k: v for k, v in values.items() if v is not None}
+        try:
+            model.model_validate(given)
+        except ValidationError as exc:
+            raise option_error(exc) from None
+        return given
+    chosen = {
+        n: v for n, v in values.items() if v != model.model_fields[n].get_default(call_default_factory=True)
+    }
+    try:
+        return model.model_validate(chosen)
+    except ValidationError as exc:
+        raise option_error(exc) from None
 
 
 def _show_default(value: Any) -> str:

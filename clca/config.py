@@ -33,6 +33,7 @@ from clca.errors import ClcaError
 from clca.evaluation.config import EvalSettings
 from clca.intents.config import IntentsConfig
 from clca.judge.config import JudgeConfig
+from clca.options import DEFAULT_ACTOR, DEFAULT_BATCH_SIZE, DEFAULT_STUDENT, DEFAULT_TEACHER
 from clca.roleplay.config import SimulateConfig
 from clca.scenarios.config import ScenariosConfig
 from clca.training.config import MixConfig, TrainSection
@@ -54,19 +55,19 @@ def _spec(value: str) -> str:
 
 
 class ModelsConfig(_Section):
-    """Model specs (see ``clca models list``): ``embedded:...``, ``hf:...``, ``openai:<model>@<url>``."""
+    """Model specs (see ``clca models list``): ``embedded:...``, ``hf:...``, ``openai:<model>@<url>``. The
+    defaults are the stage commands' ``--model`` defaults (:mod:`clca.options`)."""
 
-    teacher: str = Field(
-        default="embedded:smollm2-135m", description="Adapts scenarios; default judge and labeller."
-    )
-    actor: str = Field(default="embedded:smollm2-135m", description="Role-plays both people.")
-    student: str = Field(
-        default="embedded:smollm2-135m", description="The model that is adapted and evaluated."
-    )
+    teacher: str = Field(default=DEFAULT_TEACHER, description="Adapts scenarios; default judge and labeller.")
+    actor: str = Field(default=DEFAULT_ACTOR, description="Role-plays both people.")
+    student: str = Field(default=DEFAULT_STUDENT, description="The model that is adapted and evaluated.")
     judge: str | None = Field(default=None, description="The judge (default: the teacher).")
     intents: str | None = Field(default=None, description="The intent labeller (default: the teacher).")
     batch_size: int = Field(
-        default=8, ge=1, le=4096, description="Requests per backend call (local: per forward)."
+        default=DEFAULT_BATCH_SIZE,
+        ge=1,
+        le=4096,
+        description="Requests per backend call (local: per forward).",
     )
 
     @field_validator("teacher", "actor", "student", "judge", "intents")
@@ -81,6 +82,50 @@ class ModelsConfig(_Section):
     @property
     def intents_spec(self) -> str:
         return self.intents or self.teacher
+
+
+class Resources(_Section):
+    """What one unit of a kind asks the scheduler for (``clca run --executor slurm``)."""
+
+    gpus: int = Field(default=0, ge=0, le=64, description="GPUs per unit (on one node).")
+    cpus: int = Field(default=2, ge=1, le=512, description="CPU cores per unit.")
+    mem_gb: int = Field(default=8, ge=1, le=4096, description="Memory per unit in GB.")
+    time_min: int = Field(
+        default=60, ge=1, le=60 * 24 * 30, description="Wall-clock limit per unit in minutes."
+    )
+    partition: str | None = Field(default=None, description="SLURM partition (default: cluster.partition).")
+
+
+class ClusterConfig(_Section):
+    """How ``clca run CONFIG --executor local:N | slurm`` runs the plan's units (:mod:`clca.executor`): the
+    resources of each unit kind, and the SLURM settings shared by all. Units: ``generate`` (scenarios, role-play,
+    judge, intents, stats: LLM calls, usually to servers), ``mix`` (one per culture and the control), ``train``
+    and ``eval`` (one per adapter; ``eval:base`` too), ``report``."""
+
+    generate: Resources = Field(
+        default_factory=lambda: Resources(cpus=4, mem_gb=16, time_min=24 * 60),
+        description="The generation stages (scenarios ... stats) as one unit.",
+    )
+    mix: Resources = Field(default_factory=Resources, description="One training mix.")
+    train: Resources = Field(
+        default_factory=lambda: Resources(gpus=1, cpus=8, mem_gb=64, time_min=12 * 60),
+        description="One adapter's training.",
+    )
+    eval: Resources = Field(
+        default_factory=lambda: Resources(gpus=1, cpus=8, mem_gb=64, time_min=12 * 60),
+        description="One model's evaluation.",
+    )
+    report: Resources = Field(default_factory=Resources, description="The report.")
+    partition: str | None = Field(default=None, description="SLURM partition of every unit kind without one.")
+    account: str | None = Field(default=None, description="SLURM account.")
+    qos: str | None = Field(default=None, description="SLURM quality of service.")
+    setup: list[str] = Field(
+        default_factory=list,
+        description="Shell lines each SLURM job runs first (e.g. 'source .venv/bin/activate', module loads).",
+    )
+    jobs_dir: Path | None = Field(
+        default=None, description="Where job scripts and logs go (default: run_dir/jobs)."
+    )
 
 
 Control = Literal["no_culture"]
@@ -108,6 +153,7 @@ class RunConfig(_Section):
     mix: MixConfig = Field(default_factory=MixConfig)
     train: TrainSection = Field(default_factory=TrainSection)
     eval: EvalSettings = Field(default_factory=EvalSettings)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
     @field_validator("cultures")
     @classmethod
@@ -176,13 +222,18 @@ def describe_error(
     """A one-line :class:`ClcaError` for the first problem of a config validation error."""
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
-    # an override at or above the key is its origin; one below it only when it changed the key's type
+    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    # an override at or above the key is its origin; one below it when it changed the key's type, or when the
+    # section's own check names it (``train.overrides.lr`` in "unknown key 'overrides.lr'")
     below = err.get("type") != "value_error"
     hits = [
-        o for o in overridden if loc == o or loc.startswith(o + ".") or (below and o.startswith(loc + "."))
+        o
+        for o in sorted(overridden)
+        if loc == o
+        or loc.startswith(o + ".")
+        or (o.startswith(loc + ".") and (below or o.removeprefix(loc + ".") in msg))
     ]
     origin = f"--set {hits[0]}" if hits else source
-    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     if err.get("type") == "extra_forbidden":
         fix = f"remove or rename '{loc}' (see configs/demo.yaml and docs/pipeline.md for every key)."
         msg = "unknown key"

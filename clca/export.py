@@ -1,8 +1,10 @@
 """Outputs that travel: ``clca export`` and ``clca merge``.
 
-* **Export.** :func:`export_run` writes, for a run directory, one folder per adapter (PEFT files, tokenizer
-  files when saved, ``train_result.json``, the model card with the report's numbers) and one per training mix
-  (Parquet splits under ``data/``, ``mix_stats.json``, a dataset card with a ``configs`` block) that
+* **Export.** :func:`export_run` writes, for a run directory, one folder per adapter
+  (``adapters/<run>--<variant>``: PEFT files, tokenizer files when saved, ``train_result.json``, the model card
+  with the report's numbers) and one per training mix (``datasets/<run>--<variant>--<content sha256[:8]>``:
+  Parquet splits under ``data/``, ``mix_stats.json``, a dataset card with a ``configs`` block), named so that
+  exports of different runs never collide (``datasets`` caches a local folder by its name alone), that
   ``hf upload`` / ``push_to_hub`` accept as they are and that load from disk with ``PeftModel.from_pretrained``
   / ``datasets.load_dataset(folder)``. Adapters are portable (their base named by hub id) and carry cards
   (:mod:`clca.training.cards`).
@@ -13,12 +15,13 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
 from pathlib import Path
 
 from clca.errors import DataError
 from clca.records import BeforeAfter
-from clca.rundir import AdapterDir, MixDir, RunDir
+from clca.rundir import AdapterDir, MixDir, RunDir, slug
 from clca.training.cards import AdapterEval, adapter_card, adapter_facts, dataset_card, make_portable
 
 ADAPTER_FILES = (
@@ -77,9 +80,10 @@ def export_run(run_path: Path, out: Path) -> dict[str, list[Path]]:
     disable_progress_bars()
     run = RunDir(run_path)
     report = run.before_after()
+    name = slug(run_path.resolve().name)
     written: dict[str, list[Path]] = {"adapters": [], "datasets": []}
     for src in run.adapters():
-        dst = AdapterDir(out / "adapters" / src.path.name)
+        dst = AdapterDir(out / "adapters" / f"{name}--{src.path.name}")
         dst.path.mkdir(parents=True, exist_ok=True)
         for f in ADAPTER_FILES:
             if (src.path / f).exists():
@@ -93,11 +97,20 @@ def export_run(run_path: Path, out: Path) -> dict[str, list[Path]]:
         dst.card_file.write_text(adapter_card(dst.path, evals), encoding="utf-8")
         written["adapters"].append(dst.path)
     for mix_dir in run.mixes():
-        dst_path = out / "datasets" / mix_dir.path.name
-        (dst_path / "data").mkdir(parents=True, exist_ok=True)
         dd = load_from_disk(str(mix_dir.path))
+        staging = out / "datasets" / f".{name}--{mix_dir.path.name}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        (staging / "data").mkdir(parents=True)
         for split in dd:
-            dd[split].to_parquet(str(dst_path / "data" / f"{split}-00000-of-00001.parquet"))
+            dd[split].to_parquet(str(staging / "data" / f"{split}-00000-of-00001.parquet"))
+        # `datasets` caches a local folder under its name alone (not its path or content): a name that says
+        # the run, the mix and its content keeps two exports from ever reading each other's cached rows
+        digest = hashlib.sha256()
+        for part in sorted((staging / "data").iterdir()):
+            digest.update(part.name.encode() + part.read_bytes())
+        dst_path = out / "datasets" / f"{name}--{mix_dir.path.name}--{digest.hexdigest()[:8]}"
+        shutil.rmtree(dst_path, ignore_errors=True)
+        staging.rename(dst_path)
         stats = mix_dir.stats()
         if stats is not None:
             MixDir(dst_path).write_stats(stats)

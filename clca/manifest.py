@@ -80,6 +80,8 @@ class Manifest(BaseModel):
     packages: dict[str, str] = Field(default_factory=package_versions)
     models: dict[str, dict[str, str]] = Field(default_factory=dict)  # role -> {spec, fingerprint}
     data_files: dict[str, str] = Field(default_factory=dict)  # path -> sha256
+    #: which edition of a data file the run read (``inglehart_welzel``: the map points; see clca.data.editions)
+    data_editions: dict[str, dict[str, str]] = Field(default_factory=dict)
     seeds: dict[str, int] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)  # e.g. a protocol fallback
     stages: dict[str, StageRecord] = Field(default_factory=dict)
@@ -99,7 +101,12 @@ def load_manifest(path: Path) -> Manifest:
 
 
 class RunManifest:
-    """The manifest of one run directory (at ``path``), saved after every change."""
+    """The manifest of one run directory (at ``path``), saved after every change.
+
+    Several processes may write one manifest (the units of ``clca run --executor`` run side by side): a save
+    re-reads the file under a short lock and writes it back with this process's changes (the stage records,
+    models and data files it touched) on top, so no process loses another's records.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -110,19 +117,58 @@ class RunManifest:
             self.data.platform = platform.platform()
         else:
             self.data = Manifest()
+        self._stages: set[str] = set()  # what this process changed (merged into the file on save)
+        self._models: set[str] = set()
+        self._run_wide = False  # seeds and notes
 
     def save(self) -> None:
-        self.data.updated = now_iso()
-        write_json_atomic(self.path, self.data.model_dump(mode="json"))
+        from clca.locks import hold
+
+        with hold(
+            self.path.with_name(self.path.name + ".lock"),
+            "saving the manifest",
+            fix="retry; a process has held the manifest for a minute (a stale lock file can be deleted).",
+            wait_s=60.0,
+        ):
+            if self.path.exists():
+                disk = load_manifest(self.path)
+                for name, rec in disk.stages.items():
+                    if name not in self._stages:
+                        self.data.stages[name] = rec
+                for role, model in disk.models.items():
+                    if role not in self._models:
+                        self.data.models[role] = model
+                self.data.data_files = {**disk.data_files, **self.data.data_files}
+                self.data.data_editions = {**disk.data_editions, **self.data.data_editions}
+                if not self._run_wide:
+                    self.data.seeds, self.data.notes = disk.seeds, disk.notes
+                self.data.created = disk.created
+                order = list(disk.stages) + [n for n in self.data.stages if n not in disk.stages]
+                self.data.stages = {n: self.data.stages[n] for n in order}
+            self.data.updated = now_iso()
+            write_json_atomic(self.path, self.data.model_dump(mode="json"))
+
+    def set_run_wide(self, *, seeds: dict[str, int], notes: list[str]) -> None:
+        """The run's seeds and notes (written by the process that starts the run)."""
+        self.data.seeds, self.data.notes = seeds, notes
+        self._run_wide = True
 
     def stage(self, name: str) -> StageRecord:
+        """The record of ``name`` for this process to change (its changes win when the file is saved)."""
+        self._stages.add(name)
         return self.data.stages.setdefault(name, StageRecord())
+
+    def declare(self, name: str) -> None:
+        """List ``name`` as pending when the manifest has no record of it yet (another process's record wins)."""
+        if name not in self.data.stages:
+            self.stage(name)
 
     def is_done(self, name: str, inputs: str | None = None) -> bool:
         rec = self.data.stages.get(name)
         return rec is not None and rec.status == "done" and (inputs is None or rec.inputs == inputs)
 
     def record_model(self, role: str, spec: str, fingerprint: str) -> None:
+        self._models.add(role)
         self.data.models[role] = {"spec": spec, "fingerprint": fingerprint}
         self.save()
 
@@ -133,6 +179,7 @@ class RunManifest:
             self.save()
 
     def reset(self, name: str) -> None:
+        self._stages.add(name)
         self.data.stages[name] = StageRecord()
         self.save()
 

@@ -41,6 +41,8 @@ from clca.settings import using_data_dir
 
 #: the value of ``controls`` that adds the no-culture control adapter
 CONTROL_NO_CULTURE = "no_culture"
+#: how ``clca train --culture`` names the no-culture control
+CONTROL_CULTURE = "no-culture"
 
 BackendLoader = Callable[[str], Backend]
 #: a replacement stage body (tests, custom trainers): called with the context and the stage
@@ -243,14 +245,83 @@ def _train(variant: str, seed: int, out_dir: Path) -> Callable[[StageContext], d
     """Train the adapter of ``variant`` (a culture or ``generic``) with training seed ``seed`` into ``out_dir``."""
 
     def body(ctx: StageContext) -> dict[str, int]:
+        from clca.rundir import AdapterDir
         from clca.training.train import train_adapter
 
         c = ctx.cfg
         tcfg = c.train.resolve(model=c.models.student, seed=seed)
-        res = train_adapter(ctx.run.mix_dir(variant, c.mix.ablation), out_dir, tcfg, progress=ctx.progress)
+        if c.train.launcher == "accelerate":
+            launch_training(ctx, variant, seed, out_dir)
+            res = AdapterDir(out_dir).result()
+            if res is None:
+                raise ClcaError(
+                    f"the accelerate launch of {out_dir.name} ended without a train_result.json.",
+                    fix="see its output above; rerun the same command to resume.",
+                )
+        else:
+            res = train_adapter(
+                ctx.run.mix_dir(variant, c.mix.ablation), out_dir, tcfg, progress=ctx.progress
+            )
         return {k: n for k, n in counts_of(res).items() if k in ("steps", "train_examples", "train_tokens")}
 
     return body
+
+
+def train_command(cfg: RunConfig, variant: str, seed: int, out_dir: Path) -> list[str]:
+    """The ``clca train`` arguments that train ``variant``'s adapter with ``seed`` into ``out_dir`` exactly as the
+    pipeline does (the accelerate launcher runs them in every process)."""
+    from clca.training.presets import TrainConfig
+
+    args = [
+        "train", "--run", str(cfg.run_dir), "--culture", CONTROL_CULTURE if variant == GENERIC else variant,
+        "--out", str(out_dir), "--preset", cfg.train.preset, "--model", cfg.models.student, "--seed", str(seed),
+        "--no-build-mix", "--no-progress",
+    ]  # fmt: skip
+    if cfg.mix.ablation:
+        args += ["--ablation", cfg.mix.ablation]
+    if cfg.data_dir is not None:
+        args += ["--data-dir", str(cfg.data_dir)]
+    for key, value in cfg.train.overrides.items():
+        if key in ("model", "seed") or value is None:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(flag if value else f"--no-{key.replace('_', '-')}")
+        elif isinstance(value, list):
+            args += [flag, ",".join(map(str, value))]
+        else:
+            args += [flag, str(value)]
+    assert set(cfg.train.overrides) <= set(TrainConfig.model_fields)
+    return args
+
+
+def launch_training(ctx: StageContext, variant: str, seed: int, out_dir: Path) -> None:
+    """``accelerate launch --num_processes N -m clca train ...`` (:func:`train_command`), waited for; the child
+    processes inherit this process's locks (they write the unit this process holds)."""
+    import os
+    import subprocess
+    import sys
+
+    from clca.locks import inherited_env
+
+    c = ctx.cfg
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(c.train.num_processes)]
+    if c.train.accelerate_config is not None:
+        cmd += ["--config_file", str(c.train.accelerate_config)]
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            cmd.append("--cpu")
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    cmd += ["-m", "clca", *train_command(c, variant, seed, out_dir)]
+    proc = subprocess.run(cmd, env={**os.environ, **inherited_env()}, check=False)
+    if proc.returncode != 0:
+        raise ClcaError(
+            f"`accelerate launch ... clca train` of {out_dir.name} exited with status {proc.returncode}.",
+            fix="see its output above; rerun the same command to resume.",
+        )
 
 
 def _evaluate(ctx: StageContext, backend: Backend, model_tag: str, countries: list[str]) -> dict[str, int]:
@@ -378,7 +449,10 @@ def plan_stages(cfg: RunConfig) -> list[Stage]:
     abl = cfg.mix.ablation
     eval_settings = {k: v for k, v in ev_base.settings.items() if k != "upstream"}
     # one seed and no train.seeds: the settings as before seeds existed; otherwise each stage's own seed
-    train_settings = {"student": m.student, **cfg.train.model_dump(exclude={"seeds"})}
+    train_settings = {
+        "student": m.student,
+        **cfg.train.model_dump(mode="json", exclude={"seeds", *cfg.train.LAUNCH_FIELDS}),
+    }
     mixes: list[Stage] = []
     for v in variants(cfg):
         name = RunDir.variant(v) if v == GENERIC else v
@@ -489,6 +563,21 @@ def plan(
     return out
 
 
+def select_stages(cfg: RunConfig, only: list[str], stages: list[Stage] | None = None) -> list[Stage]:
+    """The stages ``--only`` names (a name, or the group before ``:``: ``eval`` is every eval stage); an unknown
+    name is a one-line error listing the names."""
+    stages = stages if stages is not None else plan_stages(cfg)
+    names = [s.name for s in stages]
+    bad = [o for o in only if not any(_match(n, {o}) for n in names)]
+    if bad:
+        groups = list(dict.fromkeys(n.split(":")[0] for n in names))
+        raise ClcaError(
+            f"--only {', '.join(bad)}: no such stage.",
+            fix=f"use stage names ({', '.join(groups)}) or full names such as {names[-2]}.",
+        )
+    return [s for s in stages if _match(s.name, set(only))]
+
+
 def _supersede(run: RunDir, outputs: list[Path], stamp: str) -> None:
     for src in outputs:
         if src.exists():
@@ -528,6 +617,17 @@ def check_consistency(
 # ----------------------------------------------------------------------------------------------------------
 
 
+class Problem(BaseModel):
+    """One thing a run config needs that is not there (a row of ``clca run --plan``): what, and the fix."""
+
+    what: str
+    fix: str
+
+    @classmethod
+    def of(cls, exc: ClcaError) -> Problem:
+        return cls(what=exc.message, fix=exc.fix or "")
+
+
 def canonical_config(cfg: RunConfig) -> RunConfig:
     """``cfg`` with culture names in their canonical spelling ("UK" -> "Great Britain"); unknown -> DataError."""
     from clca.culture import resolve_country
@@ -540,14 +640,45 @@ def canonical_config(cfg: RunConfig) -> RunConfig:
     return cfg.model_copy(update={"cultures": canon})
 
 
-def preflight(cfg: RunConfig) -> tuple[RunConfig, list[str]]:
-    """Checks that would otherwise fail hours into a run: the survey covers every culture, the questions exist,
-    persona prompts have respondent files for every culture (or the paper protocol falls back to the log-prob
-    one when the config says so). Returns the config to run and notes for the user."""
+def preflight(cfg: RunConfig) -> tuple[RunConfig, list[str], list[Problem]]:
+    """Everything that would otherwise fail hours into a run, checked before any work, ALL of it: the data
+    bundle's files, the cultures' names, respondent files for persona prompts (or the paper protocol's fallback
+    to the log-prob one when the config says so), a human side for every culture (the survey file, or under the
+    paper protocol the respondent files), the questions. Returns the config to run, notes for the user, and the
+    problems (none: the run can start)."""
+    from clca.culture import resolve_country
+    from clca.data.layout import DataBundle
+    from clca.errors import DataError
     from clca.evaluation import load_survey
     from clca.evaluation.styles import resolve_styles
 
     notes: list[str] = []
+    problems: list[Problem] = []
+    try:
+        bundle = DataBundle.current()
+        for rel in DataBundle.RUN_INPUTS:
+            try:
+                bundle.file(rel)
+            except DataError as exc:
+                problems.append(Problem.of(exc))
+    except DataError as exc:
+        problems.append(Problem.of(exc))
+        return cfg, notes, problems  # without a bundle nothing else can be checked
+    canon: list[str] = []
+    for c in cfg.cultures:
+        try:
+            canon.append(resolve_country(c))
+        except ClcaError as exc:
+            problems.append(Problem.of(exc))
+    if len(set(canon)) != len(canon):
+        problems.append(
+            Problem(
+                what=f"cultures {cfg.cultures} name the same culture twice ({canon}).", fix="list each once."
+            )
+        )
+    cfg = cfg.model_copy(update={"cultures": list(dict.fromkeys(canon))})
+
+    respondents: dict[str, int] = {}  # culture (lower case) -> respondents in the files
     styles = resolve_styles(cfg.eval.styles, [str(p) for p in cfg.eval.style_files])
     if any(s.needs_persona for s in styles):
         from clca.data.wvb import VALUE_FILE, load_respondents
@@ -566,44 +697,89 @@ def preflight(cfg: RunConfig) -> tuple[RunConfig, list[str]]:
                 )
                 cfg = cfg.model_copy(update={"eval": fallback})
             else:
-                raise ClcaError(
-                    f"the persona prompts of the evaluation need respondent files, but {where}.",
-                    fix="set eval.respondents to a WorldValuesBench directory (full_value_qa.tsv, "
-                    "full_demographic_qa.tsv), or set eval.fallback_to_logprob: true, or use other styles.",
+                problems.append(
+                    Problem(
+                        what=f"the persona prompts of the evaluation need WorldValuesBench respondent files, but "
+                        f"{where}.",
+                        fix="set eval.respondents to a folder with full_value_qa.tsv and full_demographic_qa.tsv "
+                        "(respondent-level WVS files may not be redistributed: get them from WorldValuesBench), or "
+                        "set eval.fallback_to_logprob: true, or use other styles.",
+                    )
                 )
         else:
-            load_respondents(resp, countries=cfg.cultures)  # every culture has respondents
+            try:
+                found = load_respondents(resp)
+                respondents = {k.lower(): len(v) for k, v in found.items()}
+            except ClcaError as exc:
+                problems.append(Problem.of(exc))
+            else:
+                for c in cfg.cultures:
+                    if c.lower() not in respondents:
+                        problems.append(
+                            Problem(
+                                what=f"no respondent of {c} in {resp} (eval.respondents).",
+                                fix="add the culture's WorldValuesBench rows to those files, or remove it from "
+                                "cultures.",
+                            )
+                        )
 
-    survey = load_survey(cfg.eval.survey)
+    try:
+        survey = load_survey(cfg.eval.survey)
+    except ClcaError as exc:
+        problems.append(Problem.of(exc))
+        return cfg, notes, problems
     have = {c.lower() for c in survey.countries()}
-    missing = [c for c in cfg.cultures if c.lower() not in have]
-    if missing:
-        raise ClcaError(
-            f"the evaluation survey ({cfg.eval.survey}) has no answers for {', '.join(missing)}, so the run could "
-            "not measure the adaptation.",
-            fix="set eval.survey to a survey file that covers them (e.g. a WVS wave-7 country file with "
-            "Mexico), or remove them from cultures.",
+    from_files = cfg.eval.protocol == "paper"  # the paper's survey side is counted over the respondent files
+    missing = [
+        c for c in cfg.cultures if c.lower() not in have and not (from_files and c.lower() in respondents)
+    ]
+    for c in missing:
+        problems.append(
+            Problem(
+                what=f"the evaluation survey ({cfg.eval.survey}) has no answers for {c}, so the run could not "
+                "measure its adaptation.",
+                fix="set eval.survey to a survey file that covers it (e.g. a WVS wave-7 country file with it), or "
+                "evaluate with the paper protocol on respondent files that include it, or remove it from cultures.",
+            )
         )
-    survey.select(cfg.eval.questions)
-    return cfg, notes
+    try:
+        survey.select(cfg.eval.questions)
+    except ClcaError as exc:
+        problems.append(Problem.of(exc))
+    return cfg, notes, problems
 
 
 def prepare(cfg: RunConfig) -> tuple[RunConfig, list[str]]:
-    """The canonical, preflight-checked config and notes for the user (the data directory must be in effect)."""
-    return preflight(canonical_config(cfg))
+    """The canonical, preflight-checked config and notes for the user (the data directory must be in effect);
+    the first problem is a one-line error that says how many more there are (``clca run --plan`` lists them)."""
+    cfg, notes, problems = preflight(cfg)
+    if problems:
+        more = (
+            f" ({len(problems) - 1} more problem(s): `clca run CONFIG --plan` lists them all)"
+            if len(problems) > 1
+            else ""
+        )
+        raise ClcaError(problems[0].what + more, fix=problems[0].fix)
+    return cfg, notes
 
 
 def _record_data_files(manifest: RunManifest, cfg: RunConfig) -> None:
     """Hash the data bundle files the pipeline reads (once per run directory)."""
+    from clca.data.editions import inglehart_welzel_edition
     from clca.data.layout import DataBundle
     from clca.settings import data_dir
 
     try:
-        base = data_dir()
+        bundle = DataBundle(data_dir())
     except DataError:
         return
-    for rel in DataBundle.RUN_INPUTS:
-        manifest.record_data_file(base / rel)
+    for path in bundle.run_input_paths():
+        manifest.record_data_file(path)
+    try:
+        edition = inglehart_welzel_edition(bundle)
+    except DataError:
+        return
+    manifest.data.data_editions["inglehart_welzel"] = {k: str(v) for k, v in edition.model_dump().items()}
     survey = Path(cfg.eval.survey)
     if survey.is_file():
         manifest.record_data_file(survey)
@@ -627,8 +803,13 @@ def run_pipeline(
     on_stage: Callable[[str, str], None] | None = None,
     load_backend: BackendLoader | None = None,
     replace: dict[str, StageBody] | None = None,
+    unit: str | None = None,
 ) -> PipelineResult:
     """Run (or resume) every stage of ``cfg``; returns the stage table and the report path.
+
+    ``unit``: run as one unit of ``clca run --executor`` (:mod:`clca.executor`): only the ``only`` stages, under
+    the unit's lock and the run directory's shared lock (units run side by side), without the run-wide
+    bookkeeping (seeds, notes) that the process driving the units writes.
 
     ``only`` limits the run to stages whose name (or name before ``:``) is listed; an unknown name is an error.
     ``on_stage(name, event)`` is called with events ``skip``, ``start``, ``done`` (and ``note`` with a note). ``load_backend`` turns a
@@ -642,28 +823,22 @@ def run_pipeline(
         run = RunDir(cfg.run_dir)
         stages = plan_stages(cfg)
         if only is not None:
-            names = [s.name for s in stages]
-            bad = [o for o in only if not any(_match(n, {o}) for n in names)]
-            if bad:
-                groups = list(dict.fromkeys(n.split(":")[0] for n in names))
-                raise ClcaError(
-                    f"--only {', '.join(bad)}: no such stage.",
-                    fix=f"use stage names ({', '.join(groups)}) or full names such as {names[-2]}.",
-                )
+            select_stages(cfg, only, stages)  # an unknown name fails before the run directory is touched
         _refuse(
             cfg, plan(cfg, set(force_stages), stages)
         )  # every refusal before the run directory is touched
-        with run.lock("clca run"):
+        lock = run.unit_lock(unit, f"clca run, unit {unit}") if unit is not None else run.lock("clca run")
+        with lock:
             manifest = RunManifest(run.manifest_file)
             check_consistency(cfg, manifest, stages, set(force_stages))
             write_resolved(cfg, run.config_file)
-            manifest.data.seeds = {"seed": cfg.seed}
-            manifest.data.notes = notes
-            for note in notes:
-                if on_stage:
-                    on_stage(note, "note")
+            if unit is None:
+                manifest.set_run_wide(seeds={"seed": cfg.seed}, notes=notes)
+                for note in notes:
+                    if on_stage:
+                        on_stage(note, "note")
             for st in stages:
-                manifest.stage(st.name)
+                manifest.declare(st.name)
             _record_data_files(manifest, cfg)
             manifest.save()
             ctx = StageContext(

@@ -6,7 +6,8 @@ stats, the leakage check, the training mix and the report reach them through a :
     run_dir/
       config.resolved.yaml      the resolved run config (clca run)
       manifest.json             software, models, data hashes, per-stage status (clca.manifest)
-      .lock                     advisory lock of the one writing process
+      .lock                     the run directory's lock (exclusive: one whole-run writer; shared: unit writers)
+      .locks/<unit>.lock        the lock of one unit of work (clca run --executor, parallel clca train)
       scenarios.jsonl           Scenario            (clca scenarios)
       scenario_failures.jsonl   ScenarioFailure
       episodes.jsonl            Episode             (clca simulate)
@@ -33,9 +34,6 @@ are one-line :class:`DataError` s that name the command producing them.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -44,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from clca.errors import DataError
+from clca.locks import hold
 from clca.records import (
     GENERIC,
     BeforeAfter,
@@ -252,6 +251,7 @@ class RunDir:
     CONFIG = "config.resolved.yaml"
     MANIFEST = "manifest.json"
     LOCK = ".lock"
+    LOCKS = ".locks"
     MIX = "mix"
     ADAPTERS = "adapters"
     EVAL = "eval"
@@ -571,46 +571,35 @@ class RunDir:
             ) from None
 
     @contextlib.contextmanager
-    def lock(self, what: str) -> Iterator[None]:
-        """Hold the run directory's advisory write lock (``fcntl.flock`` on ``.lock``) for ``what``.
-
-        A second writer gets a one-line error naming the holder's PID and command. The kernel drops the lock
-        when its process dies, so a stale ``.lock`` of a dead process is simply taken over. Re-entrant within
-        one process (``clca run`` holds it while its stages take it again).
-        """
-        key = str(self.lock_file.resolve()) if self.path.exists() else str(self.lock_file.absolute())
-        if key in _HELD:
-            _HELD[key] += 1
-            try:
-                yield
-            finally:
-                _HELD[key] -= 1
-            return
+    def lock(self, what: str, *, shared: bool = False) -> Iterator[None]:
+        """Hold the run directory's lock (``.lock``; :mod:`clca.locks`) for ``what``: exclusive for a writer of
+        the whole run directory (``clca run``, a stage command), ``shared`` for writers of single units that run
+        side by side (:meth:`unit_lock`). A second exclusive writer, or an exclusive writer while units run, gets
+        a one-line error naming the holder. Re-entrant within one process."""
         self.check_writable()
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                holder = os.pread(fd, 512, 0).decode("utf-8", "replace").strip() or "another process"
-                raise DataError(
-                    f"run directory {self.path} is in use by {holder}.",
-                    fix="wait for that process to finish (one writer per run directory), or use another --run.",
-                ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"PID {os.getpid()} ({what})\n".encode(), 0)
-            _HELD[str(self.lock_file.resolve())] = 1
-            try:
-                yield
-            finally:
-                _HELD.pop(str(self.lock_file.resolve()), None)
-                os.ftruncate(fd, 0)
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+        with hold(
+            self.lock_file,
+            what,
+            shared=shared,
+            fix="wait for that process to finish (one writer per run directory, or per unit of it), or use "
+            "another --run.",
+        ):
+            yield
 
+    def unit_lock_file(self, unit: str) -> Path:
+        return self.path / self.LOCKS / f"{slug(unit)}.lock"
 
-#: locks this process holds (lock file path -> depth)
-_HELD: dict[str, int] = {}
+    @contextlib.contextmanager
+    def unit_lock(self, unit: str, what: str) -> Iterator[None]:
+        """Hold the lock of one unit of work (``.locks/<unit>.lock``) plus the run directory's lock, shared: units
+        run side by side (``clca run --executor``, parallel ``clca train``); a whole-run writer waits for them."""
+        with (
+            self.lock(what, shared=True),
+            hold(
+                self.unit_lock_file(unit),
+                what,
+                fix=f"wait for that process to finish: unit {unit} has one writer at a time.",
+                subject=f"unit {unit} of run directory {self.path}",
+            ),
+        ):
+            yield

@@ -4,7 +4,8 @@
   function and injects faults from a queue (``script``): ``500``, ``429`` (with ``Retry-After``), ``400``,
   ``hang`` (sleep past the client's timeout), ``badjson`` (HTTP 200 with a body that is not JSON),
   ``empty`` (HTTP 200 with ``choices: []``), ``nofield`` (a choice without its message/logprobs),
-  ``reset`` (the connection is closed without an answer). It records every request and the number in
+  ``reset`` (the connection is closed without an answer), ``401`` (an answer that quotes the request's
+  ``Authorization`` header back, as a careless server might). It records every request and the number in
   flight.
 * :class:`ModelAnswers` answers like a real server around a transformers model (greedy generation, chat
   ``logprobs``/``top_logprobs`` with vLLM's ``continue_final_message``, completions ``echo`` with per-token
@@ -86,6 +87,10 @@ class OpenAIServer:
                 if action in ("429", "500", "503", "400"):
                     headers = {"Retry-After": "0.05"} if action == "429" else {}
                     self._send(int(action), b'{"error": {"message": "scripted failure"}}', headers)
+                    return
+                if action == "401":
+                    quoted = self.headers.get("Authorization", "none")
+                    self._send(401, json.dumps({"error": {"message": f"bad key {quoted}"}}).encode())
                     return
                 if action == "badjson":
                     self._send(200, b"{not json")

@@ -74,3 +74,13 @@ def test_extrapolated_placements_are_clipped_for_drawing(data_dir: Path) -> None
     assert lo0 < float(cmap.official[:, 0].min()) and hi1 > float(cmap.official[:, 1].max())
     assert cmap.clip((0.0, 0.0)) == (0.0, 0.0)
     assert cmap.clip((99.0, -99.0)) == (hi0, lo1)
+
+
+def test_the_method_names_the_edition(data_dir: Path) -> None:
+    cmap = fit_culture_map(["Q1", "Q2", "Q3"])
+    assert cmap.edition == "wvsa-2022"  # the shared bundle holds the official 2022 points
+    js = cmap.to_json()
+    assert js["edition"] == "wvsa-2022"
+    assert "Inglehart-Welzel coordinates of the bundle's wvsa-2022 edition (official 2022 points)" in str(
+        js["method"]
+    )

@@ -9,14 +9,22 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_data_pull import pull_fixtures
 
 from clca import settings
 from clca.culture import get_profile, list_cultures
-from clca.data.bundle import PRODUCTS
+from clca.data.bundle import MANIFEST, PRODUCTS, read_manifest, sha256_file
+from clca.data.editions import (
+    IVS_WAVE7_SHA256,
+    OFFICIAL_SHA256,
+    edition_from_sha256,
+    inglehart_welzel_edition,
+)
 from clca.data.layout import DataBundle
 from clca.data.wvs import REQUIRED, WvsRow, load_wvs7, read_wvs_rows
 from clca.errors import DataError
 from clca.leakage import ngrams, words, wvs_ngrams
+from clca.report import culture_map
 from clca.report.culture_map import expected_position, fit_culture_map
 
 GOOD = {
@@ -39,10 +47,16 @@ def _constants() -> dict[str, str]:
 
 def test_owner_names_every_product_exactly_once() -> None:
     names = list(_constants().values())
-    assert len(names) == len(set(names)) == 14  # 12 data files, README.md, bundle_manifest.json
+    # 12 data files, the map file's older name, README.md, bundle_manifest.json
+    assert len(names) == len(set(names)) == 15
     assert [p.file for p in PRODUCTS] == list(DataBundle.FILES)
     assert len(set(DataBundle.FILES)) == 12
-    assert set(DataBundle.FILES) == set(names) - {DataBundle.README, DataBundle.MANIFEST}
+    assert set(DataBundle.FILES) == set(names) - {
+        DataBundle.README,
+        DataBundle.MANIFEST,
+        DataBundle.INGLEHART_WELZEL_LEGACY,
+    }
+    assert DataBundle.LEGACY_NAMES == {DataBundle.INGLEHART_WELZEL: (DataBundle.INGLEHART_WELZEL_LEGACY,)}
     assert DataBundle.MANIFEST == settings.BUNDLE_MANIFEST
 
 
@@ -52,7 +66,10 @@ def test_every_file_of_the_real_bundle_is_named(data_dir: Path) -> None:
     present = {p.relative_to(data_dir).as_posix() for p in data_dir.rglob("*") if p.is_file()}
     assert present <= set(_constants().values()), present - set(_constants().values())
     for rel in DataBundle.FILES:
-        assert bundle.file(rel) == data_dir / rel
+        assert bundle.file(rel) == bundle.path(rel) == bundle / rel
+        # the shared bundle names the map points by their older name
+        expected = DataBundle.INGLEHART_WELZEL_LEGACY if rel == DataBundle.INGLEHART_WELZEL else rel
+        assert bundle.file(rel) == data_dir / expected
     assert bundle.wvs_distributions == data_dir / DataBundle.WVS_DISTRIBUTIONS
     assert bundle.hofstede == data_dir / DataBundle.HOFSTEDE
     assert bundle.sotopia_norms == data_dir / DataBundle.SOTOPIA_NORMS
@@ -63,7 +80,7 @@ def test_run_inputs() -> None:
     assert DataBundle.RUN_INPUTS == (
         "wvs7/country_distributions.jsonl",
         "culture/hofstede_2015.csv",
-        "culture/inglehart_welzel_2022.csv",
+        "culture/inglehart_welzel.csv",
         "sotopia/environment_profiles.jsonl",
         "sotopia/agent_profiles.jsonl",
         "sotopia/env_agent_combo_storages.jsonl",
@@ -72,6 +89,12 @@ def test_run_inputs() -> None:
     )
     assert len(set(DataBundle.RUN_INPUTS)) == len(DataBundle.RUN_INPUTS)
     assert set(DataBundle.RUN_INPUTS) <= set(DataBundle.FILES)
+
+
+def test_run_input_paths_follow_the_older_name(data_dir: Path) -> None:
+    paths = DataBundle(data_dir).run_input_paths()
+    assert len(paths) == len(DataBundle.RUN_INPUTS) and all(p.is_file() for p in paths)
+    assert data_dir / DataBundle.INGLEHART_WELZEL_LEGACY in paths
 
 
 def test_missing_file_is_one_line_error(tmp_path: Path) -> None:
@@ -84,7 +107,10 @@ def test_missing_file_is_one_line_error(tmp_path: Path) -> None:
     msg = str(exc.value)
     assert "\n" not in msg
     assert msg.startswith(f"data file {tmp_path / DataBundle.INGLEHART_WELZEL} is missing.")
-    assert f"(it needs {DataBundle.INGLEHART_WELZEL})" in msg
+    assert (
+        "(it needs culture/inglehart_welzel.csv or, in an older bundle, culture/inglehart_welzel_2022.csv); "
+        "`clca data pull` builds one." in msg
+    )
 
 
 def test_locations_live_in_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -198,7 +224,7 @@ def test_leakage_index_agrees_with_the_reader(data_dir: Path) -> None:
 
 
 def test_culture_map_agrees_with_the_reader(data_dir: Path) -> None:
-    with (data_dir / DataBundle.INGLEHART_WELZEL).open(encoding="utf-8") as fh:
+    with DataBundle(data_dir).inglehart_welzel.open(encoding="utf-8") as fh:
         mapped = {row["iso3"] for row in csv.DictReader(fh)}
     rows = [r for r in read_wvs_rows() if r.qid == "Q1"]
     cmap = fit_culture_map(["Q1", "Q2", "Q3"])
@@ -212,7 +238,7 @@ def test_a_bad_line_is_the_same_error_in_every_reader(tmp_path: Path, data_dir: 
     (tmp_path / "culture").mkdir()
     (tmp_path / "wvs7").mkdir()
     for rel in (DataBundle.HOFSTEDE, DataBundle.INGLEHART_WELZEL):
-        shutil.copy(data_dir / rel, tmp_path / rel)
+        shutil.copy(DataBundle(data_dir) / rel, tmp_path / rel)
     p = _write(tmp_path / DataBundle.WVS_DISTRIBUTIONS, GOOD, dict(GOOD, probs=[1]))
     expected = f"{p.resolve()}, line 2: options, option_codes and probs differ"
     with settings.using_data_dir(tmp_path):
@@ -220,3 +246,92 @@ def test_a_bad_line_is_the_same_error_in_every_reader(tmp_path: Path, data_dir: 
             with pytest.raises(DataError) as exc:
                 reader()
             assert str(exc.value).startswith(expected), reader
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The map file's older name, and its edition
+
+
+def _culture_bundle(root: Path, data_dir: Path, *names: str) -> Path:
+    """A bundle with the real Hofstede file and the real map points under each of ``names``."""
+    (root / "culture").mkdir(parents=True)
+    shutil.copy(data_dir / DataBundle.HOFSTEDE, root / DataBundle.HOFSTEDE)
+    for name in names:
+        shutil.copy(DataBundle(data_dir).inglehart_welzel, root / name)
+    return root
+
+
+def test_the_older_map_name_is_read_when_the_new_one_is_absent(tmp_path: Path, data_dir: Path) -> None:
+    old = _culture_bundle(tmp_path / "old", data_dir, DataBundle.INGLEHART_WELZEL_LEGACY)
+    assert DataBundle(old).inglehart_welzel == old / DataBundle.INGLEHART_WELZEL_LEGACY
+    assert DataBundle(old) / DataBundle.INGLEHART_WELZEL == old / DataBundle.INGLEHART_WELZEL_LEGACY
+    both = _culture_bundle(
+        tmp_path / "both", data_dir, DataBundle.INGLEHART_WELZEL_LEGACY, DataBundle.INGLEHART_WELZEL
+    )
+    assert DataBundle(both).inglehart_welzel == both / DataBundle.INGLEHART_WELZEL  # the new name wins
+    # the readers go through it: China's point under the new name, moved, is what profiles and the map see
+    text = (
+        (both / DataBundle.INGLEHART_WELZEL)
+        .read_text()
+        .replace("CHN,China,0.5978,-0.1034", "CHN,China,1.9,2.5")
+    )
+    (both / DataBundle.INGLEHART_WELZEL).write_text(text)
+    with settings.using_data_dir(old):
+        assert get_profile("China").inglehart_welzel == {"trad_sec": 0.5978, "surv_self": -0.1034}
+        assert culture_map._load_iw()["CHN"] == (0.5978, -0.1034)
+    with settings.using_data_dir(both):
+        assert get_profile("China").inglehart_welzel == {"trad_sec": 1.9, "surv_self": 2.5}
+        assert get_profile("China").iw_words == ["uttermost self-expression values", "uttermost secular"]
+        assert culture_map._load_iw()["CHN"] == (1.9, 2.5)
+
+
+def test_edition_of_the_shared_bundle_is_read_from_its_sha256(data_dir: Path) -> None:
+    e = inglehart_welzel_edition(DataBundle(data_dir))
+    assert (e.id, e.decided_by, e.file) == ("wvsa-2022", "sha256", DataBundle.INGLEHART_WELZEL_LEGACY)
+    assert e.sha256 == OFFICIAL_SHA256
+    assert (
+        e.description
+        == "the World Values Survey Association's official 2022 Inglehart-Welzel map points (WVS wave 7)"
+    )
+    with settings.using_data_dir(data_dir):
+        assert inglehart_welzel_edition() == e  # default: the bundle in use
+    assert edition_from_sha256(IVS_WAVE7_SHA256) == "ivs-wave7"
+    assert edition_from_sha256("0" * 64) == "unknown"
+
+
+def test_edition_of_a_pulled_bundle_is_read_from_its_manifest(tmp_path: Path, data_dir: Path) -> None:
+    b = tmp_path / "b"
+    pull_fixtures(b)  # the synthetic IVS extracts: not the pinned build, so only the manifest can say
+    e = inglehart_welzel_edition(DataBundle(b))
+    assert (e.id, e.decided_by, e.file) == ("ivs-wave7", "manifest", DataBundle.INGLEHART_WELZEL)
+    assert e.source.startswith(
+        "open-numbers/ddf--open_numbers--integrated_values_surveys_indicators@4cfde16b97e85deeff056ca56af3cc3744f5b8dd"
+    )
+    assert "latest survey year in 2017-2023" in e.description and "\n" not in e.line()
+
+    # a manifest without the edition field (older pulls) is read by the sources the file was built from
+    m = read_manifest(b)
+    assert m is not None
+    m.files[DataBundle.INGLEHART_WELZEL].edition = None
+    (b / MANIFEST).write_text(m.model_dump_json())
+    assert inglehart_welzel_edition(DataBundle(b)).id == "ivs-wave7"
+
+    # a file that no longer matches its manifest is judged by its sha256 alone
+    (b / DataBundle.INGLEHART_WELZEL).write_text("iso3,name,trad_sec,surv_self\nGBR,Great Britain,0.4,2.3\n")
+    e = inglehart_welzel_edition(DataBundle(b))
+    assert (e.id, e.decided_by) == ("unknown", "sha256")
+
+    # the supplied official points, and any other supplied file
+    official = DataBundle(data_dir).inglehart_welzel
+    pull_fixtures(tmp_path / "o", local={"inglehart_welzel_2022": official})
+    e = inglehart_welzel_edition(DataBundle(tmp_path / "o"))
+    assert (e.id, e.decided_by, e.sha256) == ("wvsa-2022", "manifest", OFFICIAL_SHA256)
+    mine = tmp_path / "mine.csv"
+    mine.write_text(official.read_text().replace("0.5978", "0.6"))
+    pull_fixtures(tmp_path / "u", local={"inglehart_welzel_2022": mine})
+    e = inglehart_welzel_edition(DataBundle(tmp_path / "u"))
+    assert (e.id, e.decided_by) == ("user", "manifest")
+    assert e.source == f"a user-supplied file, sha256 {sha256_file(mine)}"
+
+    with pytest.raises(DataError, match=r"inglehart_welzel\.csv is missing"):
+        inglehart_welzel_edition(DataBundle(tmp_path / "nothing"))

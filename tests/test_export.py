@@ -78,7 +78,7 @@ def test_export_folders_load_from_disk(trained: tuple[Path, Path, Path], tmp_pat
     run, base, adapter = trained
     out = tmp_path / "export"
     assert main(["export", "--run", str(run), "--to", str(out)]) == 0
-    exported = out / "adapters" / "china"
+    exported = out / "adapters" / f"{run.name}--china"
     assert (exported / "adapter_model.safetensors").exists() and (exported / "README.md").exists()
     assert not (exported / "checkpoints").exists()
     # plain PEFT on the base's local copy gives clca's logits
@@ -87,7 +87,7 @@ def test_export_folders_load_from_disk(trained: tuple[Path, Path, Path], tmp_pat
     ).eval()
     assert_same_logits(plain, AutoTokenizer.from_pretrained(str(base)), f"hf:{base}+adapter={adapter}", 1e-5)
     # the dataset folder: Parquet splits + a card whose configs block `load_dataset` follows
-    ds_dir = out / "datasets" / "china"
+    (ds_dir,) = (out / "datasets").glob(f"{run.name}--china--*")
     meta = _front((ds_dir / "README.md").read_text())
     assert meta["license"] == "cc-by-sa-4.0"
     loaded = load_dataset(str(ds_dir))
@@ -159,3 +159,26 @@ def test_embedded_adapter_loads_by_hub_id_in_a_fresh_process(tmp_path: Path) -> 
         ours = be.model(input_ids=ids).logits[0, -1, :50]  # type: ignore[attr-defined]
     be.close()
     torch.testing.assert_close(theirs, ours, atol=1e-4, rtol=0)
+
+
+def test_exports_of_two_runs_never_read_each_others_rows(tmp_path: Path) -> None:
+    """`datasets` caches a local folder by its name: two runs' exports of the same culture with different rows
+    load as their own rows (the names carry the run and the content)."""
+    from datasets import load_dataset
+
+    counts = {}
+    for name, val in (("demo", 0.2), ("other", 0.5)):
+        run = make_run_dir(tmp_path / "a" / name)
+        build_mix(run, "China", MixConfig(val_fraction=val), seed=1)
+        assert main(["export", "--run", str(run.path), "--to", str(tmp_path / "out")]) == 0
+        counts[name] = run.mix("China").stats()
+    again = make_run_dir(tmp_path / "b" / "demo")  # a second run of the same name with other rows
+    build_mix(again, "China", MixConfig(val_fraction=0.5), seed=1)
+    assert main(["export", "--run", str(again.path), "--to", str(tmp_path / "out2")]) == 0
+    folders = sorted((tmp_path / "out" / "datasets").iterdir()) + sorted(
+        (tmp_path / "out2" / "datasets").iterdir()
+    )
+    assert len({f.name for f in folders}) == 3
+    for folder, want in zip(folders, [counts["demo"], counts["other"], counts["other"]], strict=True):
+        loaded = load_dataset(str(folder))
+        assert want is not None and len(loaded["train"]) == want.train_examples

@@ -35,7 +35,7 @@ def test_generate_hits_misses_and_batched_misses(tmp_path: Path) -> None:
     b = CachedBackend(inner, cache)
     p = GenerationParams(max_new_tokens=8)
     first = b.generate([[_user("a")], [_user("b")]], p)
-    assert first == ["scripted-v1:a:None", "scripted-v1:b:None"]
+    assert first == ["scripted-v1:a:0", "scripted-v1:b:0"]
     assert (cache.hits, cache.misses) == (0, 2)
     again = b.generate([[_user("a")], [_user("c")], [_user("b")], [_user("d")]], p)
     assert again[0] == first[0] and again[2] == first[1]
@@ -78,4 +78,4 @@ def test_score_cache_and_persistence(tmp_path: Path) -> None:
     inner2 = Scripted()
     b2 = CachedBackend(inner2, CallCache(path))
     assert b2.score(reqs) == res and inner2.score_calls == []
-    assert b2.generate([[_user("z")]], GenerationParams()) == ["scripted-v1:z:None"]
+    assert b2.generate([[_user("z")]], GenerationParams()) == ["scripted-v1:z:0"]

@@ -167,9 +167,11 @@ def test_server_down_is_one_line_error() -> None:
 def test_key_from_env_in_header_never_in_fingerprint(
     server: FakeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CLCA_OPENAI_KEY_ENV", "MY_SECRET_VAR")
+    """The spec names the variable holding its key (?key_env=); the key goes in the header, not the fingerprint
+    (more in tests/test_llm_keys.py)."""
+    monkeypatch.delenv("CLCA_OPENAI_KEY_ENV", raising=False)
     monkeypatch.setenv("MY_SECRET_VAR", "sk-test-123")
-    b = load_backend(f"openai:test-model@{server.url}", cache=False, max_retries=0)
+    b = load_backend(f"openai:test-model@{server.url}?key_env=MY_SECRET_VAR", cache=False, max_retries=0)
     b.generate([[_user("hi")]], GenerationParams())
     headers = {k.lower(): v for k, v in server.requests[-1][2].items()}
     assert headers["authorization"] == "Bearer sk-test-123"

@@ -352,7 +352,8 @@ def test_paper_protocol_without_respondents_stops_or_falls_back(tmp_path: Path, 
     paper = ["eval.protocol=paper", "eval.styles=[paper_persona, paper_cultural]"]
     cfg = _cfg(tmp_path, *paper)
     with pytest.raises(
-        ClcaError, match=r"need respondent files.*eval.respondents is not set.*fallback_to_logprob"
+        ClcaError,
+        match=r"need WorldValuesBench respondent files.*eval.respondents is not set.*fallback_to_logprob",
     ):
         world.run(cfg)
     assert world.loaded == [] and not RunDir(cfg.run_dir).manifest_file.exists()

@@ -44,12 +44,16 @@ def data_pull(
         list[str] | None,
         typer.Option(
             "--source",
-            help="KEY=PATH: read that source from a local file (sha256-checked), e.g. "
-            "inglehart_welzel_2022=PATH. Repeatable.",
+            help="KEY=PATH: read that source from a local file (sha256-checked; the official Inglehart-Welzel "
+            "points, inglehart_welzel_2022=PATH, are checked by format). Repeatable.",
         ),
     ] = None,
 ) -> None:
-    """Download the bundle's public sources (pinned, sha256-checked) and build the data bundle."""
+    """Download the bundle's public sources (pinned, sha256-checked) and build the data bundle.
+
+    Exits non-zero (one-line error) when a file of the bundle could not be built; the bundle then records
+    the gap and `clca data status` reports it incomplete.
+    """
     from clca.data import bundle
     from clca.settings import default_bundle_dir
 
@@ -73,11 +77,21 @@ def data_pull(
         typer.echo(f"not built: {miss.file}: {miss.reason}", err=True)
     if result.dest != default_bundle_dir().absolute():
         typer.echo(f"use it with --data-dir {result.dest} or CLCA_DATA_DIR={result.dest}")
+    if result.missing:
+        files = ", ".join(m.file for m in result.missing)
+        keys = sorted({k for m in result.missing for k in m.sources})
+        raise DataError(
+            f"the bundle at {result.dest} is incomplete: {files} not built (sources {', '.join(keys)} "
+            "not available).",
+            fix="supply them from a mirror (--mirror, or CLCA_DATA_MIRROR for scripts/setup.sh) or with "
+            "--source KEY=PATH, then rerun `clca data pull` (see docs/data.md).",
+        )
 
 
 @data_app.command("status")
 def data_status() -> None:
-    """Which data bundle is in use, where it comes from, and whether its checksums hold.
+    """Which data bundle is in use, where it comes from, whether its checksums hold, and which edition of
+    the Inglehart-Welzel map points it holds.
 
     A bundle without a manifest is listed with each file's sha256. A pulled bundle whose files differ from
     its manifest, or that lacks a file it could not build, ends with a one-line error (exit 2).

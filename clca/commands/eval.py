@@ -9,11 +9,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from clca import settings
 from clca.cli_app import app
 from clca.cli_options import config_options
 from clca.errors import ClcaError
 from clca.evaluation.config import EvalSettings
+from clca.options import DEFAULT_STUDENT, CommonOptions
 from clca.records import MetricGroup
+
+#: the shared options of a command that calls a model
+LLM_OPTIONS = ("model", "batch_size", "seed", "cache", "no_cache", "progress", "data_dir")
 
 data_app = typer.Typer(help="The data bundle: what it offers, where it comes from.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -25,32 +30,31 @@ def _csv(text: str) -> list[str]:
 
 @app.command("eval")
 @config_options(EvalSettings)
+@config_options(CommonOptions, include=LLM_OPTIONS, defaults={"model": DEFAULT_STUDENT}, param="opts")
 def eval_cmd(
     cfg: EvalSettings,
-    model: Annotated[str, typer.Option("--model", help="Model spec, e.g. embedded:smollm2-135m.")] = (
-        "embedded:smollm2-135m"
-    ),
+    opts: CommonOptions,
     countries: Annotated[
         str, typer.Option(help="Comma-separated countries.")
     ] = "Great Britain,China,Germany,Japan",
     out: Annotated[
         Path, typer.Option("--out", help="Output directory (resumable; several models may share it).")
     ] = Path("runs/eval"),
-    batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Prompts per backend call.")] = 16,
     model_tag: Annotated[
         str | None, typer.Option(help="Name of this model in the out dir (default: the spec).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed for sampling and persona selection.")] = 0,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
-    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Use the LLM call cache.")] = True,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress.")] = True,
 ) -> None:
     """Evaluate a model on WVS-7 (or GlobalOpinionQA): metrics.json, per_question.jsonl, report.html."""
     from clca.data.survey import resolve_countries
     from clca.evaluation import EvalConfig, evaluate, load_survey
+    from clca.llm.cache import CallCache
     from clca.llm.registry import load_backend
     from clca.progress import stage_progress
 
+    if opts.data_dir is not None:
+        settings.set_data_dir(opts.data_dir, source="--data-dir")
+    model, batch_size, seed = opts.model, opts.batch_size, opts.seed
     if out.exists() and not out.is_dir():
         raise ClcaError(f"--out {out} is a file.", fix="pass a folder for the evaluation outputs.")
     ecfg = EvalConfig(
@@ -78,9 +82,12 @@ def eval_cmd(
             )
         load_respondents(ecfg.respondents, countries=countries_ok)
 
-    backend = load_backend(model, cache=cache, batch_size=batch_size)
+    cache = opts.call_cache()
+    backend = load_backend(
+        model, cache=CallCache(cache) if isinstance(cache, Path) else cache, batch_size=batch_size
+    )
     try:
-        with stage_progress(f"eval {ecfg.model_tag}", enabled=progress) as prog:
+        with stage_progress(f"eval {ecfg.model_tag}", enabled=opts.progress) as prog:
             result = evaluate(backend, ecfg, progress=prog.update)
     finally:
         backend.close()

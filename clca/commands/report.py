@@ -32,7 +32,7 @@ def export_cmd(
     to: Annotated[Path, typer.Option("--to", help="Output folder (adapters/<name>/, datasets/<name>/).")],
 ) -> None:
     """Write every adapter (with a model card, portable base id) and training mix (Parquet + dataset card) of a
-    run as folders that `huggingface-cli upload` / `push_to_hub` accept as they are (no network needed)."""
+    run as folders that `hf upload` / `push_to_hub` accept as they are (no network needed)."""
     from clca.errors import ClcaError
     from clca.export import export_run
 

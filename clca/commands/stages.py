@@ -7,7 +7,9 @@ section. Every writing command holds the run directory's lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,36 +19,62 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from clca import settings
 from clca.cli_app import app
 from clca.cli_options import config_options
 from clca.errors import DataError
 from clca.intents.config import IntentsConfig
 from clca.judge.config import JudgeConfig
 from clca.llm.base import Backend
+from clca.options import DEFAULT_ACTOR, DEFAULT_STUDENT, DEFAULT_TEACHER, CommonOptions
+from clca.records import GENERIC
 from clca.roleplay.config import SimulateConfig
 from clca.rundir import RunDir
 from clca.scenarios.config import ScenariosConfig
 from clca.training.config import Ablation, MixConfig
-from clca.training.presets import TrainConfig
+from clca.training.presets import TrainConfig, preset_defaults
 
 RunOpt = Annotated[Path, typer.Option("--run", help="Run directory.")]
-ModelOpt = Annotated[str, typer.Option("--model", help="Model spec (see `clca models list`).")]
-BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, max=4096, help="Requests per backend call.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Base seed (the run config's top-level seed).")]
-CacheOpt = Annotated[bool, typer.Option("--cache/--no-cache", help="Use the LLM call cache.")]
-ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress.")]
+
+#: each stage's model role default, as in the run config's ``models:`` section
+ROLE_DEFAULT = {
+    "scenarios": DEFAULT_TEACHER,
+    "simulate": DEFAULT_ACTOR,
+    "judge": DEFAULT_TEACHER,
+    "intents": DEFAULT_TEACHER,
+    "train": DEFAULT_STUDENT,
+}
+LLM_OPTIONS = ("model", "batch_size", "seed", "cache", "no_cache", "progress", "data_dir")
+
+
+def shared(stage: str, *fields: str) -> Callable[[Any], Any]:
+    """The shared options (:class:`CommonOptions`) ``fields`` of ``stage``'s command, as ``opts``."""
+    defaults = {"model": ROLE_DEFAULT[stage]} if stage in ROLE_DEFAULT else {}
+    return config_options(CommonOptions, include=fields or LLM_OPTIONS, defaults=defaults, param="opts")
+
+
+def use_data_dir(opts: CommonOptions) -> None:
+    """Make ``--data-dir`` (when given) the data directory: an option beats ``CLCA_DATA_DIR``."""
+    if opts.data_dir is not None:
+        settings.set_data_dir(opts.data_dir, source="--data-dir")
 
 
 @contextmanager
-def _stage_backend(run: Path, spec: str, cache: bool, batch_size: int, what: str) -> Iterator[Backend]:
+def _stage_backend(run: Path, opts: CommonOptions, what: str) -> Iterator[Backend]:
     """Lock the run directory, then load the model (checked before any model load) and close it afterwards."""
+    from clca.llm.cache import CallCache
     from clca.llm.registry import load_backend
     from clca.llm.spec import parse_spec
 
-    parse_spec(spec)  # a bad spec fails before the run directory is touched
+    parse_spec(opts.model)  # a bad spec fails before the run directory is touched
     rd = RunDir(run)
+    cache = opts.call_cache()
     with rd.lock(what):
-        backend = load_backend(spec, cache=cache, batch_size=batch_size)
+        backend = load_backend(
+            opts.model,
+            cache=CallCache(cache) if isinstance(cache, Path) else cache,
+            batch_size=opts.batch_size,
+        )
         try:
             yield backend
         finally:
@@ -83,123 +111,113 @@ def _cultures(text: str) -> list[str]:
 
 @app.command("scenarios")
 @config_options(ScenariosConfig)
+@shared("scenarios")
 def scenarios_cmd(
     cfg: ScenariosConfig,
+    opts: CommonOptions,
     run: RunOpt = Path("runs/demo"),
     cultures: Annotated[
         str, typer.Option("--cultures", help='Comma-separated cultures, e.g. "Great Britain,China".')
     ] = "Great Britain,China,Germany,Japan",
-    model: ModelOpt = "embedded:qwen2.5-coder-0.5b",
-    seed: SeedOpt = 0,
-    batch_size: BatchOpt = 64,
-    cache: CacheOpt = True,
-    progress: ProgressOpt = True,
 ) -> None:
     """Make culture-adapted scenarios into RUN/scenarios.jsonl (resumable)."""
     from clca.scenarios import make_scenarios
 
+    use_data_dir(opts)
     names = _cultures(cultures)
     rd = RunDir(run)
+    kw = {"cultures": names, "seed": opts.seed, "batch_size": opts.batch_size, "progress": opts.progress}
     if cfg.source == "seeds":
         with rd.lock("clca scenarios"):
-            s = make_scenarios(
-                None, rd, cfg, cultures=names, seed=seed, batch_size=batch_size, progress=progress
-            )
+            s = make_scenarios(None, rd, cfg, **kw)  # type: ignore[arg-type]
     else:
-        with _stage_backend(run, model, cache, batch_size, "clca scenarios") as backend:
-            s = make_scenarios(
-                backend, rd, cfg, cultures=names, seed=seed, batch_size=batch_size, progress=progress
-            )
+        with _stage_backend(run, opts, "clca scenarios") as backend:
+            s = make_scenarios(backend, rd, cfg, **kw)  # type: ignore[arg-type]
     summary_table(f"clca scenarios → {rd.scenarios_file}", s)
 
 
 @app.command("simulate")
 @config_options(SimulateConfig)
+@shared("simulate")
 def simulate_cmd(
     cfg: SimulateConfig,
+    opts: CommonOptions,
     run: RunOpt = Path("runs/demo"),
-    model: ModelOpt = "embedded:smollm2-135m",
-    seed: SeedOpt = 0,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            "--batch-size", min=1, max=4096, help="Chats per backend call (default: the whole round)."
-        ),
-    ] = None,
     culture: Annotated[
-        list[str] | None, typer.Option("--culture", help="Only scenarios of this culture (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--culture", help="Only scenarios of these cultures (comma-separated, or repeat the option)."
+        ),
     ] = None,
     limit: Annotated[
         int | None, typer.Option(min=1, help="Only the first N scenarios (after --culture).")
     ] = None,
-    cache: CacheOpt = True,
-    progress: ProgressOpt = True,
 ) -> None:
     """Role-play every scenario of RUN/scenarios.jsonl into RUN/episodes.jsonl (resumable, lock-step batched)."""
     from clca.roleplay import simulate
     from clca.roleplay.simulate import select_scenarios
 
+    use_data_dir(opts)
     rd = RunDir(run)
-    select_scenarios(rd.require_scenarios(), culture, limit, rd.scenarios_file)  # fail before loading a model
-    with _stage_backend(run, model, cache, batch_size or 16, "clca simulate") as backend:
+    cultures = [c.strip() for text in culture or [] for c in text.split(",") if c.strip()] or None
+    select_scenarios(
+        rd.require_scenarios(), cultures, limit, rd.scenarios_file
+    )  # fail before loading a model
+    with _stage_backend(run, opts, "clca simulate") as backend:
         summary = simulate(
             backend,
             rd,
             cfg,
-            seed=seed,
-            cultures=culture,
+            seed=opts.seed,
+            cultures=cultures,
             limit=limit,
-            batch_size=batch_size,
-            progress=progress,
+            batch_size=opts.batch_size,
+            progress=opts.progress,
         )
     summary_table(f"clca simulate → {rd.episodes_file}", summary)
 
 
 @app.command("judge")
 @config_options(JudgeConfig)
-def judge_cmd(
-    cfg: JudgeConfig,
-    run: RunOpt = Path("runs/demo"),
-    model: ModelOpt = "embedded:qwen2.5-coder-0.5b",
-    batch_size: BatchOpt = 32,
-    cache: CacheOpt = True,
-    progress: ProgressOpt = True,
-) -> None:
+@shared("judge")
+def judge_cmd(cfg: JudgeConfig, opts: CommonOptions, run: RunOpt = Path("runs/demo")) -> None:
     """Judge RUN/episodes.jsonl into RUN/judgements.jsonl with the paper's rubric and filter rule."""
     from clca.judge import judge_episodes
 
+    use_data_dir(opts)
     rd = RunDir(run)
     rd.require(rd.episodes_file)
-    with _stage_backend(run, model, cache, batch_size, "clca judge") as backend:
-        s = judge_episodes(backend, rd, cfg, batch_size=batch_size, progress=progress)
+    with _stage_backend(run, opts, "clca judge") as backend:
+        s = judge_episodes(
+            backend, rd, cfg, batch_size=opts.batch_size, progress=opts.progress, seed=opts.seed
+        )
     summary_table(f"clca judge → {rd.judgements_file}", s)
 
 
 @app.command("intents")
 @config_options(IntentsConfig, exclude=("enabled",))
-def intents_cmd(
-    cfg: IntentsConfig,
-    run: RunOpt = Path("runs/demo"),
-    model: ModelOpt = "embedded:qwen2.5-coder-0.5b",
-    batch_size: BatchOpt = 64,
-    cache: CacheOpt = True,
-    progress: ProgressOpt = True,
-) -> None:
+@shared("intents")
+def intents_cmd(cfg: IntentsConfig, opts: CommonOptions, run: RunOpt = Path("runs/demo")) -> None:
     """Label the intent of every utterance of the kept episodes into RUN/intents.jsonl (resumable)."""
     from clca.intents import label_intents
 
+    use_data_dir(opts)
     rd = RunDir(run)
     rd.require(rd.judgements_file)
-    with _stage_backend(run, model, cache, batch_size, "clca intents") as backend:
-        s = label_intents(backend, rd, cfg, batch_size=batch_size, progress=progress)
+    with _stage_backend(run, opts, "clca intents") as backend:
+        s = label_intents(
+            backend, rd, cfg, batch_size=opts.batch_size, progress=opts.progress, seed=opts.seed
+        )
     summary_table(f"clca intents → {rd.intents_file}", s)
 
 
 @app.command("stats")
-def stats_cmd(run: RunOpt = Path("runs/demo")) -> None:
+@shared("stats", "data_dir")
+def stats_cmd(opts: CommonOptions, run: RunOpt = Path("runs/demo")) -> None:
     """Per-culture statistics of a run (Table 9 style) and the WVS leakage check; writes RUN/stats.json."""
     from clca.stats import TABLE_COLUMNS, compute_stats
 
+    use_data_dir(opts)
     rd = RunDir(run)
     if not run.is_dir():
         raise DataError(
@@ -227,16 +245,18 @@ def stats_cmd(run: RunOpt = Path("runs/demo")) -> None:
 
 @app.command("mix")
 @config_options(MixConfig)
+@shared("mix", "seed", "data_dir")
 def mix_cmd(
     cfg: MixConfig,
+    opts: CommonOptions,
     run: RunOpt = Path("runs/demo"),
     culture: Annotated[str, typer.Option("--culture", help="Culture (country name), e.g. China.")] = "China",
-    seed: SeedOpt = 0,
 ) -> None:
     """Build the CLCA training mix (both speakers' views + intents) as a Hugging Face dataset on disk."""
     from clca.culture import resolve_country
     from clca.training.mix import TASKS, build_mix
 
+    use_data_dir(opts)
     rd = RunDir(run)
     culture = resolve_country(culture)  # bad input fails before the run directory is touched
     rd.require(rd.episodes_file)
@@ -246,7 +266,7 @@ def mix_cmd(
             fix="run `clca judge` first, or build the mix without the judge filter (--no-require-judge).",
         )
     with rd.lock("clca mix"):
-        res = build_mix(rd, culture, cfg, seed=seed)
+        res = build_mix(rd, culture, cfg, seed=opts.seed)
     table = Table(title=f"Training mix for {res.culture}: {res.path}")
     for col in ("part", "available", "train", "validation"):
         table.add_column(col, justify="left" if col == "part" else "right")
@@ -267,11 +287,17 @@ def mix_cmd(
 
 
 @app.command("train")
-@config_options(TrainConfig, all_optional=True, param="overrides")
+@config_options(
+    TrainConfig, exclude=("model", "seed"), all_optional=True, param="overrides", help_extra=preset_defaults
+)
+@shared("train", "model", "seed", "progress", "data_dir")
 def train_cmd(
     overrides: dict[str, Any],
+    opts: CommonOptions,
     run: RunOpt = Path("runs/demo"),
-    culture: Annotated[str, typer.Option("--culture", help="Culture (country name), e.g. China.")] = "China",
+    culture: Annotated[
+        str, typer.Option("--culture", help="Culture (country name), e.g. China; no-culture: the control.")
+    ] = "China",
     preset: Annotated[
         Literal["cpu", "paper"], typer.Option(help="Training preset: paper (GPU, QLoRA) or cpu.")
     ] = "cpu",
@@ -280,10 +306,18 @@ def train_cmd(
         bool,
         typer.Option("--build-mix/--no-build-mix", help="Build the default mix first when it is missing."),
     ] = True,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Adapter folder (default: RUN/adapters/<culture>[--<ablation>]; the pipeline adds --seed<k>).",
+        ),
+    ] = None,
 ) -> None:
     """Train the culture's LoRA adapter into RUN/adapters/<culture>; a finished adapter is not retrained.
 
-    Every TrainConfig field is an option (default: the preset's value)."""
+    Every TrainConfig field is an option (its default is the preset's value: shown per preset where they
+    differ). `python -m clca.training.train` (for `accelerate launch`) takes the same options."""
     from pydantic import ValidationError
 
     from clca.cli_options import option_error
@@ -292,19 +326,30 @@ def train_cmd(
     from clca.training.mix import build_mix
     from clca.training.train import train_adapter
 
+    use_data_dir(opts)
     try:
         section = TrainSection(preset=preset, overrides=overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise option_error(exc) from None
-    cfg = section.resolve(model=TrainConfig().model, seed=0)
+    cfg = section.resolve(model=opts.model, seed=opts.seed)
     abl = ablation
-    country = resolve_country(culture)
+    control = culture.strip().lower() in ("no-culture", GENERIC)  # the no-culture control's mix
+    country = GENERIC if control else resolve_country(culture)
     rd = RunDir(run)
     mdir = rd.mix(country, abl)
     console = Console()
-    with rd.lock("clca train"):
+    # under `accelerate launch` every process runs this command: rank 0 holds the run directory's lock, and the
+    # mix must exist before the processes start (they would race to build it)
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    if world > 1 and not mdir.exists():
+        raise DataError(
+            f"no training mix at {mdir.path}, and {world} processes were launched.",
+            fix=f"build it first: `clca mix --run {run} --culture {country!r}`, then launch the training.",
+        )
+    out = out or rd.adapter_dir(country, abl)
+    with rd.unit_lock(f"train:{out.name}", "clca train") if rank == 0 else contextlib.nullcontext():
         if not mdir.exists():
-            if not build_mix_if_missing:
+            if control or not build_mix_if_missing:
                 raise DataError(
                     f"no training mix at {mdir}.", fix=f"run `clca mix --run {run} --culture {country!r}`."
                 )
@@ -312,8 +357,7 @@ def train_cmd(
             console.print(
                 f"built the default mix: {res_mix.train_examples} training examples at {res_mix.path}"
             )
-        out = rd.adapter_dir(country, abl)
-        res = train_adapter(mdir.path, out, cfg, progress=True)
+        res = train_adapter(mdir.path, out, cfg, progress=opts.progress)
     table = Table(
         title=f"Adapter for {country}: {out}" + (" (already trained, skipped)" if res.skipped else "")
     )

@@ -87,6 +87,7 @@ COUNTRIES: tuple[Country, ...] = (
     Country("Jordan", "JOR", "Jordanian"),
     Country("Kazakhstan", "KAZ", "Kazakh"),
     Country("Kenya", "KEN", "Kenyan"),
+    Country("Kosovo", "XKX", "Kosovar"),
     Country("Kyrgyzstan", "KGZ", "Kyrgyz", ("Kyrgyz Rep", "Kyrgyz Republic")),
     Country("Latvia", "LVA", "Latvian"),
     Country("Lebanon", "LBN", "Lebanese"),
@@ -108,6 +109,9 @@ COUNTRIES: tuple[Country, ...] = (
     Country("New Zealand", "NZL", "New Zealand"),
     Country("Nicaragua", "NIC", "Nicaraguan"),
     Country("Nigeria", "NGA", "Nigerian"),
+    Country(
+        "Northern Ireland", "NIR", "Northern Irish"
+    ),  # WVS code 909; IVS/EVS keep it apart from Great Britain
     Country("North Macedonia", "MKD", "Macedonian", ("N.Macedonia", "Macedonia Rep", "Macedonia")),
     Country("Norway", "NOR", "Norwegian"),
     Country("Pakistan", "PAK", "Pakistani"),

@@ -33,14 +33,18 @@ individualism is centred on 40 (the paper calls Japan, 46, "moderately individua
 long-term orientation's "highly" band starts at 85 (the paper calls Germany, 83, "moderately pragmatic" but
 China, 87, and Japan, 88, "highly pragmatic"). Missing scores (``#NULL!``) are left out of the words.
 
-Inglehart–Welzel 2022 map (``culture/inglehart_welzel_2022.csv``; ``surv_self`` > 0 self-expression,
-< 0 survival; ``trad_sec`` > 0 secular-rational, < 0 traditional; 0 counts as the positive pole). Three bands
-on the absolute value: ``|x| < 0.3`` little, ``< 1.5`` moderate, else uttermost. Words:
+Inglehart–Welzel map points (:attr:`DataBundle.inglehart_welzel <clca.data.layout.DataBundle.inglehart_welzel>`:
+``culture/inglehart_welzel.csv``, or ``culture/inglehart_welzel_2022.csv`` in older bundles; the edition,
+official 2022 points or the IVS wave-7 points, is :func:`clca.data.editions.inglehart_welzel_edition`;
+``surv_self`` > 0 self-expression, < 0 survival; ``trad_sec`` > 0 secular-rational, < 0 traditional; 0 counts
+as the positive pole). Three bands on the absolute value: ``|x| < 0.3`` little, ``< 1.5`` moderate, else
+uttermost. Words:
 ``surv_self`` -> "little / moderate / uttermost {survival | self-expression} values";
 ``trad_sec`` -> "slightly / moderately / uttermost {traditional | secular}" ("slightly" is ours: no paper
 culture falls in that band; "uttermost secular" is the paper's own wording).
 
-Resulting paper profiles (tested verbatim in ``tests/test_culture.py``):
+Resulting paper profiles on the official 2022 points (tested verbatim in ``tests/test_culture.py``; the IVS
+edition words China differently: "moderate survival values"; see docs/paper.md):
 
 * China: highly hierarchical, moderately collective, moderate motivation for achievement and success,
   moderately risk-taking, highly pragmatic, highly restrained / little survival values, moderately secular.
@@ -73,8 +77,6 @@ from clca.data.wvs import read_wvs_rows
 from clca.errors import DataError
 from clca.runs import slug as runs_slug
 from clca.settings import data_dir as _data_dir
-
-#: aliases of the bundle's file names (:class:`DataBundle`) for older callers
 
 #: Hofstede dimensions in the order they are worded.
 HOFSTEDE_DIMS: tuple[str, ...] = ("pdi", "idv", "mas", "uai", "ltowvs", "ivr")

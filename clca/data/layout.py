@@ -16,17 +16,23 @@ pipeline's data hashes reach them through :class:`DataBundle`::
       sotopia/env_subsets.json                  Sotopia's scenario subsets (all, hard)
       sotopia/sotopia_pi_inspirational_prompts.csv  Sotopia-pi's situations and norms
       culture/hofstede_2015.csv                 Hofstede's six dimensions (2015 release)
-      culture/inglehart_welzel_2022.csv         Inglehart-Welzel map points (2022)
+      culture/inglehart_welzel.csv              Inglehart-Welzel map points (the edition: clca.data.editions)
       README.md                                 terms and citations (written by ``clca data pull``)
       bundle_manifest.json                      sources and sha256 (only in a pulled bundle)
 
 Where the bundle is comes from :mod:`clca.settings` (:func:`~clca.settings.data_dir`). A missing file is a
 one-line :class:`DataError` naming the file and the bundle it should be in.
+
+Older bundles (the shared ``../shared/data``, pulls made before the map file had editions) name the map points
+``culture/inglehart_welzel_2022.csv``; :meth:`DataBundle.path` reads that name when the current one is absent,
+so every reader of the map file accepts both (:data:`DataBundle.LEGACY_NAMES`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
 from clca.errors import DataError
 from clca.settings import BUNDLE_MANIFEST, data_dir
@@ -46,7 +52,9 @@ class DataBundle:
     SOTOPIA_ENV_SUBSETS = "sotopia/env_subsets.json"
     SOTOPIA_NORMS = "sotopia/sotopia_pi_inspirational_prompts.csv"
     HOFSTEDE = "culture/hofstede_2015.csv"
-    INGLEHART_WELZEL = "culture/inglehart_welzel_2022.csv"
+    INGLEHART_WELZEL = "culture/inglehart_welzel.csv"
+    #: the map file's name in older bundles (``../shared/data``, earlier pulls), read when the new one is absent
+    INGLEHART_WELZEL_LEGACY = "culture/inglehart_welzel_2022.csv"
     README = "README.md"
     MANIFEST = BUNDLE_MANIFEST
 
@@ -75,6 +83,8 @@ class DataBundle:
     )
     #: the files a pipeline run reads, hashed into its manifest
     RUN_INPUTS: tuple[str, ...] = (WVS_DISTRIBUTIONS, HOFSTEDE, INGLEHART_WELZEL, *SOTOPIA_INPUTS)
+    #: older names of a file, tried in order when the file is absent under its current name
+    LEGACY_NAMES: ClassVar[Mapping[str, tuple[str, ...]]] = {INGLEHART_WELZEL: (INGLEHART_WELZEL_LEGACY,)}
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -88,18 +98,35 @@ class DataBundle:
         return f"DataBundle({str(self.root)!r})"
 
     def __truediv__(self, rel: str) -> Path:
-        """The path of ``rel`` in the bundle, whether or not it exists (for optional files)."""
-        return self.root / rel
+        """The path of ``rel`` in the bundle, whether or not it exists (for optional files; see :meth:`path`)."""
+        return self.path(rel)
+
+    def path(self, rel: str) -> Path:
+        """Where ``rel`` is in this bundle: under its name, else under an older name that exists
+        (:data:`LEGACY_NAMES`), else under its name (a path that does not exist). The one place that decides."""
+        path = self.root / rel
+        if path.exists():
+            return path
+        for old in self.LEGACY_NAMES.get(rel, ()):
+            if (self.root / old).exists():
+                return self.root / old
+        return path
 
     def file(self, rel: str) -> Path:
         """The path of ``rel`` in the bundle; a one-line :class:`DataError` naming it when it is missing."""
-        path = self.root / rel
+        path = self.path(rel)
         if not path.exists():
+            old = "".join(f" or, in an older bundle, {o}" for o in self.LEGACY_NAMES.get(rel, ()))
             raise DataError(
                 f"data file {path} is missing.",
-                fix=f"check that {self.root} is a complete clca data bundle (it needs {rel}).",
+                fix=f"check that {self.root} is a complete clca data bundle (it needs {rel}{old}); "
+                "`clca data pull` builds one.",
             )
         return path
+
+    def run_input_paths(self) -> list[Path]:
+        """The files a pipeline run reads (:data:`RUN_INPUTS`), each where this bundle has it (:meth:`path`)."""
+        return [self.path(rel) for rel in self.RUN_INPUTS]
 
     # ------------------------------------------------------------------------------------------- files
     @property
@@ -148,4 +175,5 @@ class DataBundle:
 
     @property
     def inglehart_welzel(self) -> Path:
+        """The map points: ``culture/inglehart_welzel.csv``, or the older ``culture/inglehart_welzel_2022.csv``."""
         return self.file(self.INGLEHART_WELZEL)

@@ -42,7 +42,7 @@ class EvalSettings(BaseModel):
     )
     styles: list[str] = Field(
         default_factory=lambda: ["plain", "cultural"],
-        description="Prompting styles: plain, cultural, persona, anthropological, or a --style-file's name.",
+        description="Prompting styles: plain, cultural, persona, anthropological, or the name of a style in --style-files.",
     )
     style_files: list[Path] = Field(default_factory=list, description="Extra style YAML files.")
     mode: Literal["logprob", "generate"] = Field(

@@ -70,6 +70,18 @@ def _respondents(
     return personas, survey_from, notes
 
 
+def _check_same_model(folder: EvalDir, tag: str, fingerprint: str) -> None:
+    """Records of ``tag`` already in the folder are resumed only when the same model (fingerprint: weights,
+    adapter, precision) wrote them; otherwise a one-line refusal (a retrained adapter must not inherit them)."""
+    for r in folder.store().read():
+        if r.model_tag == tag and r.model_fingerprint and r.model_fingerprint != fingerprint:
+            raise DataError(
+                f"{folder.per_question_file} holds records of {tag} from another model ({r.model_fingerprint}; now "
+                f"{fingerprint}).",
+                fix="evaluate into another --out (or model tag), or move that folder away.",
+            )
+
+
 def evaluate(backend: Backend, config: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
     """Evaluate ``backend`` on the survey per ``config``; resumable (see module docstring).
 
@@ -78,16 +90,21 @@ def evaluate(backend: Backend, config: EvalConfig, progress: ProgressFn | None =
     cfg = config
     folder = EvalDir(cfg.out_dir)
     survey = load_survey(cfg.survey)
-    countries = resolve_countries(cfg.countries, survey.countries(), survey=survey.name)
     items = survey.select(cfg.questions)
     styles = resolve_styles(cfg.styles, [str(p) for p in cfg.style_files])
     notes = list(survey.notes)
     personas: dict[str, list[Respondent]] = {}
     survey_from: dict[str, list[Respondent]] = {}
+    available = survey.countries()
+    if any(s.needs_persona for s in styles) and cfg.protocol == "paper" and cfg.respondents:
+        # the paper's human side is counted over the respondent files: their countries need no survey rows
+        available = sorted(set(available) | set(load_respondents(cfg.respondents)))
+    countries = resolve_countries(cfg.countries, available, survey=survey.name)
     if any(s.needs_persona for s in styles):
         personas, survey_from, more = _respondents(cfg, countries)
         notes += more
     store = folder.store()
+    _check_same_model(folder, cfg.model_tag, backend.fingerprint)
     units, wanted_ids, skipped = build_units(
         cfg, countries, styles, items, personas, survey_from, store.ids()
     )

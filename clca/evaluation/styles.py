@@ -49,7 +49,8 @@ def load_style_file(path: str | Path) -> Style:
     p = Path(path)
     if not p.exists():
         raise DataError(
-            f"style file {p} does not exist.", fix="pass --style-file the path of a style YAML file."
+            f"style file {p} does not exist.",
+            fix="pass --style-files the path of a style YAML file (comma-separated for several).",
         )
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
@@ -107,7 +108,7 @@ def resolve_styles(names: list[str] | str, style_files: Sequence[str | Path] | N
         if n not in known:
             raise DataError(
                 f"unknown prompt style {n!r} (known: {', '.join(sorted(known))}).",
-                fix="choose one of the known styles or add yours with --style-file my_style.yaml.",
+                fix="choose one of the known styles or add yours with --style-files my_style.yaml.",
             )
         out.append(known[n])
     if not out:

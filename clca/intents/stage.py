@@ -154,8 +154,10 @@ def label_intents(
     *,
     batch_size: int = 64,
     progress: bool = True,
+    seed: int = 0,
 ) -> IntentSummary:
-    """Label every utterance of the kept episodes into ``intents.jsonl`` (resumable)."""
+    """Label every utterance of the kept episodes into ``intents.jsonl`` (resumable). ``seed``: the requests'
+    seed (the run's seed; a re-ask uses ``seed + attempt``)."""
     run.require(run.judgements_file)
     run.require(run.episodes_file)
     kept = run.kept_episode_ids()
@@ -174,7 +176,7 @@ def label_intents(
                     summary.skipped += 1
                 else:
                     todo.append((e, i))
-    params = GenerationParams(temperature=0.0, max_new_tokens=cfg.max_new_tokens)
+    params = GenerationParams(temperature=0.0, max_new_tokens=cfg.max_new_tokens, seed=seed)
     with stage_progress("Labelling intents", total=len(todo), enabled=progress) as advance:
         for start in range(0, len(todo), max(1, batch_size)):
             chunk = todo[start : start + batch_size]

@@ -264,8 +264,10 @@ def judge_episodes(
     *,
     batch_size: int = 32,
     progress: bool = True,
+    seed: int = 0,
 ) -> JudgeSummary:
-    """Judge every finished episode of ``run`` into ``judgements.jsonl`` (resumable)."""
+    """Judge every finished episode of ``run`` into ``judgements.jsonl`` (resumable). ``seed``: the requests'
+    seed (the run's seed; a re-ask uses ``seed + attempt``)."""
     run.require(run.episodes_file)
     store = run.judgement_store()
     eps = run.episodes()
@@ -275,7 +277,7 @@ def judge_episodes(
     todo = [e for e in eps if e.id not in done]
     summary.skipped = len(eps) - len(todo)
     profiles = {c: (get_profile(c) if c != GENERIC else None) for c in sorted({e.culture for e in todo})}
-    params = GenerationParams(temperature=0.0, max_new_tokens=cfg.max_new_tokens)
+    params = GenerationParams(temperature=0.0, max_new_tokens=cfg.max_new_tokens, seed=seed)
     with stage_progress("Judging episodes", total=len(todo), enabled=progress) as advance:
         for start in range(0, len(todo), max(1, batch_size)):
             chunk = todo[start : start + batch_size]

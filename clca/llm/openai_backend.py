@@ -7,9 +7,12 @@ reads the answers and scores options.
 
 * Settings in the spec: ``openai:<model>@<url1>,<url2>?timeout=30&max_retries=3&budget=300&max_in_flight=128``
   (also ``backoff``, ``max_backoff``, ``top_logprobs``); all but ``top_logprobs`` are the transport's.
-* The key comes from ``OPENAI_API_KEY`` or from the variable named by ``CLCA_OPENAI_KEY_ENV``; it is sent in
-  the ``Authorization`` header only (attached by the transport), never logged, never part of the fingerprint.
-  Local servers need none. A spec whose URL carries a credential is refused (without echoing it).
+* Keys per endpoint (:func:`clca.llm.spec.endpoint_keys`): a spec names the variable holding its key
+  (``?key_env=NAME``; unset is a one-line error naming it); without one, ``OPENAI_API_KEY`` goes to
+  https://api.openai.com only and no other server gets a key. A key never goes over plain http to a host other
+  than loopback unless the spec says ``insecure_key=1``. The key is sent in the ``Authorization`` header only
+  (attached per replica by the transport), never logged or quoted in an error, never part of the fingerprint.
+  A spec whose URL carries a credential is refused (without echoing it).
 * ``generate``: ``/chat/completions`` with ``max_tokens``, ``temperature``, ``top_p``, ``seed`` (the item's
   seed when given, else ``params.seed``), ``stop`` and, for ``json_schema``, ``response_format``
   (``{"type": "json_schema", ...}``). The text is also cut at the first stop string locally.
@@ -55,7 +58,7 @@ from clca.llm.base import (
 )
 from clca.llm.chat_template import render_prompt
 from clca.llm.http import HttpPool, Malformed
-from clca.llm.spec import api_key, resolve_local_model
+from clca.llm.spec import endpoint_keys, key_fix, resolve_local_model
 
 TOP_LOGPROBS = 20
 
@@ -77,18 +80,21 @@ class OpenAIBackend(Backend):
         budget: float = 900.0,
         tokenizer: str | None = None,
         top_logprobs: int = TOP_LOGPROBS,
+        key_env: str | None = None,
+        insecure_key: bool = False,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        urls = [u.rstrip("/") for u in ([base_url] if isinstance(base_url, str) else base_url)]
         if not urls:
             raise ModelError(
                 "an openai spec needs at least one base URL.", fix="write openai:<model>@<base_url>."
             )
-        key = api_key()
-        #: the transport: replica choice, headers, retries, budget, the in-flight cap and usage counters
+        keys = endpoint_keys(model, urls, key_env, bool(insecure_key))
+        #: the transport: replica choice, each replica's key, retries, budget, the in-flight cap and counters
         self.http = HttpPool(
             urls,
-            headers={"Authorization": f"Bearer {key}"} if key else None,
+            replica_headers={u: {"Authorization": f"Bearer {k}"} for u, k in keys.items() if k},
+            auth_fix={u: key_fix(u, key_env) for u in urls},
             timeout=timeout,
             max_retries=max_retries,
             backoff=backoff,

@@ -11,8 +11,10 @@ Spec forms (``load_backend``):
   ``adapter_model.safetensors`` are part of the fingerprint (so retraining invalidates the call cache).
 * ``openai:<model>@<base_url>`` - an OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI); several replicas
   as ``openai:<model>@<url1>,<url2>``, transport settings in the query (``?timeout=30&max_retries=3&budget=300&
-  max_in_flight=128``). The key comes from ``OPENAI_API_KEY`` or from the variable named by
-  ``CLCA_OPENAI_KEY_ENV``; it is never stored, and a spec whose URL carries one is refused.
+  max_in_flight=128``). Keys per endpoint: ``?key_env=NAME`` names the variable holding the spec's key; without
+  it ``OPENAI_API_KEY`` goes to https://api.openai.com only; plain http to a non-loopback host gets a key only
+  with ``insecure_key=1`` (:func:`clca.llm.spec.endpoint_keys`). Keys are never stored, and a spec whose URL
+  carries one is refused.
   ``openai:<model>@<base_url>+tokenizer=<hf id/path or embedded spec>`` scores options through the
   completions endpoint with echoed prompt log-probs (exact multi-token options, e.g. vLLM); without it,
   scoring uses the chat endpoint's ``top_logprobs`` (single-token, prefix-free options only).
@@ -75,6 +77,9 @@ def make_backend(
             opts.setdefault("tokenizer", p.tokenizer)
         for k, v in p.options:
             opts.setdefault(k, v)
+        if p.key_env is not None:
+            opts.setdefault("key_env", p.key_env)
+            opts.setdefault("insecure_key", p.insecure_key)
         return OpenAIBackend(p.name, list(p.base_urls), spec=spec, **opts)
     from clca.llm.local import LocalBackend
 

@@ -106,7 +106,7 @@ class ScriptedBackend(Backend):
         self.calls.append(Call(list(chats), params, list(seeds) if seeds is not None else None))
         out = []
         for i, chat in enumerate(chats):
-            seed = seeds[i] if seeds is not None else None
+            seed = seeds[i] if seeds is not None else params.seed
             if self._arity >= 3:
                 out.append(self._reply(chat, seed, params.json_schema))
             elif self._arity == 2:
@@ -579,13 +579,15 @@ def _free_text_reply(chat: Chat, seed: int | None) -> str:
             return "ACTION: leave\nOUTPUT: Goodbye, and thank you."
         return f"ACTION: speak\nOUTPUT: Reply number {turn} with a thought (seed {seed})."
     if "Meta label:" in user:
-        return "Meta label: good\nConfidence: confident\nCritic: The judgement is well founded."
+        return (
+            f"Meta label: good\nConfidence: confident\nCritic: The judgement is well founded (seed {seed})."
+        )
     if "Culture alignment:" in user:
         return "Culture alignment: aligned to the culture\nConfidence: confident"
     if "Quality:" in user:
         return "Quality: good\nConfidence: very confident"
     if "INTENT:" in user:
-        return "INTENT: To keep a polite tone, as is customary in this culture."
+        return f"INTENT: To keep a polite tone, as is customary in this culture (seed {seed})."
     if user.rstrip().endswith("ANSWER:"):  # the paper's question prompt (options not listed)
         return str(1 + len(text) % 2)
     nums = re.findall(r"^(\d+)\. ", user, re.M)

@@ -1,24 +1,27 @@
 """Place language models on the Inglehart–Welzel cultural map.
 
-The official 2022 map (``culture/inglehart_welzel_2022.csv``) gives every WVS country two coordinates:
-traditional (< 0) vs secular-rational (> 0) values, and survival (< 0) vs self-expression (> 0) values.
-The official scores come from factor analysis of ten WVS items, most of which lie outside the block the
-CLCA evaluation asks (Q1–Q45). To put a *model* on the same map we therefore learn a map from the answers
-we do have:
+The bundle's map points (:attr:`DataBundle.inglehart_welzel <clca.data.layout.DataBundle.inglehart_welzel>`,
+in the edition :func:`clca.data.editions.inglehart_welzel_edition` names: the official 2022 points or the IVS
+wave-7 points) give each country two coordinates: traditional (< 0) vs secular-rational (> 0) values, and
+survival (< 0) vs self-expression (> 0) values. The map scores come from factor analysis of ten WVS items,
+most of which lie outside the block the CLCA evaluation asks (Q1–Q45). To put a *model* on the same map we
+therefore learn a map from the answers we do have:
 
 1. **Features.** For each of the 46 countries in ``wvs7/country_distributions.jsonl`` and each evaluated
    question, the expected answer position ``sum_k p_k * k / (K - 1)`` (option index ``k = 0..K-1``), i.e.
    the mean answer scaled to [0, 1]. A question a country did not ask is filled with the mean over the
    other countries.
 2. **Map.** A ridge regression (features centred, intercept unpenalised) from these features to the two
-   official coordinates. The ridge strength is chosen by closed-form leave-one-out error on the countries.
+   map coordinates (``CultureMap.official``: the points of the bundle's edition). The ridge strength is
+   chosen by closed-form leave-one-out error on the countries.
 3. **Honest error.** A nested leave-one-out cross-validation (the strength is re-chosen without the
    held-out country) gives the mean Euclidean error of a held-out country's predicted position, reported
    next to the error of predicting the mean of the other countries (the trivial baseline).
 4. **Models.** A model's answer distributions for the same questions (from the evaluation's
    ``per_question.jsonl``) go through the same features and the same fitted map.
 
-The map is linear and fitted on 46 points, so treat a model's position as a summary of its answers in map
+The map is linear and fitted on the WVS countries that have map points (46 with the official 2022 points,
+43 with the IVS edition, which lacks Iraq, Macao and Tajikistan), so treat a model's position as a summary of its answers in map
 units, with the cross-validated error as its resolution.
 """
 
@@ -32,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clca.data.editions import inglehart_welzel_edition
 from clca.data.layout import DataBundle
 from clca.data.wvs import read_wvs_rows
 from clca.errors import DataError
@@ -47,6 +51,20 @@ def expected_position(probs: Sequence[float]) -> float:
         raise ValueError(f"need a distribution over at least 2 options with positive mass, got {list(probs)}")
     p = p / total
     return float(np.dot(p, np.arange(p.size)) / (p.size - 1))
+
+
+#: the map edition in a few words, for the method sentence and the figure's title
+EDITION_LABELS: dict[str, str] = {
+    "wvsa-2022": "official 2022 points",
+    "ivs-wave7": "IVS wave-7 points, latest year 2017-2023",
+    "user": "user-supplied points",
+    "unknown": "points of unknown edition",
+}
+
+
+def edition_label(edition: str) -> str:
+    """``"ivs-wave7"`` -> ``"IVS wave-7 points, latest year 2017-2023"`` (the id itself when unknown)."""
+    return EDITION_LABELS.get(edition, edition)
 
 
 def _load_iw() -> dict[str, tuple[float, float]]:
@@ -118,7 +136,7 @@ class CultureMap:
     qids: list[str]
     countries: list[str]
     iso3: list[str]
-    official: np.ndarray  # (n, 2) official map points of the countries
+    official: np.ndarray  # (n, 2) map points of the countries (the bundle's edition)
     features: np.ndarray  # (n, q)
     fill: np.ndarray  # (q,) per-question mean used for missing answers
     weights: np.ndarray  # (q, 2)
@@ -127,6 +145,8 @@ class CultureMap:
     cv_error: float  # nested leave-one-out mean Euclidean error of a held-out country
     baseline_error: float  # leave-one-out error of predicting the other countries' mean
     cv_predictions: np.ndarray = field(repr=False)  # (n, 2) held-out predictions
+    #: the edition of the map points (:func:`clca.data.editions.inglehart_welzel_edition`), e.g. "ivs-wave7"
+    edition: str = "unknown"
 
     def features_for(self, dists: Mapping[str, Sequence[float]]) -> np.ndarray:
         """Feature vector of one answerer (``qid -> distribution``); missing questions take the country mean."""
@@ -159,8 +179,10 @@ class CultureMap:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "method": "ridge regression from expected answer positions (scaled to [0,1]) to the official "
-            "Inglehart-Welzel 2022 coordinates; strength by leave-one-out; error by nested leave-one-out",
+            "method": "ridge regression from expected answer positions (scaled to [0,1]) to the "
+            f"Inglehart-Welzel coordinates of the bundle's {self.edition} edition ({edition_label(self.edition)}); "
+            "strength by leave-one-out; error by nested leave-one-out",
+            "edition": self.edition,
             "questions": self.qids,
             "alpha": self.alpha,
             "cv_mean_euclidean_error": self.cv_error,
@@ -186,6 +208,7 @@ def fit_culture_map(
 ) -> CultureMap:
     """Fit the map on the WVS countries for the given questions (default: Q1–Q45 that the bundle has)."""
     iw = _load_iw()
+    edition = inglehart_welzel_edition().id
     path = DataBundle.current().wvs_distributions
     by_country, iso_of = _country_positions(str(path), path.stat().st_mtime)
     asked = {q for d in by_country.values() for q in d}
@@ -200,7 +223,7 @@ def fit_culture_map(
     countries = sorted(c for c in by_country if iso_of[c] in iw)
     if len(countries) < 5:
         raise DataError(
-            f"only {len(countries)} WVS countries have official map points in {DataBundle.INGLEHART_WELZEL}.",
+            f"only {len(countries)} WVS countries have map points in {DataBundle.INGLEHART_WELZEL}.",
             fix=f"restore the data bundle's {DataBundle.INGLEHART_WELZEL}.",
         )
     feats = np.full((len(countries), len(wanted)), np.nan)
@@ -235,6 +258,7 @@ def fit_culture_map(
         cv_error=float(np.mean(np.linalg.norm(preds - y, axis=1))),
         baseline_error=float(np.mean(np.linalg.norm(base - y, axis=1))),
         cv_predictions=preds,
+        edition=edition,
     )
 
 
@@ -335,7 +359,8 @@ def plot_culture_map(cmap: CultureMap, placements: Sequence[Placement], path: Pa
     ax.set_xlabel("survival (−) ↔ self-expression (+) values")
     ax.set_ylabel("traditional (−) ↔ secular-rational (+) values")
     ax.set_title(
-        f"Inglehart–Welzel map (official 2022 points); models placed by a ridge map on {len(cmap.qids)} questions\n"
+        f"Inglehart–Welzel map ({edition_label(cmap.edition)}); models placed by a ridge map on "
+        f"{len(cmap.qids)} questions\n"
         f"leave-one-out error {cmap.cv_error:.2f} map units (predict-the-mean baseline {cmap.baseline_error:.2f})",
         fontsize=9,
     )

@@ -36,7 +36,7 @@ from clca.report.before_after import (
     own_tags,
 )
 from clca.report.controls import BETTER, PRIMARY
-from clca.report.culture_map import fit_culture_map, plot_culture_map
+from clca.report.culture_map import edition_label, fit_culture_map, plot_culture_map
 from clca.report.figures import esc, html_page, html_table, img_tag
 from clca.rundir import RunDir, slug
 from clca.runs import write_json_atomic
@@ -192,7 +192,7 @@ def _reproduction_html(rep: Reproduction | None) -> str:
     caveats = "".join(f"<li>{esc(c)}</li>" for c in rep.caveats or [])
     return (
         f"<p class='note'>The student is the paper's {esc(rep.model)} and the protocol is the paper's; its "
-        "published numbers (PAPER.md §2) next to this run's.</p>"
+        "published numbers (Liu et al. 2025, Tables 2, 4, 5, 6 and 15) next to this run's.</p>"
         + html_table(
             [
                 "table",
@@ -436,7 +436,8 @@ def _culture_map_section(records: Sequence[QuestionResult], out: Path, seed: int
     write_json_atomic(out / RunDir.CULTURE_MAP, data)
     method = (
         f"Method: each country's expected answer position (scaled to [0,1]) on the {len(cmap.qids)} evaluated "
-        f"questions is mapped to its official 2022 Inglehart–Welzel coordinates by ridge regression "
+        f"questions is mapped to its Inglehart–Welzel coordinates ({edition_label(cmap.edition)}, the data "
+        "bundle's edition) by ridge regression "
         f"(strength {cmap.alpha:.3g} chosen by leave-one-out) fitted on {len(cmap.countries)} WVS countries. "
         f"Nested leave-one-out error of a held-out country: {cmap.cv_error:.3f} map units "
         f"(predict-the-mean baseline: {cmap.baseline_error:.3f}). Models are placed by applying the same map "

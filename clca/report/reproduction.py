@@ -1,6 +1,6 @@
 """The reproduction view: a run's numbers next to the CLCA paper's published ones, when they are comparable.
 
-The published numbers are those of ``../shared/PAPER.md`` §2 (Liu, Korhonen and Gurevych, ACL 2025): Table 2
+The published numbers are those of the paper (Liu, Korhonen and Gurevych, ACL 2025; arXiv 2504.02953): Table 2
 (culture-level KL-D per culture, for the persona baseline, cultural prompting and CLCA), Table 5 (individual-level
 accuracy, averaged over the five cultures), Table 15 (JS distance, averaged) and the objective ablations of
 Tables 4 and 6 (accuracy / KL-D averaged). A run is comparable with a row when

@@ -3,7 +3,8 @@ preset and its overrides; ``clca train``). The full training settings are :class
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -63,6 +64,20 @@ class TrainSection(BaseModel):
     seeds: list[int] | None = Field(
         default=None, min_length=1, max_length=50, description="Training seeds (one adapter each)."
     )
+    launcher: Literal["python", "accelerate"] = Field(
+        default="python",
+        description="python (one process) or accelerate (`accelerate launch -m clca train`, num_processes "
+        "processes: several GPUs for one adapter).",
+    )
+    num_processes: int = Field(
+        default=1, ge=1, le=1024, description="Processes (GPUs) with launcher accelerate."
+    )
+    accelerate_config: Path | None = Field(
+        default=None, description="An accelerate config file (e.g. configs/accelerate/multi_gpu.yaml)."
+    )
+
+    #: how a training is launched; not part of what is trained (not in a stage's settings hash)
+    LAUNCH_FIELDS: ClassVar[frozenset[str]] = frozenset({"launcher", "num_processes", "accelerate_config"})
 
     @model_validator(mode="after")
     def _check(self) -> TrainSection:
@@ -79,14 +94,16 @@ class TrainSection(BaseModel):
         return list(self.seeds) if self.seeds is not None else [int(self.overrides.get("seed", run_seed))]
 
     def resolve(self, *, model: str, seed: int) -> Any:
-        """The :class:`~clca.training.presets.TrainConfig` for ``model`` and training ``seed``."""
+        """The :class:`~clca.training.presets.TrainConfig` for ``model`` and training ``seed``; a ``model`` or
+        ``seed`` in ``overrides`` wins (``clca train --seed N``; the pipeline passes the seed it took from
+        ``seed_list``, which already honours ``overrides.seed``)."""
         from clca.training.presets import TrainConfig, preset
 
         unknown = sorted(set(self.overrides) - set(TrainConfig.model_fields))
         if unknown:
             raise ValueError(f"unknown key 'overrides.{unknown[0]}' (not a TrainConfig field)")
         try:
-            return preset(self.preset, **{"model": model, **self.overrides, "seed": seed})
+            return preset(self.preset, **{"model": model, "seed": seed, **self.overrides})
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = ".".join(str(p) for p in err.get("loc", ()))

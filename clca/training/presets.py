@@ -29,30 +29,46 @@ class TrainConfig(BaseModel):
     """Everything :func:`clca.training.train.train_adapter` needs besides the data and output folder."""
 
     model_config = ConfigDict(extra="forbid")
-    model: str = "embedded:smollm2-135m"  # base model spec (embedded:... or hf:<id or path>)
-    lora_r: int = Field(default=8, gt=0)
-    lora_alpha: float = Field(default=16, gt=0)
-    lora_dropout: float = Field(default=0.0, ge=0, lt=1)
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
-    modules_to_save: list[str] = Field(default_factory=list)  # e.g. ["embed_tokens", "lm_head"]
-    add_pad_token: bool = True  # add "<|pad|>" when the tokenizer has none and embeddings are trainable
-    learning_rate: float = Field(default=2e-4, gt=0)
-    num_epochs: float = Field(default=1.0, gt=0)
-    max_steps: int | None = Field(default=None, gt=0)  # overrides num_epochs (tests, quick runs)
-    per_device_batch_size: int = Field(default=4, gt=0)
-    grad_accum: int = Field(default=2, gt=0)
-    max_length: int = Field(default=512, gt=0)
-    gradient_checkpointing: bool = False
-    bf16: bool | None = None  # None: bf16 when CUDA supports it, else fp32
-    load_in_4bit: bool = False  # QLoRA (needs CUDA and bitsandbytes)
-    lr_scheduler: str = "linear"
-    warmup_ratio: float = Field(default=0.03, ge=0, lt=1)
-    weight_decay: float = Field(default=0.0, ge=0)
-    seed: int = 0
-    logging_steps: int = Field(default=5, gt=0)
-    eval_each_epoch: bool = True
-    save_checkpoints: bool = True  # per-epoch checkpoints so an interrupted run resumes
-    sparse_lm_head: bool | None = None  # LM head only on labelled positions (None: on when not on CUDA)
+    model: str = Field(
+        default="embedded:smollm2-135m", description="Base model spec (embedded:..., hf:<id or path>)."
+    )
+    lora_r: int = Field(default=8, gt=0, description="LoRA rank.")
+    lora_alpha: float = Field(default=16, gt=0, description="LoRA alpha (the update is scaled by alpha / r).")
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+        description="Modules that get LoRA layers (comma-separated).",
+    )
+    modules_to_save: list[str] = Field(
+        default_factory=list,
+        description="Modules trained fully and saved with the adapter, e.g. embed_tokens,lm_head.",
+    )
+    add_pad_token: bool = Field(
+        default=True, description="Add <|pad|> when the tokenizer has none and the embeddings are trained."
+    )
+    learning_rate: float = Field(default=2e-4, gt=0, description="Peak learning rate.")
+    num_epochs: float = Field(default=1.0, gt=0, description="Passes over the training split.")
+    max_steps: int | None = Field(default=None, gt=0, description="Optimizer steps; overrides num_epochs.")
+    per_device_batch_size: int = Field(default=4, gt=0, description="Examples per device and step.")
+    grad_accum: int = Field(default=2, gt=0, description="Gradient accumulation steps.")
+    max_length: int = Field(default=512, gt=0, description="Tokens per example (longer ones are cut).")
+    gradient_checkpointing: bool = Field(default=False, description="Recompute activations (less memory).")
+    bf16: bool | None = Field(default=None, description="bf16 training (default: when the GPU supports it).")
+    load_in_4bit: bool = Field(
+        default=False, description="QLoRA: the base in 4-bit nf4 (CUDA + bitsandbytes)."
+    )
+    lr_scheduler: str = Field(default="linear", description="Learning-rate schedule (transformers' names).")
+    warmup_ratio: float = Field(default=0.03, ge=0, lt=1, description="Warm-up share of the steps.")
+    weight_decay: float = Field(default=0.0, ge=0, description="AdamW weight decay.")
+    seed: int = Field(default=0, description="Training seed (data order, LoRA init, dropout).")
+    logging_steps: int = Field(default=5, gt=0, description="Steps between log lines (train_log.jsonl).")
+    eval_each_epoch: bool = Field(default=True, description="Validation loss after every epoch (else once).")
+    save_checkpoints: bool = Field(
+        default=True, description="Per-epoch checkpoints, so an interrupted training resumes."
+    )
+    sparse_lm_head: bool | None = Field(
+        default=None, description="LM head only on labelled positions (default: on when not on CUDA)."
+    )
 
 
 PRESETS: dict[str, TrainConfig] = {
@@ -103,3 +119,15 @@ def preset(name: str, **overrides: object) -> TrainConfig:
     data.update(family_exceptions(name, str(given.get("model", data["model"]))))
     data.update(given)
     return TrainConfig.model_validate(data)
+
+
+def preset_defaults(field: str) -> str:
+    """A field's default in every preset, for help texts: ``(default: x)`` or ``(default: cpu x, paper y)``."""
+    values = {name: getattr(cfg, field) for name, cfg in PRESETS.items()}
+
+    def show(v: object) -> str:
+        return ",".join(map(str, v)) if isinstance(v, list) else str(v)
+
+    if len({show(v) for v in values.values()}) == 1:
+        return f"(default: {show(next(iter(values.values())))})"
+    return "(default: " + ", ".join(f"{k} {show(v)}" for k, v in sorted(values.items())) + ")"

@@ -24,16 +24,19 @@ tokens/s, peak memory) and finally ``train_result.json`` (its presence marks the
 rerun skips it). Per-epoch checkpoints in ``out_dir/checkpoints`` let an interrupted run resume; they are
 deleted after success.
 
-Run as a module for multi-GPU training (see docs/training.md)::
+Multi-GPU training runs the same command under accelerate (see docs/training.md)::
 
-    accelerate launch --config_file configs/accelerate/multi_gpu.yaml -m clca.training.train \
-        --dataset runs/demo/mix/china --out runs/demo/adapters/china --preset paper --model hf:<id>
+    accelerate launch --config_file configs/accelerate/multi_gpu.yaml -m clca train \
+        --run runs/paper --culture China --preset paper --model hf:<id> --seed 0
+
+(``python -m clca.training.train`` is the same as ``clca train``.)
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import json
+import os
 import resource
 import shutil
 import sys
@@ -43,11 +46,12 @@ from typing import Any
 
 from clca.errors import ClcaError, ModelError
 from clca.llm.chat_template import tokenize_with_assistant_masks, training_chat_template
+from clca.locks import hold
 from clca.records import TrainResult
 from clca.rundir import AdapterDir
 from clca.training.cards import adapter_card, make_portable
 from clca.training.mix import load_mix
-from clca.training.presets import TrainConfig, preset
+from clca.training.presets import TrainConfig
 
 
 def peak_rss_mb() -> float:
@@ -344,20 +348,59 @@ def build_trainer(
     return trainer, facts
 
 
+def _check_adoptable(done: TrainResult, cfg: TrainConfig, dataset_dir: str | Path, out_dir: Path) -> None:
+    """A finished adapter is reused only when it was trained with these settings on this mix; otherwise a
+    one-line refusal names the first setting that differs."""
+    want = cfg.model_dump(mode="json")
+    diff = [k for k in sorted(set(want) | set(done.config)) if want.get(k) != done.config.get(k)]
+    if Path(done.dataset_dir).absolute() != Path(dataset_dir).absolute():
+        diff.insert(0, "dataset_dir")
+    if diff:
+        k = diff[0]
+        had = done.dataset_dir if k == "dataset_dir" else done.config.get(k)
+        now = dataset_dir if k == "dataset_dir" else want.get(k)
+        raise ClcaError(
+            f"{out_dir} holds an adapter trained with other settings ({k}: {had!r} there, {now!r} now"
+            + (f"; {len(diff) - 1} more" if len(diff) > 1 else "")
+            + ").",
+            fix="move that folder away (or use another --out / run directory) to train with these settings.",
+        )
+
+
 def train_adapter(
     dataset_dir: str | Path, out_dir: str | Path, cfg: TrainConfig, *, progress: bool = True
 ) -> TrainResult:
     """Train a LoRA adapter on the mix at ``dataset_dir`` and save it to ``out_dir`` (resumable, see module doc)."""
-    import torch
-    from transformers.trainer_utils import get_last_checkpoint
 
     out_dir = Path(out_dir)
     folder = AdapterDir(out_dir)
     if folder.finished():
         done = folder.result()
         assert done is not None
+        _check_adoptable(done, cfg, dataset_dir, out_dir)
         return done.model_copy(update={"skipped": True})
     out_dir.mkdir(parents=True, exist_ok=True)
+    # one writer per adapter folder, whoever starts it (clca run, its executor's units, clca train); under
+    # `accelerate launch` the processes share one training: rank 0 holds the lock
+    rank = int(os.environ.get("RANK", "0"))
+    lock = (
+        hold(
+            out_dir.with_name(f".{out_dir.name}.lock"),
+            "training this adapter",
+            fix="wait for that training to finish: one writer per adapter folder.",
+        )
+        if rank == 0
+        else contextlib.nullcontext()
+    )
+    with lock:
+        return _train(dataset_dir, out_dir, cfg, progress=progress)
+
+
+def _train(dataset_dir: str | Path, out_dir: Path, cfg: TrainConfig, *, progress: bool) -> TrainResult:
+    import torch
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = AdapterDir(out_dir)
     trainer, facts = build_trainer(dataset_dir, out_dir, cfg, progress=progress)
     ckpt_dir = folder.checkpoints_dir
     resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
@@ -410,34 +453,10 @@ def train_adapter(
     return res
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m clca.training.train`` / ``accelerate launch -m clca.training.train``: train one adapter."""
-    ap = argparse.ArgumentParser(prog="python -m clca.training.train", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", required=True, help="a saved mix (run_dir/mix/<culture>)")
-    ap.add_argument("--out", required=True, help="adapter output folder")
-    ap.add_argument("--preset", default="cpu", choices=["paper", "cpu"])
-    ap.add_argument("--model")
-    ap.add_argument("--epochs", type=float, dest="num_epochs")
-    ap.add_argument("--lr", type=float, dest="learning_rate")
-    ap.add_argument("--batch-size", type=int, dest="per_device_batch_size")
-    ap.add_argument("--grad-accum", type=int)
-    ap.add_argument("--max-length", type=int)
-    ap.add_argument("--lora-r", type=int)
-    ap.add_argument("--max-steps", type=int)
-    ap.add_argument("--no-load-in-4bit", action="store_true", dest="no_4bit")
-    ns = vars(ap.parse_args(argv))
-    name = ns.pop("preset")
-    dataset, out, no4 = ns.pop("dataset"), ns.pop("out"), ns.pop("no_4bit")
-    if no4:
-        ns["load_in_4bit"] = False
-    try:
-        res = train_adapter(dataset, out, preset(name, **ns))
-    except ClcaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(res.model_dump_json(indent=2, exclude={"config", "versions"}))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m clca.training.train ARGS`` is ``clca train ARGS`` (one entry point, one set of options; the
+    # module is run by name so that this layer does not import the CLI)
+    import runpy
+
+    sys.argv = ["clca", "train", *sys.argv[1:]]
+    runpy.run_module("clca", run_name="__main__", alter_sys=True)

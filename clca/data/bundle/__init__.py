@@ -15,18 +15,21 @@ source (URL, commit, sha256) and each built file (sha256, size, the sources it c
   ``<owner>/<repo>/<commit>/<path in the repository>`` for GitHub files, ``_unpinned/<key>/<file name>``
   for a source that has no pinned public copy.
 
-One source has no pinned public copy that could be verified: the Inglehart–Welzel 2022 map points
-(``culture/inglehart_welzel_2022.csv``). Its sha256 is pinned; a user who has the file passes it with
-``--source inglehart_welzel_2022=PATH`` (or puts it in a mirror). Without it the pull builds everything
-else and records the file as missing in the manifest; ``clca data status`` reports the gap.
+The Inglehart–Welzel map points (``culture/inglehart_welzel.csv``) come in editions
+(:mod:`clca.data.editions`): by default the pull builds them from open-numbers' pinned Integrated Values
+Surveys aggregates (``ivs-wave7``); a user who has the World Values Survey Association's official 2022 points
+(no pinned public copy) passes them with ``--source inglehart_welzel_2022=PATH`` (or puts them in a mirror),
+checked by format rather than by one sha256, and the bundle uses them instead. The manifest records the
+edition; ``clca data status`` prints it.
 
 Everything here is plain Python over bytes: the builders are pure functions (source bytes in, file bytes
 out) so that tests can run them on small extracts of the real sources.
 
 The package: :mod:`~clca.data.bundle.catalog` (terms, sources, products), :mod:`~clca.data.bundle.builders`
-(the pure builders), :mod:`~clca.data.bundle.pull` (fetching, the manifest, the pull) and
+(the pure builders), :mod:`~clca.data.bundle.pull` (fetching, the pull) and
 :mod:`~clca.data.bundle.status` (``clca data status``). The bundle's file names belong to
-:class:`clca.data.layout.DataBundle`, the cache locations to :mod:`clca.settings`; this package re-exports
+:class:`clca.data.layout.DataBundle`, the manifest's records to :mod:`clca.data.bundle_manifest`, the map
+edition to :mod:`clca.data.editions`, the cache locations to :mod:`clca.settings`; this package re-exports
 the names callers use.
 """
 
@@ -38,13 +41,19 @@ from clca.data.bundle.builders import (
     env_subsets_json,
     hofstede_csv,
     inglehart_welzel_csv,
+    ivs_map_points_csv,
     verbatim,
 )
 from clca.data.bundle.catalog import (
+    EVS_CITATION,
     HOFSTEDE_CITATION,
     HOFSTEDE_COMMIT,
     HOFSTEDE_REPO,
+    IVS_DDF_CITATION,
+    IVS_GEO_ISO3,
+    IVS_REPO,
     IW_CITATION,
+    JOINT_CITATION,
     PRODUCTS,
     SIMLLM_CITATION,
     SIMLLM_COMMIT,
@@ -62,9 +71,12 @@ from clca.data.bundle.catalog import (
     WVB_REPO,
     WVS_CITATION,
     Product,
+    Recipe,
     Source,
     Terms,
     github_file,
+    ivs_map_points,
+    product,
     terms_text,
     unpinned_file,
 )
@@ -90,10 +102,15 @@ from clca.data.bundle.status import BundleStatus, FileCheck, bundle_status, desc
 from clca.settings import cache_root, default_bundle_dir, download_cache_dir, pulled_bundle_dir
 
 __all__ = [
+    "EVS_CITATION",
     "HOFSTEDE_CITATION",
     "HOFSTEDE_COMMIT",
     "HOFSTEDE_REPO",
+    "IVS_DDF_CITATION",
+    "IVS_GEO_ISO3",
+    "IVS_REPO",
     "IW_CITATION",
+    "JOINT_CITATION",
     "MANIFEST",
     "MANIFEST_FORMAT",
     "PRODUCTS",
@@ -124,6 +141,7 @@ __all__ = [
     "MissingFile",
     "Product",
     "PullResult",
+    "Recipe",
     "Source",
     "Terms",
     "bundle_status",
@@ -137,6 +155,9 @@ __all__ = [
     "github_file",
     "hofstede_csv",
     "inglehart_welzel_csv",
+    "ivs_map_points",
+    "ivs_map_points_csv",
+    "product",
     "pull",
     "pulled_bundle_dir",
     "read_manifest",

@@ -6,7 +6,10 @@ describes it, so that tests can run them on small extracts of the real sources.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -40,26 +43,180 @@ def hofstede_csv(raw: bytes) -> bytes:
     return text.encode("utf-8") if text.endswith("\n") else (text + "\n").encode("utf-8")
 
 
-def inglehart_welzel_csv(raw: bytes) -> bytes:
-    """``culture/inglehart_welzel_2022.csv``: the map points file itself, after a format check.
+#: the map file's header (both editions)
+MAP_HEADER: tuple[str, str, str, str] = ("iso3", "name", "trad_sec", "surv_self")
+#: the range both coordinates must lie in (the official 2022 map spans about -2.1 .. 2.6)
+MAP_RANGE: tuple[float, float] = (-4.0, 4.0)
+#: a supplied map file must have at least this many countries (the official 2022 file has 110)
+MAP_MIN_ROWS = 30
+_ISO3 = re.compile(r"[A-Z]{3}")
 
-    Checks the header ``iso3,name,trad_sec,surv_self`` and that both coordinates parse as numbers on every
-    row; the bytes are kept as they are (the pinned sha256 already fixes the content).
+
+def _text(raw: bytes, what: str, fix: str) -> str:
+    """``raw`` as UTF-8 text with LF line ends (a UTF-8 BOM dropped); a one-line DataError otherwise."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(f"{what} is not UTF-8 text.", fix=fix) from None
+    return text.replace("\r\n", "\n")
+
+
+def inglehart_welzel_csv(raw: bytes) -> bytes:
+    """``culture/inglehart_welzel.csv`` from a supplied map points file (the WVSA's official 2022 points).
+
+    The file is accepted by its content, not by one sha256: header ``iso3,name,trad_sec,surv_self``; on
+    every row a unique upper-case three-letter ISO3 code, a non-empty name and two numbers within
+    :data:`MAP_RANGE`; at least :data:`MAP_MIN_ROWS` rows. The bytes are kept as they are, except that a
+    UTF-8 BOM is dropped and CRLF line ends become LF. Any problem is a one-line DataError naming the line.
     """
-    lines = raw.decode("utf-8").splitlines()
-    if not lines or lines[0] != "iso3,name,trad_sec,surv_self":
-        raise DataError(
-            "the Inglehart-Welzel file does not start with the header iso3,name,trad_sec,surv_self."
-        )
-    for lineno, line in enumerate(lines[1:], 2):
-        parts = line.split(",")
+    fix = (
+        "supply the points as CSV with the header iso3,name,trad_sec,surv_self (docs/data.md), or leave "
+        "--source inglehart_welzel_2022 out to build the IVS edition."
+    )
+    what = "the supplied Inglehart-Welzel points (inglehart_welzel_2022)"
+    text = _text(raw, what, fix)
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or tuple(rows[0]) != MAP_HEADER:
+        raise DataError(f"{what} do not start with the header {','.join(MAP_HEADER)}.", fix=fix)
+    seen: set[str] = set()
+    lo, hi = MAP_RANGE
+    body = [(lineno, row) for lineno, row in enumerate(rows[1:], 2) if row]
+    for lineno, row in body:
+        where = f"{what}, line {lineno}"
+        if len(row) != 4:
+            raise DataError(
+                f"{where}: expected 4 fields iso3,name,trad_sec,surv_self, got {len(row)}.", fix=fix
+            )
+        iso3, name, *coords = row
+        if not _ISO3.fullmatch(iso3):
+            raise DataError(f"{where}: {iso3!r} is not an upper-case three-letter ISO3 code.", fix=fix)
+        if iso3 in seen:
+            raise DataError(f"{where}: a second row for {iso3}.", fix=fix)
+        seen.add(iso3)
+        if not name.strip():
+            raise DataError(f"{where}: the name is empty.", fix=fix)
+        for col, value in zip(MAP_HEADER[2:], coords, strict=True):
+            try:
+                x = float(value)
+            except ValueError:
+                raise DataError(f"{where}: {col} {value!r} is not a number.", fix=fix) from None
+            if not lo <= x <= hi:
+                raise DataError(f"{where}: {col} {value} is outside [{lo:g}, {hi:g}].", fix=fix)
+    if len(body) < MAP_MIN_ROWS:
+        raise DataError(f"{what} have {len(body)} rows; a map needs at least {MAP_MIN_ROWS}.", fix=fix)
+    return text.encode("utf-8")
+
+
+def _ivs_values(raw: bytes, column: str) -> dict[tuple[str, int], float]:
+    """(geo, year) -> value of an open-numbers DDF datapoints file ``geo,year,<column>``."""
+    what = f"the IVS datapoints file for {column}"
+    fix = "use the pinned open-numbers file (see docs/data.md)."
+    rows = list(csv.reader(io.StringIO(_text(raw, what, fix))))
+    if not rows or rows[0] != ["geo", "year", column]:
+        raise DataError(f"{what} does not start with the header geo,year,{column}.", fix=fix)
+    out: dict[tuple[str, int], float] = {}
+    for lineno, row in enumerate(rows[1:], 2):
+        if not row:
+            continue
         try:
-            if len(parts) != 4:
+            geo, year, value = row[0], int(row[1]), float(row[2])
+            if len(row) != 3 or not geo or not math.isfinite(value):
                 raise ValueError
-            float(parts[2]), float(parts[3])
-        except ValueError:
-            raise DataError(f"the Inglehart-Welzel file, line {lineno}: expected iso3,name,x,y.") from None
-    return raw
+        except (ValueError, IndexError):
+            raise DataError(f"{what}, line {lineno}: expected geo,year,number.", fix=fix) from None
+        if (geo, year) in out:
+            raise DataError(f"{what}, line {lineno}: a second value for {geo} {year}.", fix=fix)
+        out[(geo, year)] = value
+    return out
+
+
+def _ivs_names(raw: bytes) -> dict[str, str]:
+    """geo -> name of open-numbers' ``ddf--entities--geo--country.csv`` (``country,name``)."""
+    what = "the IVS country entities file"
+    fix = "use the pinned open-numbers file (see docs/data.md)."
+    rows = list(csv.reader(io.StringIO(_text(raw, what, fix))))
+    if not rows or rows[0][:2] != ["country", "name"]:
+        raise DataError(f"{what} does not start with the header country,name.", fix=fix)
+    out: dict[str, str] = {}
+    for lineno, row in enumerate(rows[1:], 2):
+        if not row:
+            continue
+        if len(row) < 2 or not row[0] or not row[1].strip():
+            raise DataError(f"{what}, line {lineno}: expected a geo key and a name.", fix=fix)
+        out[row[0]] = row[1].strip()
+    return out
+
+
+def _coordinate(x: float) -> str:
+    """A map coordinate as the official file writes it: rounded to 4 decimals, shortest form, no -0.0."""
+    return repr(round(x, 4) + 0.0)
+
+
+def ivs_map_points_csv(
+    tradagg: bytes,
+    survsagg: bytes,
+    entities: bytes,
+    *,
+    iso3: Mapping[str, str],
+    years: tuple[int, int],
+) -> bytes:
+    """``culture/inglehart_welzel.csv``, IVS edition, from open-numbers' Integrated Values Surveys aggregates.
+
+    Inputs: ``ddf--datapoints--tradagg--by--geo--year.csv`` (``geo,year,tradagg``: traditional (-) vs
+    secular-rational (+) values), ``ddf--datapoints--survsagg--by--geo--year.csv`` (``geo,year,survsagg``:
+    note the sign, positive means *survival*) and ``ddf--entities--geo--country.csv`` (``country,name``).
+    For each geo, its latest year within ``years`` (inclusive) that has both values gives one row:
+
+    - ``iso3``: ``iso3[geo]`` (the catalog's explicit table; a geo in the window without an entry is an
+      error, and so are two geos of one country in the window, e.g. ``russia`` and ``russian_federation``);
+    - ``name``: the entities file's name of the geo;
+    - ``trad_sec`` = ``tradagg``; ``surv_self`` = ``-survsagg`` (positive = self-expression, as on the map);
+      both rounded to 4 decimals like the official file.
+
+    Rows are sorted by name; header ``iso3,name,trad_sec,surv_self``; LF line ends.
+    """
+    trad = _ivs_values(tradagg, "tradagg")
+    surv = _ivs_values(survsagg, "survsagg")
+    names = _ivs_names(entities)
+    first, last = years
+    fix = "use the pinned open-numbers files (see docs/data.md)."
+    latest: dict[str, int] = {}
+    for key in sorted(set(trad) | set(surv)):
+        geo, year = key
+        if not first <= year <= last:
+            continue
+        if key not in trad or key not in surv:
+            has, lacks = ("tradagg", "survsagg") if key in trad else ("survsagg", "tradagg")
+            raise DataError(f"the IVS files give {geo} {year} a {has} but no {lacks} value.", fix=fix)
+        latest[geo] = max(year, latest.get(geo, year))
+    by_iso: dict[str, str] = {}
+    rows: list[tuple[str, str, float, float]] = []
+    for geo, year in sorted(latest.items()):
+        code = iso3.get(geo)
+        if code is None:
+            raise DataError(
+                f"the IVS geo {geo!r} ({year}) has no ISO3 code.",
+                fix="add it to IVS_GEO_ISO3 in clca/data/bundle/catalog.py.",
+            )
+        if code in by_iso:
+            raise DataError(
+                f"the IVS geos {by_iso[code]!r} and {geo!r} are both {code} within {first}-{last}; "
+                "one country needs one key.",
+                fix="narrow the window or drop one key (IVS_GEO_ISO3 in clca/data/bundle/catalog.py).",
+            )
+        by_iso[code] = geo
+        name = names.get(geo)
+        if name is None:
+            raise DataError(f"the IVS geo {geo!r} is not in the country entities file.", fix=fix)
+        rows.append((code, name, trad[(geo, year)], -surv[(geo, year)]))
+    if not rows:
+        raise DataError(f"the IVS files have no country with data in {first}-{last}.", fix=fix)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(MAP_HEADER)
+    for code, name, ts, ss in sorted(rows, key=lambda r: (r[1], r[0])):
+        writer.writerow((code, name, _coordinate(ts), _coordinate(ss)))
+    return out.getvalue().encode("utf-8")
 
 
 def env_subsets_json(used_env: bytes) -> bytes:

@@ -2,13 +2,17 @@
 
 :data:`SOURCES` pins every source file (GitHub raw URL at a full commit hash, sha256, size, mirror path);
 :data:`TERMS` says how each group of sources may be used and cited; :data:`PRODUCTS` lists the bundle's
-files (named by :class:`clca.data.layout.DataBundle`), the sources each needs and the builder that makes it.
+files (named by :class:`clca.data.layout.DataBundle`) and the ways to build each (:class:`Recipe`: the
+sources it needs and the builder). The Inglehart–Welzel map file has two: the official 2022 points when the
+user supplies them, else the IVS edition from open-numbers' pinned aggregates (:mod:`clca.data.editions`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,8 +21,10 @@ from clca.data.bundle.builders import (
     env_subsets_json,
     hofstede_csv,
     inglehart_welzel_csv,
+    ivs_map_points_csv,
     verbatim,
 )
+from clca.data.editions import IVS_COMMIT, IVS_SOURCES, IVS_WAVE7_YEARS, OFFICIAL_SHA256, OFFICIAL_SOURCE
 from clca.data.layout import DataBundle
 
 # --------------------------------------------------------------------------------------------------------
@@ -69,6 +75,19 @@ IW_CITATION = (
     "World Values Survey Association. 2023. The Inglehart-Welzel World Cultural Map - World Values "
     "Survey 7 (2023 version, data 2017-2022). www.worldvaluessurvey.org."
 )
+EVS_CITATION = (
+    "EVS. 2020. European Values Study 2017: Integrated Dataset (EVS 2017). GESIS Data Archive, Cologne. ZA7500 "
+    "Data file Version 4.0.0, doi:10.4232/1.13560"
+)
+JOINT_CITATION = (
+    "EVS/WVS. 2020. European Values Study and World Values Survey: Joint EVS/WVS 2017-2021 Dataset "
+    "(Joint EVS/WVS). JD Systems Institute & WVSA. Dataset Version 1.0.0, doi:10.14281/18241.2 (cite the "
+    "version you use; later versions have their own DOIs)"
+)
+IVS_DDF_CITATION = (
+    "open-numbers. ddf--open_numbers--integrated_values_surveys_indicators: Integrated Values Surveys "
+    f"(WVS + EVS) country-year aggregates in DDF, GitHub, commit {IVS_COMMIT}."
+)
 
 TERMS: dict[str, Terms] = {
     "wvs": Terms(
@@ -99,10 +118,19 @@ TERMS: dict[str, Terms] = {
         citations=(HOFSTEDE_CITATION,),
     ),
     "inglehart_welzel": Terms(
-        name="Inglehart-Welzel cultural map points (2022)",
+        name="Inglehart-Welzel cultural map points (2022), optional, supplied by the user",
         licence="WVS terms: free for non-profit use with citation",
         summary="Cite the World Values Survey Association's cultural map.",
         citations=(IW_CITATION, WVS_CITATION),
+    ),
+    "ivs": Terms(
+        name="Integrated Values Surveys (WVS + EVS) country-year aggregates (open-numbers DDF)",
+        licence="WVS and EVS terms: free for non-profit use with citation",
+        summary=(
+            "WVS and EVS data may be used for non-profit purposes only and must be cited, with the "
+            "open-numbers repository the aggregates come from; no respondent-level data is fetched."
+        ),
+        citations=(WVS_CITATION, EVS_CITATION, JOINT_CITATION, IVS_DDF_CITATION),
     ),
 }
 
@@ -126,6 +154,11 @@ class Source(BaseModel):
     commit: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
     path: str | None = None
     note: str = ""
+    accept: Literal["sha256", "format"] = Field(
+        default="sha256",
+        description="sha256: only the pinned bytes; format: any file its product's builder accepts (the "
+        "user's own copy of a file with no pinned public copy; its sha256 is recorded as given)",
+    )
 
 
 def github_file(
@@ -146,7 +179,16 @@ def github_file(
     )
 
 
-def unpinned_file(key: str, filename: str, *, sha256: str, size: int, terms: str, note: str) -> Source:
+def unpinned_file(
+    key: str,
+    filename: str,
+    *,
+    sha256: str,
+    size: int,
+    terms: str,
+    note: str,
+    accept: Literal["sha256", "format"] = "sha256",
+) -> Source:
     """A source with no pinned public copy: only a mirror or ``--source KEY=PATH`` can supply it."""
     return Source(
         key=key,
@@ -156,6 +198,7 @@ def unpinned_file(key: str, filename: str, *, sha256: str, size: int, terms: str
         size=size,
         terms=terms,
         note=note,
+        accept=accept,
     )
 
 
@@ -167,6 +210,7 @@ SOTOPIA_SPACE_REPO, SOTOPIA_SPACE_COMMIT = (
 )
 SOTOPIA_PI_REPO, SOTOPIA_PI_COMMIT = "sotopia-lab/sotopia-pi", "245fa7bbfc229a1e0f1aa3e79fa3cd26cad7b3bd"
 HOFSTEDE_REPO, HOFSTEDE_COMMIT = "HoaMacDanh/GEO", "2f17b10973b940709e575f5d7ce37572399570b4"
+IVS_REPO = "open-numbers/ddf--open_numbers--integrated_values_surveys_indicators"
 
 #: Every source file of the bundle. Each sha256 and size was computed from the file at the pinned commit.
 SOURCES: tuple[Source, ...] = (
@@ -284,18 +328,174 @@ SOURCES: tuple[Source, ...] = (
             "6-dimensions-for-website-2015-08-16.csv; geerthofstede.com itself has no pinned version"
         ),
     ),
+    github_file(
+        "ivs_tradagg",
+        IVS_REPO,
+        IVS_COMMIT,
+        "ddf--datapoints--tradagg--by--geo--year.csv",
+        sha256="3443fa4d20839fdbaef0b6d42cdeb72dd89cebbe4e68357a972aa2f10ee4771e",
+        size=13712,
+        terms="ivs",
+        note="traditional (-) vs secular-rational (+) values per country and survey year (WVS + EVS)",
+    ),
+    github_file(
+        "ivs_survsagg",
+        IVS_REPO,
+        IVS_COMMIT,
+        "ddf--datapoints--survsagg--by--geo--year.csv",
+        sha256="0a64c75de5492fc7552aa38b7ab993afd5e30b5b7a864e47e3bff242a136e00b",
+        size=13665,
+        terms="ivs",
+        note="survival (+) vs self-expression (-) values per country and survey year: the map's sign flipped",
+    ),
+    github_file(
+        "ivs_geo_entities",
+        IVS_REPO,
+        IVS_COMMIT,
+        "ddf--entities--geo--country.csv",
+        sha256="dc27b46055207496e4a98e80eebcb8a9b89999da493fd0d89eb913c36bbcd432",
+        size=2237,
+        terms="ivs",
+        note="the geo keys' country names",
+    ),
     unpinned_file(
-        "inglehart_welzel_2022",
+        OFFICIAL_SOURCE,
         "inglehart_welzel_2022.csv",
-        sha256="b8f580a27d9c052e7fcff2f45d9c05cdf88442cef13f8d84c9c8c50ee8e15c71",
+        sha256=OFFICIAL_SHA256,
         size=3043,
         terms="inglehart_welzel",
+        accept="format",
         note=(
-            "no pinned public copy is known: the World Values Survey Association publishes the 2022 map "
-            "points as a figure; supply the file with --source inglehart_welzel_2022=PATH"
+            "optional: the World Values Survey Association's official 2022 map points have no pinned public "
+            "copy; supply them with --source inglehart_welzel_2022=PATH to use them instead of the IVS edition"
         ),
     ),
 )
+
+
+#: open-numbers' IVS geo keys -> ISO3 (the WVS codes where ISO has none: Northern Ireland NIR, Kosovo XKX).
+#: Every key of the pinned ``ddf--entities--geo--country.csv`` but ``northern_cyprus`` (no code; never in the
+#: window). Old EVS rounds spell some countries twice (``russia`` / ``russian_federation``): both keys map to
+#: the one code, and the builder refuses a window in which both occur.
+IVS_GEO_ISO3: dict[str, str] = {
+    "albania": "ALB",
+    "algeria": "DZA",
+    "andorra": "AND",
+    "argentina": "ARG",
+    "armenia": "ARM",
+    "australia": "AUS",
+    "austria": "AUT",
+    "azerbaijan": "AZE",
+    "bangladesh": "BGD",
+    "belarus": "BLR",
+    "belgium": "BEL",
+    "bolivia": "BOL",
+    "bosnia_and_herzegovina": "BIH",
+    "bosnia_herzegovina": "BIH",
+    "brazil": "BRA",
+    "bulgaria": "BGR",
+    "burkina_faso": "BFA",
+    "canada": "CAN",
+    "chile": "CHL",
+    "china": "CHN",
+    "colombia": "COL",
+    "croatia": "HRV",
+    "cyprus": "CYP",
+    "czechia": "CZE",
+    "denmark": "DNK",
+    "dominican_republic": "DOM",
+    "ecuador": "ECU",
+    "egypt": "EGY",
+    "estonia": "EST",
+    "ethiopia": "ETH",
+    "finland": "FIN",
+    "france": "FRA",
+    "georgia": "GEO",
+    "germany": "DEU",
+    "germany_west": "DEU",
+    "ghana": "GHA",
+    "great_britain": "GBR",
+    "greece": "GRC",
+    "guatemala": "GTM",
+    "haiti": "HTI",
+    "hong_kong_sar": "HKG",
+    "hungary": "HUN",
+    "iceland": "ISL",
+    "india": "IND",
+    "indonesia": "IDN",
+    "iran": "IRN",
+    "iraq": "IRQ",
+    "ireland": "IRL",
+    "israel": "ISR",
+    "italy": "ITA",
+    "japan": "JPN",
+    "jordan": "JOR",
+    "kazakhstan": "KAZ",
+    "kenya": "KEN",
+    "kosovo": "XKX",
+    "kyrgyzstan": "KGZ",
+    "latvia": "LVA",
+    "lebanon": "LBN",
+    "libya": "LBY",
+    "lithuania": "LTU",
+    "luxembourg": "LUX",
+    "macedonia": "MKD",
+    "malaysia": "MYS",
+    "maldives": "MDV",
+    "mali": "MLI",
+    "malta": "MLT",
+    "mexico": "MEX",
+    "moldova": "MDA",
+    "moldova_rep_of": "MDA",
+    "mongolia": "MNG",
+    "montenegro": "MNE",
+    "montenegro_rep_of": "MNE",
+    "morocco": "MAR",
+    "myanmar": "MMR",
+    "netherlands": "NLD",
+    "new_zealand": "NZL",
+    "nicaragua": "NIC",
+    "nigeria": "NGA",
+    "north_macedonia": "MKD",
+    "northern_ireland": "NIR",
+    "norway": "NOR",
+    "pakistan": "PAK",
+    "palestine": "PSE",
+    "peru": "PER",
+    "philippines": "PHL",
+    "poland": "POL",
+    "portugal": "PRT",
+    "puerto_rico": "PRI",
+    "romania": "ROU",
+    "russia": "RUS",
+    "russian_federation": "RUS",
+    "rwanda": "RWA",
+    "serbia": "SRB",
+    "singapore": "SGP",
+    "slovak_republic": "SVK",
+    "slovakia": "SVK",
+    "slovenia": "SVN",
+    "south_africa": "ZAF",
+    "south_korea": "KOR",
+    "spain": "ESP",
+    "sweden": "SWE",
+    "switzerland": "CHE",
+    "taiwan_roc": "TWN",
+    "tanzania": "TZA",
+    "thailand": "THA",
+    "trinidad_and_tobago": "TTO",
+    "tunisia": "TUN",
+    "turkey": "TUR",
+    "uganda": "UGA",
+    "ukraine": "UKR",
+    "united_states": "USA",
+    "uruguay": "URY",
+    "venezuela": "VEN",
+    "vietnam": "VNM",
+    "yemen": "YEM",
+    "zambia": "ZMB",
+    "zimbabwe": "ZWE",
+}
 
 
 def terms_text(sources: Sequence[Source]) -> list[str]:
@@ -318,30 +518,54 @@ def terms_text(sources: Sequence[Source]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Product:
-    """One file of the bundle: its path, the sources it needs, and the builder (called with their bytes)."""
+class Recipe:
+    """One way to build a file: the sources it needs and the builder (called with their bytes, in order)."""
 
-    file: str
     needs: tuple[str, ...]
     build: Callable[..., bytes]
 
 
+@dataclass(frozen=True)
+class Product:
+    """One file of the bundle and its recipes, in order of preference: the pull builds the first whose
+    sources it has (the user's official map points over the IVS edition)."""
+
+    file: str
+    recipes: tuple[Recipe, ...]
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Every source some recipe of this file needs (first-use order)."""
+        return tuple(dict.fromkeys(k for r in self.recipes for k in r.needs))
+
+
+def product(file: str, needs: tuple[str, ...], build: Callable[..., bytes]) -> Product:
+    """A file with one recipe."""
+    return Product(file, (Recipe(needs, build),))
+
+
+#: the map points built from the IVS aggregates: latest year in the wave-7 window, ISO3 from the table above
+ivs_map_points = partial(ivs_map_points_csv, iso3=IVS_GEO_ISO3, years=IVS_WAVE7_YEARS)
+
 #: The bundle's files, in the order they are built.
 PRODUCTS: tuple[Product, ...] = (
-    Product(DataBundle.WVS_METADATA, ("wvb_question_metadata",), verbatim),
-    Product(DataBundle.WVS_CODEBOOK, ("wvb_codebook",), verbatim),
-    Product(DataBundle.WVS_ANSWER_ADJUSTMENT, ("wvb_answer_adjustment",), verbatim),
-    Product(
+    product(DataBundle.WVS_METADATA, ("wvb_question_metadata",), verbatim),
+    product(DataBundle.WVS_CODEBOOK, ("wvb_codebook",), verbatim),
+    product(DataBundle.WVS_ANSWER_ADJUSTMENT, ("wvb_answer_adjustment",), verbatim),
+    product(
         DataBundle.WVS_DISTRIBUTIONS,
         ("simllm_train", "simllm_valid", "wvb_codebook", "wvb_question_metadata"),
         country_distributions_jsonl,
     ),
-    Product(DataBundle.SOTOPIA_ENVIRONMENTS, ("sotopia_environment_profiles",), verbatim),
-    Product(DataBundle.SOTOPIA_AGENTS, ("sotopia_agent_profiles",), verbatim),
-    Product(DataBundle.SOTOPIA_RELATIONSHIPS, ("sotopia_relationship_profiles",), verbatim),
-    Product(DataBundle.SOTOPIA_COMBOS, ("sotopia_env_agent_combo_storages",), verbatim),
-    Product(DataBundle.SOTOPIA_ENV_SUBSETS, ("sotopia_pi_used_env",), env_subsets_json),
-    Product(DataBundle.SOTOPIA_NORMS, ("sotopia_pi_used_prompt",), verbatim),
-    Product(DataBundle.HOFSTEDE, ("hofstede_2015",), hofstede_csv),
-    Product(DataBundle.INGLEHART_WELZEL, ("inglehart_welzel_2022",), inglehart_welzel_csv),
+    product(DataBundle.SOTOPIA_ENVIRONMENTS, ("sotopia_environment_profiles",), verbatim),
+    product(DataBundle.SOTOPIA_AGENTS, ("sotopia_agent_profiles",), verbatim),
+    product(DataBundle.SOTOPIA_RELATIONSHIPS, ("sotopia_relationship_profiles",), verbatim),
+    product(DataBundle.SOTOPIA_COMBOS, ("sotopia_env_agent_combo_storages",), verbatim),
+    product(DataBundle.SOTOPIA_ENV_SUBSETS, ("sotopia_pi_used_env",), env_subsets_json),
+    product(DataBundle.SOTOPIA_NORMS, ("sotopia_pi_used_prompt",), verbatim),
+    product(DataBundle.HOFSTEDE, ("hofstede_2015",), hofstede_csv),
+    Product(
+        DataBundle.INGLEHART_WELZEL,
+        (Recipe((OFFICIAL_SOURCE,), inglehart_welzel_csv), Recipe(IVS_SOURCES, ivs_map_points)),
+    ),
 )

@@ -8,7 +8,6 @@ a :class:`Manifest` (``bundle_manifest.json``) recording the sources and the sha
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -18,88 +17,52 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from clca import __version__
-from clca.data.bundle.catalog import PRODUCTS, SOURCES, Product, Source, terms_text
+from clca.data.bundle.catalog import PRODUCTS, SOURCES, Product, Recipe, Source, terms_text
+from clca.data.bundle_manifest import (
+    MANIFEST,
+    MANIFEST_FORMAT,
+    Manifest,
+    ManifestFile,
+    ManifestSource,
+    MissingFile,
+    read_manifest,
+    sha256_bytes,
+    sha256_file,
+)
+from clca.data.editions import DESCRIPTIONS, edition_from_sources
 from clca.data.layout import DataBundle
 from clca.errors import DataError
-from clca.settings import BUNDLE_MANIFEST, default_bundle_dir, download_cache_dir
+from clca.settings import default_bundle_dir, download_cache_dir
 
-#: the manifest's file name (:data:`clca.settings.BUNDLE_MANIFEST`: settings finds a pulled bundle by it)
-MANIFEST = BUNDLE_MANIFEST
-MANIFEST_FORMAT = 1
 README = DataBundle.README
 
 Echo = Callable[[str], None]
 
-
-# --------------------------------------------------------------------------------------------------------
-# The manifest
-
-
-class ManifestSource(BaseModel):
-    key: str
-    url: str | None
-    repo: str | None
-    commit: str | None
-    path: str | None
-    mirror_path: str
-    sha256: str
-    size: int
-    terms: str
-
-
-class ManifestFile(BaseModel):
-    sha256: str
-    size: int
-    sources: list[str]
-
-
-class MissingFile(BaseModel):
-    file: str
-    sources: list[str]
-    reason: str
-
-
-class Manifest(BaseModel):
-    """``bundle_manifest.json``: what the bundle was built from and the sha256 of every built file."""
-
-    format: int = MANIFEST_FORMAT
-    clca_version: str
-    created: str
-    sources: list[ManifestSource]
-    files: dict[str, ManifestFile]
-    missing: list[MissingFile] = Field(default_factory=list)
-
-
-def read_manifest(bundle: Path) -> Manifest | None:
-    """The bundle's manifest, None when it has none; a one-line DataError when it is unreadable."""
-    path = bundle / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        return Manifest.model_validate_json(path.read_bytes())
-    except (ValidationError, ValueError):
-        raise DataError(
-            f"{path} is not a valid bundle manifest.", fix="rebuild the bundle with `clca data pull --force`."
-        ) from None
+__all__ = [
+    "MANIFEST",
+    "MANIFEST_FORMAT",
+    "README",
+    "Echo",
+    "FetchHow",
+    "Manifest",
+    "ManifestFile",
+    "ManifestSource",
+    "MissingFile",
+    "PullResult",
+    "fetch_source",
+    "pull",
+    "read_manifest",
+    "sha256_bytes",
+    "sha256_file",
+    "source_location",
+]
 
 
 # --------------------------------------------------------------------------------------------------------
 # Fetching
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -180,13 +143,18 @@ def fetch_source(
     """The verified bytes of ``source`` and how they were had: from the download cache, downloaded over
     http(s), or read from a local file (a mirror folder, ``file://`` or ``--source``).
 
-    A cached copy is used when its sha256 still matches (unless the source is given in ``local``). Otherwise the file is read from
-    :func:`source_location` and its sha256 checked: a mismatch is a one-line DataError and nothing is
-    stored; a match is stored in the cache under its sha256. A source with no pinned URL that is in neither
-    ``local`` nor the mirror gives ``(None, "unavailable")``; any other missing file is an error.
+    A cached copy is used when its sha256 still matches (unless the source is given in ``local``). Otherwise the
+    file is read from :func:`source_location` and its sha256 checked: a mismatch is a one-line DataError and
+    nothing is stored; a match is stored in the cache under its sha256. A source with no pinned URL that is in
+    neither ``local`` nor the mirror gives ``(None, "unavailable")``; any other missing file is an error.
+
+    A source accepted by its format (``accept="format"``: the user's own copy of a file with no pinned public
+    copy) skips the sha256 check and the download cache: what this pull is given decides what it builds, and
+    its product's builder checks the content.
     """
+    by_format = source.accept == "format"
     cached = cache / source.sha256
-    if cached.is_file() and source.key not in local:  # a file named with --source is always checked
+    if not by_format and cached.is_file() and source.key not in local:  # --source is always read
         hit = cached.read_bytes()
         if sha256_bytes(hit) == source.sha256:
             return hit, "cache"
@@ -206,6 +174,9 @@ def fetch_source(
                 else "check the path or URL."
             ),
         )
+    how: FetchHow = "downloaded" if isinstance(location, str) and _is_http(location) else "read"
+    if by_format:
+        return data, how
     digest = sha256_bytes(data)
     if digest != source.sha256:
         raise DataError(
@@ -213,7 +184,7 @@ def fetch_source(
             fix="that file is not the pinned version; fetch it from its pinned source (see docs/data.md).",
         )
     _write_atomic(cached, data)
-    return data, "downloaded" if isinstance(location, str) and _is_http(location) else "read"
+    return data, how
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -229,6 +200,8 @@ class PullResult(BaseModel):
     missing: list[MissingFile] = Field(default_factory=list)
     fetched: list[str] = Field(default_factory=list)
     from_cache: list[str] = Field(default_factory=list)
+    #: file -> edition id, for files that come in editions (the Inglehart-Welzel map points)
+    editions: dict[str, str] = Field(default_factory=dict)
 
 
 def _readme(manifest: Manifest, sources: Sequence[Source]) -> bytes:
@@ -238,11 +211,11 @@ def _readme(manifest: Manifest, sources: Sequence[Source]) -> bytes:
         f"Built by `clca data pull` (clca {manifest.clca_version}) on {manifest.created} from pinned public",
         f"sources; `{MANIFEST}` lists each source (URL, commit, sha256) and the sha256 of each file.",
         "`clca data status` checks them. The files are described in clca's docs/data.md.",
-        "",
-        "## Terms of use and citations",
-        "",
-        *terms_text(sources),
     ]
+    for rel, rec in manifest.files.items():
+        if rec.edition is not None:
+            lines += ["", f"`{rel}`: edition {rec.edition}, {DESCRIPTIONS.get(rec.edition, rec.edition)}."]
+    lines += ["", "## Terms of use and citations", "", *terms_text(sources)]
     if manifest.missing:
         lines += ["", "## Not built", ""]
         lines += [f"- {m.file}: {m.reason}" for m in manifest.missing]
@@ -270,6 +243,20 @@ def _swap_into_place(tmp: Path, dest: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _choose(product: Product, data: Mapping[str, bytes]) -> Recipe | None:
+    """The first recipe of ``product`` whose sources were all had, None when none was."""
+    return next((r for r in product.recipes if all(k in data for k in r.needs)), None)
+
+
+def _manifest_source(s: Source, data: Mapping[str, bytes]) -> ManifestSource:
+    """The manifest's entry for ``s``: a format-accepted source with the sha256 and size it was given."""
+    rec = ManifestSource(**s.model_dump(include=set(ManifestSource.model_fields)))
+    got = data.get(s.key)
+    if got is None:
+        return rec.model_copy(update={"supplied": False}) if s.url is None else rec
+    return rec.model_copy(update={"sha256": sha256_bytes(got), "size": len(got)})
+
+
 def pull(
     dest: Path | None = None,
     *,
@@ -284,10 +271,12 @@ def pull(
     """Fetch, verify and build the bundle into ``dest`` (default :func:`default_bundle_dir`).
 
     ``sources`` and ``products`` default to the pinned tables; tests pass their own (small extracts with
-    their own sha256). ``local`` maps source keys to files on disk (``--source KEY=PATH``). A bundle with
-    a manifest already at ``dest`` is kept unless ``force``; a non-empty folder without a manifest is never
-    replaced. Sources are all fetched (and cached) first, then the files are built in a hidden folder
-    beside ``dest`` that replaces ``dest`` only when complete; on any error the folder is removed.
+    their own sha256). ``local`` maps source keys to files on disk (``--source KEY=PATH``). A complete bundle
+    with a manifest already at ``dest`` is kept unless ``force`` (an incomplete one is rebuilt); a non-empty
+    folder without a manifest is never replaced. Sources are all fetched (and cached) first, then each file
+    is built by the first of its recipes whose sources were had, in a hidden folder beside ``dest`` that
+    replaces ``dest`` only when complete; on any error the folder is removed. A file no recipe could build is
+    recorded in the manifest and in :attr:`PullResult.missing` (``clca data pull`` then exits non-zero).
     """
     dest = (dest or default_bundle_dir()).expanduser().absolute()
     cache = cache or download_cache_dir()
@@ -307,8 +296,11 @@ def pull(
     if dest.exists() and not dest.is_dir():
         raise DataError(f"{dest} exists and is not a folder.", fix="choose another --to.")
     if (dest / MANIFEST).is_file() and not force:
-        echo(f"a pulled bundle is already at {dest}; `clca data pull --force` rebuilds it.")
-        return PullResult(dest=dest, already=True)
+        old = read_manifest(dest)
+        if old is not None and not old.missing:
+            echo(f"a pulled bundle is already at {dest}; `clca data pull --force` rebuilds it.")
+            return PullResult(dest=dest, already=True)
+        echo(f"the pulled bundle at {dest} is incomplete: rebuilding it.")
     if dest.is_dir() and not (dest / MANIFEST).is_file() and any(dest.iterdir()):
         raise DataError(
             f"{dest} is not empty and holds no pulled bundle ({MANIFEST}); it is left alone.",
@@ -324,11 +316,13 @@ def pull(
     for s in sources:
         got, how = fetch_source(s, mirror=mirror, local=local, cache=cache)
         if got is None:
+            echo(f"  {s.key}: not supplied ({s.note or 'no pinned public copy'})")
             continue
         data[s.key] = got
         (result.from_cache if how == "cache" else result.fetched).append(s.key)
         where = "in the download cache" if how == "cache" else f"{how} {source_location(s, mirror, local)}"
-        echo(f"  {s.key}: {where}, sha256 ok")
+        check = "format checked when built" if s.accept == "format" else "sha256 ok"
+        echo(f"  {s.key}: {where}, {check}")
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     _clean_partials(dest)
@@ -339,13 +333,15 @@ def pull(
     try:
         files: dict[str, ManifestFile] = {}
         for p in products:
-            absent = [k for k in p.needs if k not in data]
-            if absent:
+            recipe = _choose(p, data)
+            if recipe is None:
+                # the reason names what the last recipe (the default way to build the file) lacks
+                absent = [k for k in p.recipes[-1].needs if k not in data]
                 notes = "; ".join(by_key[k].note or f"{k} is not available" for k in absent)
                 result.missing.append(MissingFile(file=p.file, sources=list(p.needs), reason=notes))
                 continue
             try:
-                out = p.build(*(data[k] for k in p.needs))
+                out = recipe.build(*(data[k] for k in recipe.needs))
             except DataError:
                 raise
             except Exception as exc:
@@ -353,14 +349,18 @@ def pull(
             target = tmp / p.file
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(out)
-            files[p.file] = ManifestFile(sha256=sha256_bytes(out), size=len(out), sources=list(p.needs))
+            edition = edition_from_sources(recipe.needs, {k: sha256_bytes(data[k]) for k in recipe.needs})
+            files[p.file] = ManifestFile(
+                sha256=sha256_bytes(out), size=len(out), sources=list(recipe.needs), edition=edition
+            )
             result.built.append(p.file)
+            if edition is not None:
+                result.editions[p.file] = edition
+                echo(f"{p.file}: edition {edition}, {DESCRIPTIONS[edition]}")
         manifest = Manifest(
             clca_version=__version__,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
-            sources=[
-                ManifestSource(**s.model_dump(include=set(ManifestSource.model_fields))) for s in sources
-            ],
+            sources=[_manifest_source(s, data) for s in sources],
             files=files,
             missing=result.missing,
         )

@@ -8,7 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from clca.data.bundle.pull import Manifest, read_manifest, sha256_file
+from clca.data.bundle_manifest import Manifest, read_manifest, sha256_file
+from clca.data.editions import MapEdition, inglehart_welzel_edition
+from clca.data.layout import DataBundle
+from clca.errors import DataError
 from clca.settings import BUNDLE_MANIFEST, DATA_ENV, pulled_bundle_dir, shared_data_dir
 
 
@@ -28,10 +31,20 @@ class BundleStatus(BaseModel):
     origin: str
     manifest: Manifest | None
     files: list[FileCheck]
+    #: data files of the layout (:data:`DataBundle.FILES`) the bundle lacks under any of their names
+    absent: list[str] = []
+    #: the edition of the map points; None when the bundle has no map file
+    edition: MapEdition | None = None
 
     @property
     def problems(self) -> list[FileCheck]:
         return [f for f in self.files if f.state in ("changed", "missing")]
+
+    @property
+    def complete(self) -> bool:
+        """Every data file is there, matches its manifest, and nothing was left unbuilt."""
+        missing = self.manifest.missing if self.manifest is not None else []
+        return not self.absent and not self.problems and not missing
 
 
 def describe_origin(path: Path) -> str:
@@ -71,7 +84,41 @@ def bundle_status(path: Path, origin: str | None = None) -> BundleStatus:
             for r in present
             if r not in manifest.files
         ]
-    return BundleStatus(path=path, origin=origin or describe_origin(path), manifest=manifest, files=checks)
+    layout = DataBundle(path)
+    absent = [rel for rel in DataBundle.FILES if not layout.path(rel).is_file()]
+    edition: MapEdition | None = None
+    if layout.path(DataBundle.INGLEHART_WELZEL).is_file():
+        try:
+            edition = inglehart_welzel_edition(layout)
+        except DataError:
+            edition = None
+    return BundleStatus(
+        path=path,
+        origin=origin or describe_origin(path),
+        manifest=manifest,
+        files=checks,
+        absent=absent,
+        edition=edition,
+    )
+
+
+def _tail(st: BundleStatus) -> list[str]:
+    """The map edition and whether the bundle is complete (the last lines of ``clca data status``)."""
+    if st.edition is not None:
+        e = st.edition
+        how = "from the manifest" if e.decided_by == "manifest" else "from the file's sha256"
+        lines = [
+            f"inglehart-welzel map: {e.file}, edition {e.id} ({how}): {e.description}; source: {e.source}"
+        ]
+    else:
+        lines = [f"inglehart-welzel map: none ({DataBundle.INGLEHART_WELZEL} is missing)"]
+    said = {f.path for f in st.problems} | {m.file for m in (st.manifest.missing if st.manifest else [])}
+    unsaid = [rel for rel in st.absent if rel not in said]
+    if st.complete:
+        lines.append(f"complete: all {len(DataBundle.FILES)} data files of the bundle are there")
+    elif unsaid:
+        lines.append(f"incomplete: {len(unsaid)} data files are missing: {', '.join(unsaid)}")
+    return lines
 
 
 def status_lines(st: BundleStatus) -> list[str]:
@@ -84,14 +131,18 @@ def status_lines(st: BundleStatus) -> list[str]:
             f"checked; {len(st.files)} files and their sha256:"
         )
         lines += [f"  {f.sha256}  {f.path}" for f in st.files]
-        return lines
+        return lines + _tail(st)
     listed = [f for f in st.files if f.state != "unlisted"]
     lines.append(
         f"manifest: {BUNDLE_MANIFEST}, built {m.created} by clca {m.clca_version}, {len(listed)} files"
     )
     for s in m.sources:
+        if not s.supplied:
+            lines.append(f"  source {s.key}: not supplied (optional, no pinned public URL)")
+            continue
         where = f"{s.repo}@{s.commit}:{s.path}" if s.repo else "no pinned public URL"
-        lines.append(f"  source {s.key}: {where} sha256 {s.sha256}")
+        given = ", supplied file checked by format" if s.accept == "format" else ""
+        lines.append(f"  source {s.key}: {where} sha256 {s.sha256}{given}")
     if st.problems:
         lines.append(f"checksums: {len(st.problems)} of {len(listed)} files do not match the manifest:")
         for f in st.problems:
@@ -102,4 +153,4 @@ def status_lines(st: BundleStatus) -> list[str]:
     lines += [f"  not in the manifest: {f.path}" for f in st.files if f.state == "unlisted"]
     for miss in m.missing:
         lines.append(f"incomplete: {miss.file} was not built: {miss.reason}")
-    return lines
+    return lines + _tail(st)
