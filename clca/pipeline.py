@@ -297,26 +297,20 @@ def train_command(cfg: RunConfig, variant: str, seed: int, out_dir: Path) -> lis
 
 def launch_training(ctx: StageContext, variant: str, seed: int, out_dir: Path) -> None:
     """``accelerate launch --num_processes N -m clca train ...`` (:func:`train_command`), waited for; the child
-    processes inherit this process's locks (they write the unit this process holds)."""
+    processes inherit this process's locks (they write the unit this process holds). The launch command is
+    :func:`clca.training.train.accelerate_command` (several processes even without CUDA), and each process
+    checks that it is one of N (``CLCA_TRAIN_PROCESSES``), so a launcher that starts fewer stops the training."""
     import os
     import subprocess
-    import sys
 
     from clca.locks import inherited_env
+    from clca.training.train import PROCESSES_ENV, accelerate_command
 
     c = ctx.cfg
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(c.train.num_processes)]
-    if c.train.accelerate_config is not None:
-        cmd += ["--config_file", str(c.train.accelerate_config)]
-    try:
-        import torch
-
-        if not torch.cuda.is_available():
-            cmd.append("--cpu")
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+    cmd = accelerate_command(c.train.num_processes, c.train.accelerate_config)
     cmd += ["-m", "clca", *train_command(c, variant, seed, out_dir)]
-    proc = subprocess.run(cmd, env={**os.environ, **inherited_env()}, check=False)
+    env = {**os.environ, **inherited_env(), PROCESSES_ENV: str(c.train.num_processes)}
+    proc = subprocess.run(cmd, env=env, check=False)
     if proc.returncode != 0:
         raise ClcaError(
             f"`accelerate launch ... clca train` of {out_dir.name} exited with status {proc.returncode}.",
@@ -344,15 +338,20 @@ def _evaluate(ctx: StageContext, backend: Backend, model_tag: str, countries: li
 
 
 def _eval_base(ctx: StageContext) -> dict[str, int]:
-    with ctx.model("student", ctx.cfg.models.student) as backend:
+    spec = ctx.cfg.eval.server or ctx.cfg.models.student  # the served base model, or the local student
+    with ctx.model("student", spec) as backend:
         return _evaluate(ctx, backend, "base", list(ctx.cfg.cultures))
 
 
 def _eval_adapted(adapter: Path, tag: str) -> Callable[[StageContext], dict[str, int]]:
-    """Load the adapter once and evaluate it on every culture of the run (the cross-culture matrix)."""
+    """Load the adapter once (or ask the server for it by its tag) and evaluate it on every culture of the run
+    (the cross-culture matrix)."""
 
     def body(ctx: StageContext) -> dict[str, int]:
-        spec = f"{ctx.cfg.models.student}+adapter={adapter}"
+        from clca.llm.spec import served_spec
+
+        server = ctx.cfg.eval.server
+        spec = served_spec(server, tag) if server else f"{ctx.cfg.models.student}+adapter={adapter}"
         with ctx.model(tag, spec) as backend:
             return _evaluate(ctx, backend, tag, list(ctx.cfg.cultures))
 
@@ -369,6 +368,18 @@ def _report(ctx: StageContext) -> dict[str, int]:
 # ----------------------------------------------------------------------------------------------------------
 # Planning
 # ----------------------------------------------------------------------------------------------------------
+
+
+def _eval_settings_exclude(ev: Any) -> set[str]:
+    """Evaluation settings that do not change what an evaluation writes, so they stay out of its settings hash
+    (a run evaluated before they existed is not refused): ``server`` when unset, and ``parser`` when no answer
+    is parsed (log-prob scoring without the sampling check)."""
+    out: set[str] = set()
+    if not ev.server:
+        out.add("server")
+    if ev.mode == "logprob" and not ev.check_sampling:
+        out.add("parser")
+    return out
 
 
 def plan_stages(cfg: RunConfig) -> list[Stage]:
@@ -440,7 +451,7 @@ def plan_stages(cfg: RunConfig) -> list[Stage]:
             "student": m.student,
             "cultures": cfg.cultures,
             "seed": cfg.seed,
-            **cfg.eval.model_dump(mode="json"),
+            **cfg.eval.model_dump(mode="json", exclude=_eval_settings_exclude(cfg.eval)),
         },
         [run.eval_dir("base")],
         _eval_base,
@@ -689,7 +700,9 @@ def preflight(cfg: RunConfig) -> tuple[RunConfig, list[str], list[Problem]]:
             if cfg.eval.protocol == "paper" and cfg.eval.fallback_to_logprob:
                 from clca.evaluation.config import EvalSettings
 
-                keep = cfg.eval.model_dump(exclude={"protocol", "styles", "mode", "temperature", "samples"})
+                keep = cfg.eval.model_dump(
+                    exclude={"protocol", "styles", "mode", "temperature", "samples", "parser"}
+                )
                 fallback = EvalSettings.model_validate({**keep, "protocol": "logprob"})
                 notes.append(
                     f"eval.protocol paper needs WorldValuesBench respondent files ({where}); "

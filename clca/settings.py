@@ -115,6 +115,23 @@ def cache_dir() -> Path:
     return root
 
 
+#: environment variable naming the LLM call cache file (beats the default below; a run config's ``cache:`` and
+#: ``--cache`` beat it)
+CALL_CACHE_ENV = "CLCA_CALL_CACHE"
+
+
+def call_cache_path() -> Path:
+    """The default LLM call cache file: ``CLCA_CALL_CACHE``; under SLURM (``SLURM_JOB_ID`` set) a node-local file
+    (``$SLURM_TMPDIR``, else ``$TMPDIR``, else ``/tmp``: ``clca-<user>/llm_cache.sqlite``), because SQLite over a
+    shared file system (NFS, Lustre) is unsafe when several nodes write it; else ``<cache>/llm_cache.sqlite``."""
+    if os.environ.get(CALL_CACHE_ENV):
+        return Path(os.environ[CALL_CACHE_ENV]).expanduser()
+    if os.environ.get("SLURM_JOB_ID"):
+        local = os.environ.get("SLURM_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"
+        return Path(local) / f"clca-{os.environ.get('USER') or os.getuid()}" / "llm_cache.sqlite"
+    return cache_root() / "llm_cache.sqlite"
+
+
 def default_bundle_dir() -> Path:
     """Where ``clca data pull`` puts the bundle unless told otherwise: ``<cache>/data``."""
     return cache_root() / "data"

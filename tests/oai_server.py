@@ -10,7 +10,9 @@
 * :class:`ModelAnswers` answers like a real server around a transformers model (greedy generation, chat
   ``logprobs``/``top_logprobs`` with vLLM's ``continue_final_message``, completions ``echo`` with per-token
   ``token_logprobs``/``top_logprobs``/``text_offset``), so clca's local, echo and chat scoring routes can be
-  compared on the same weights.
+  compared on the same weights; optionally with a PEFT adapter on top.
+* :class:`ServedModels` serves several of them by model name, as vLLM serves a base and its LoRA modules
+  (``--lora-modules <name>=<dir>``); adapters are loaded when first asked for.
 """
 
 from __future__ import annotations
@@ -126,14 +128,35 @@ def echo_answer(path: str, body: dict[str, Any]) -> dict[str, Any]:
 class ModelAnswers:
     """Answers from a transformers causal LM (fp32, CPU), as vLLM would: see the module docstring."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, adapter: Path | None = None) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.torch = torch
         self.tok = AutoTokenizer.from_pretrained(str(model_dir))
-        self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+        if adapter is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(adapter))
+        self.model = model.eval()
         self.lock = threading.Lock()
+        #: what ends a reply: the template's end-of-turn token and EOS
+        from clca.llm.chat_template import end_of_turn_id
+
+        self.stop_ids = {end_of_turn_id(self.tok, str(model_dir))} | (
+            {int(self.tok.eos_token_id)} if self.tok.eos_token_id is not None else set()
+        )
+
+    def _greedy(self, ids: list[int], max_tokens: int) -> str:
+        """Greedy continuation of ``ids`` up to ``max_tokens`` tokens or an end-of-turn token."""
+        out: list[int] = []
+        for _ in range(max_tokens):
+            nxt = int(self._logprobs(ids + out)[-1].argmax())
+            if nxt in self.stop_ids:
+                break
+            out.append(nxt)
+        return str(self.tok.decode(out, skip_special_tokens=True))
 
     def _logprobs(self, ids: list[int]) -> Any:
         with self.lock, self.torch.inference_mode():
@@ -159,9 +182,11 @@ class ModelAnswers:
             ids = list(self.tok(prompt, add_special_tokens=False).input_ids)
             lp = self._logprobs(ids)[-1]
             best = int(lp.argmax())
+            max_tokens = int(body.get("max_tokens") or 1)
+            content = self._text(best) if max_tokens == 1 or cont else self._greedy(ids, max_tokens)
             choice: dict[str, Any] = {
                 "index": 0,
-                "message": {"role": "assistant", "content": self._text(best)},
+                "message": {"role": "assistant", "content": content},
                 "finish_reason": "length",
             }
             if body.get("logprobs"):
@@ -209,3 +234,26 @@ class ModelAnswers:
                 }
             ]
         }
+
+
+class ServedModels:
+    """Several :class:`ModelAnswers` behind one server, chosen by the request's ``model`` (the base's name or an
+    adapter's); an unknown name gets a 404-like error body, as vLLM answers."""
+
+    def __init__(self, base_name: str, model_dir: Path, adapters: dict[str, Path] | None = None) -> None:
+        self.model_dir = model_dir
+        self.adapters = dict(adapters or {})
+        self.models: dict[str, ModelAnswers] = {base_name: ModelAnswers(model_dir)}
+        self.asked: list[str] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        name = str(body.get("model"))
+        with self.lock:
+            self.asked.append(name)
+            if name not in self.models:
+                if name not in self.adapters:
+                    return {"error": {"message": f"The model `{name}` does not exist."}}
+                self.models[name] = ModelAnswers(self.model_dir, self.adapters[name])
+            answers = self.models[name]
+        return answers(path, body)

@@ -7,6 +7,8 @@ Llama-3-style and Mistral-style templates run on a copy of it with those familie
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from clca.errors import ModelError
 from clca.llm.base import Chat
 from clca.llm.chat_template import (
     CHATML_TRAINING_TEMPLATE,
+    CLCA_MISTRAL_TEMPLATE,
     END_OF_TURN,
     SPECIAL_TOKENS,
     assistant_char_spans,
@@ -22,6 +25,7 @@ from clca.llm.chat_template import (
     end_of_turn_text,
     render_prompt,
     strip_special_tokens,
+    student_chat_template,
     tokenize_with_assistant_masks,
     training_chat_template,
 )
@@ -32,7 +36,12 @@ LLAMA3_LIKE = (
     "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif %}"
 )
-#: Mistral's layout: the system prompt goes into the last user turn, contents are trimmed, replies end in </s>
+#: the real Mistral-7B-Instruct-v0.3 chat template (tokenizer_config.json; where the copy comes from: the fixture's
+#: "source")
+MISTRAL_V03 = json.loads(
+    (Path(__file__).parent / "fixtures" / "mistral_7b_instruct_v0.3_chat_template.json").read_text()
+)
+#: a Mistral-like layout that keeps the system prompt (in the last user turn), trims contents, ends replies in </s>
 MISTRAL_LIKE = (
     "{%- if messages[0]['role'] == 'system' %}{%- set system = messages[0]['content'] %}"
     "{%- set loop_messages = messages[1:] %}{%- else %}{%- set loop_messages = messages %}{%- endif %}"
@@ -179,3 +188,55 @@ def test_masks_cover_exactly_the_replies_and_their_end_marker(smol: Any, family:
     if family == "mistral":
         with pytest.raises(ModelError, match="no training chat template"):
             training_chat_template(tok)
+
+
+def _mistral_v03(smol: Any, template: str) -> Any:
+    tok = _variant(smol, template, ["<s>", "</s>"])
+    tok.bos_token, tok.eos_token = MISTRAL_V03["bos_token"], MISTRAL_V03["eos_token"]
+    return tok
+
+
+@pytest.mark.slow
+def test_real_mistral_v03_template_drops_the_system_prompt_and_training_stops(smol: Any) -> None:
+    """Mistral-7B-Instruct-v0.3's own template renders the system message only inside a final user turn: every
+    training example ends on the assistant's reply, so its scenario and persona vanish. Tokenizing such an
+    example for training stops in one line naming the template (it used to pass silently)."""
+    tok = _mistral_v03(smol, MISTRAL_V03["chat_template"])
+    system = CONVERSATION[0]["content"]
+    text = tok.apply_chat_template(CONVERSATION, tokenize=False)
+    assert text == "<s>[INST] Hello there. [/INST] Hi! How are you?</s>[INST] Fine[/INST] Glad.</s>"
+    assert system not in text  # dropped ...
+    assert system in tok.apply_chat_template(
+        CONVERSATION[:-1], tokenize=False
+    )  # ... unless a user turn ends it
+    with pytest.raises(
+        ModelError, match=r"drops the system prompt of a training example \('You are Ana"
+    ) as exc:
+        tokenize_with_assistant_masks(tok, CONVERSATION)
+    assert "chat template of" in str(exc.value) and len(str(exc.value).splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_mistral_students_get_the_released_clca_template(smol: Any) -> None:
+    """For a Mistral [INST] template that drops the system prompt, the released CLCA code's template (system
+    prompt first, after BOS) is used; the masks still cover exactly the replies and their </s>. Templates that
+    keep the system prompt are left alone."""
+    tok = _mistral_v03(smol, MISTRAL_V03["chat_template"])
+    assert student_chat_template(tok) == CLCA_MISTRAL_TEMPLATE
+    tok.chat_template = CLCA_MISTRAL_TEMPLATE
+    text = tok.apply_chat_template(CONVERSATION, tokenize=False)
+    assert text == (
+        "<s>You are Ana, a nurse.\n\n\n[INST] Hello there. [/INST] Hi! How are you?</s>[INST] Fine [/INST] Glad.</s>"
+    )  # the released template's own layout (its line breaks included)
+    enc = tokenize_with_assistant_masks(tok, CONVERSATION)
+    assert "You are Ana, a nurse." in tok.decode(enc["input_ids"])
+    runs: list[list[int]] = []
+    for i, (tid, m) in enumerate(zip(enc["input_ids"], enc["assistant_masks"], strict=True)):
+        if m:
+            if not i or not enc["assistant_masks"][i - 1]:
+                runs.append([])
+            runs[-1].append(tid)
+    assert [tok.decode(r) for r in runs] == [" Hi! How are you?</s>", " Glad.</s>"]
+    assert student_chat_template(smol) is None  # ChatML keeps the system prompt
+    assert student_chat_template(_variant(smol, MISTRAL_LIKE, ["<s>", "</s>"])) is None
+    assert student_chat_template(_variant(smol, LLAMA3_LIKE, [])) is None

@@ -201,17 +201,23 @@ def test_reproduction_view() -> None:
     )
     qids = {f"Q{i}" for i in range(1, 42)} | {"Q43", "Q44", "Q45"}
     cfg = {
-        "models": {"student": "hf:Qwen/Qwen2.5-0.5B-Instruct", "teacher": "hf:x"},
-        "eval": {"protocol": "paper", "personas": 1000},
+        "models": {
+            "student": "hf:Qwen/Qwen2.5-0.5B-Instruct",
+            "teacher": "openai:gpt-4o@https://api.openai.com/v1",
+            "actor": "hf:Qwen/Qwen2.5-72B-Instruct",  # not the paper's actor, but of its size: a caveat
+        },
+        "train": {"preset": "paper"},
+        "judge": {"rule": "paper"},
+        "scenarios": {"source": "both", "per_culture": 200},
+        "eval": {"protocol": "paper", "parser": "paper", "personas": 1000},
         "mix": {},
-        "scenarios": {"per_culture": 200},
     }
     rep = reproduction(cfg, ba, qids)
     assert rep.comparable and rep.model == "Qwen2.5 0.5B"
     kl = next(r for r in rep.rows if r.metric == "KL-D (persona)")
     assert kl.paper_base == 0.6381 and kl.paper_clca == 0.6130
     assert kl.base_diff == pytest.approx(0.60 - 0.6381) and kl.clca_diff == pytest.approx(0.55 - 0.6130)
-    assert any("teacher" in c for c in rep.caveats or [])
+    assert any(c.startswith("models.actor:") for c in rep.caveats or [])
     assert not any(r.table == "Table 5" for r in rep.rows)  # averages need all five cultures
     demo = {**cfg, "models": {"student": "embedded:smollm2-135m"}, "eval": {"protocol": "logprob"}}
     rep = reproduction(demo, ba, set(QIDS))

@@ -9,7 +9,8 @@ import pytest
 from clca.data.survey import SurveyItem
 from clca.data.wvb import Respondent
 from clca.errors import DataError
-from clca.evaluation.prompts import parse_answer, render_messages, render_options, split_reasoning
+from clca.evaluation.parsers import parse_answer, split_reasoning
+from clca.evaluation.prompts import render_messages, render_options
 from clca.evaluation.styles import builtin_styles, load_style_file, resolve_styles
 
 ITEM = SurveyItem(
@@ -81,6 +82,8 @@ def test_user_style_file(tmp_path: Path) -> None:
         ("Considering 3 things.\nAnswer: **2**", True, 2),
         ("I think the answer is 3", True, 3),
         ("Reasoning about 2 and 4 without a final line", True, 4),
+        ("Family comes first.\nOn a scale of 1 to 4, I pick 2", True, 2),  # the echoed scale is no answer
+        ("Family comes first (question 3).\nAnswer: 1 to 4", True, None),  # a range after the tag
     ],
 )
 def test_parse_answer(text: str, reasoning: bool, expected: int | None) -> None:

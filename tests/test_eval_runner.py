@@ -105,6 +105,39 @@ def test_generation_mode_invalid_bucket(tmp_path: Path, data_dir: Path) -> None:
     assert rec.metrics["jsd"] == pytest.approx(M.js_distance([*rec.human_dist, 0.0], [0, 0.5, 0.25, 0, 0.25]))
 
 
+def test_generation_mode_reads_with_both_parsers(tmp_path: Path, data_dir: Path) -> None:
+    """Every generated answer is read by both parsers: the configured one scores it (``parsed``), the other's
+    reading is kept (``parsed_other``), and metrics.json says which parser scored and how often they differ."""
+    texts = ["2. Rather important", "On a scale of 1 to 4, I would say 3", "4", "Yes"]
+    kw: dict[str, object] = {"mode": "generate", "samples": 4, "styles": ["plain"], "countries": ["Japan"]}
+    res = evaluate(Scripted(texts), _cfg(tmp_path, questions="Q1", **kw))
+    (rec,) = res.records
+    assert rec.parser == "clca"
+    assert rec.prompts[0].parsed == [2, 3, 4, None] and rec.prompts[0].parsed_other == [None, None, 4, 1]
+    assert rec.invalid_share == pytest.approx(0.25) and rec.metrics["parser_disagreement"] == pytest.approx(
+        0.75
+    )
+    doc = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert doc["parsers"]["m1"] == {
+        "parser": "clca",
+        "other": "paper",
+        "answers": 4,
+        "disagreements": 3,
+        "disagreement_share": 0.75,
+        "unchecked": 0,
+    }
+    assert doc["configs"]["m1"]["parser"] == "clca" and "parser_disagreement" in doc["metric_definitions"]
+    res = evaluate(Scripted(texts), _cfg(tmp_path, questions="Q1", model_tag="m2", parser="paper", **kw))
+    (rec,) = res.records
+    assert rec.parser == "paper" and rec.prompts[0].parsed == [None, None, 4, 1]
+    assert rec.invalid_share == pytest.approx(0.5)
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["parsers"]["m2"]["parser"] == "paper"
+    # log-prob records carry no parser and no reading
+    res = evaluate(Scripted(), _cfg(tmp_path, questions="Q1", model_tag="m3", styles=["plain"]))
+    assert res.records[0].parser == "" and "parser_disagreement" not in res.records[0].metrics
+    assert "m3" not in json.loads((tmp_path / "ev" / "metrics.json").read_text())["parsers"]
+
+
 def test_persona_mode_with_respondent_fixture(tmp_path: Path, data_dir: Path) -> None:
     be = Scripted()
     res = evaluate(

@@ -63,8 +63,9 @@ def test_label_intents_kept_only_and_resume(tmp_path: Path, data_dir: Path) -> N
     )
     backend = Scripted(_reply)
     s = label_intents(backend, run, IntentsConfig(max_retries=1), progress=False, batch_size=2)
-    assert (s.episodes, s.utterances, s.labelled, s.cultural, s.errors) == (1, 3, 3, 1, 1)
-    assert backend.batches == [2, 1, 1]  # the reply without INTENT: is re-asked once (new seed)
+    # three utterances and the closing leave
+    assert (s.episodes, s.utterances, s.labelled, s.cultural, s.errors) == (1, 4, 4, 1, 1)
+    assert backend.batches == [2, 1, 2]  # the reply without INTENT: is re-asked once (new seed)
     for chat in backend.chats:
         text = "\n".join(m["content"] for m in chat)
         assert "SECRET" not in text and "GOAL-" not in text and "Li Wei teaches maths." in text
@@ -72,7 +73,7 @@ def test_label_intents_kept_only_and_resume(tmp_path: Path, data_dir: Path) -> N
         assert "you are an expert in Chinese culture" in text and "Li Wei and Zhang Min are friends." in text
         assert "Please follow the schema: INTENT: <intent>" in text
     recs = {r.id: r for r in run.intents()}
-    assert set(recs) == {"china-s1:0:0", "china-s1:0:1", "china-s1:0:2"}
+    assert set(recs) == {"china-s1:0:0", "china-s1:0:1", "china-s1:0:2", "china-s1:0:3"}
     assert recs["china-s1:0:2"].cultural and recs["china-s1:0:2"].speaker == 0
     assert recs["china-s1:0:1"].intent is None and recs["china-s1:0:1"].error
     assert recs["china-s1:0:1"].attempts == 2 and recs["china-s1:0:0"].prompt_version == PROMPT_VERSION
@@ -81,7 +82,7 @@ def test_label_intents_kept_only_and_resume(tmp_path: Path, data_dir: Path) -> N
     assert "Hello Zhang" in first and "elder brother" not in first
     before = run.intents_file.read_text()
     again = label_intents(backend, run, IntentsConfig(), progress=False)
-    assert (again.skipped, again.labelled) == (3, 0) and run.intents_file.read_text() == before
+    assert (again.skipped, again.labelled) == (4, 0) and run.intents_file.read_text() == before
 
 
 def test_intents_resume_after_crash_same_file(tmp_path: Path, data_dir: Path) -> None:
@@ -102,4 +103,4 @@ def test_intents_resume_after_crash_same_file(tmp_path: Path, data_dir: Path) ->
     for run in runs:
         label_intents(Scripted(_reply), run, cfg, progress=False, batch_size=2)
     assert runs[0].intents_file.read_text() == runs[1].intents_file.read_text()
-    assert len(runs[0].intents_file.read_text().splitlines()) == 6
+    assert len(runs[0].intents_file.read_text().splitlines()) == 8

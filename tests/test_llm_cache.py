@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from clca.llm.base import GenerationParams, Message, ScoreRequest
 from clca.llm.cache import CachedBackend, CallCache
 from clca.llm.testing import ScriptedBackend
@@ -79,3 +81,24 @@ def test_score_cache_and_persistence(tmp_path: Path) -> None:
     b2 = CachedBackend(inner2, CallCache(path))
     assert b2.score(reqs) == res and inner2.score_calls == []
     assert b2.generate([[_user("z")]], GenerationParams()) == ["scripted-v1:z:0"]
+
+
+def test_default_call_cache_is_node_local_under_slurm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite over NFS/Lustre is unsafe with writers on several nodes: under SLURM the default call cache is a
+    node-local file; CLCA_CALL_CACHE names another; outside SLURM it is <cache>/llm_cache.sqlite."""
+    import os
+
+    from clca.settings import cache_root, call_cache_path
+
+    monkeypatch.delenv("CLCA_CALL_CACHE", raising=False)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    assert call_cache_path() == cache_root() / "llm_cache.sqlite"
+    monkeypatch.setenv("SLURM_JOB_ID", "123")
+    monkeypatch.setenv("SLURM_TMPDIR", str(tmp_path / "node"))
+    user = os.environ.get("USER") or os.getuid()
+    assert call_cache_path() == tmp_path / "node" / f"clca-{user}" / "llm_cache.sqlite"
+    assert CallCache().path == call_cache_path()
+    monkeypatch.setenv("CLCA_CALL_CACHE", str(tmp_path / "mine.sqlite"))
+    assert call_cache_path() == tmp_path / "mine.sqlite"

@@ -122,7 +122,7 @@ def test_resume_after_crash_skips_done_stages_without_duplicates(tmp_path: Path,
     assert world.trained[0].max_steps == 2 and world.trained[0].model == STUDENT
     # the real stages wrote their records; the evaluation wrote per-model records; the report compares them
     assert len(run.judgements()) == 8 and all(j.keep for j in run.judgements())
-    assert len(run.intents()) == 8 * 3  # 3 utterances before the leave
+    assert len(run.intents()) == 8 * 4  # 3 utterances and the leave
     assert len((run.eval_dir("base") / "per_question.jsonl").read_text().splitlines()) == 2 * 2 * 3
     assert (
         len((run.eval_dir("clca-china") / "per_question.jsonl").read_text().splitlines()) == 2 * 2 * 3

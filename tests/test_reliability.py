@@ -286,7 +286,8 @@ def test_two_writers_on_one_run_directory(tmp_path: Path, data_dir: Path) -> Non
     )  # fmt: skip
     assert second.returncode == 2
     assert (
-        f"in use by PID {first.pid} on " in second.stderr and "(clca simulate)" in second.stderr
+        f"in use by PID {first.pid} on " in second.stderr
+        and "(clca simulate)" in second.stderr
         and len(second.stderr.strip().splitlines()) == 1
     )
     assert first.wait(timeout=300) == 0

@@ -199,5 +199,7 @@ def test_cli_stages_with_scripted_backend(tmp_path: Path, data_dir: Path) -> Non
     run = make_run(tmp_path)
     assert main(["judge", "--run", str(run.path), "--model", "scripted:auto", "--no-progress"]) == 0
     assert main(["intents", "--run", str(run.path), "--model", "scripted:auto", "--no-progress"]) == 0
-    assert len(run.judgements()) == 3 and len(run.intents()) == 6  # 2 kept episodes, 3 utterances each
+    assert (
+        len(run.judgements()) == 3 and len(run.intents()) == 8
+    )  # 2 kept episodes, 3 utterances and the leave each
     assert all(i.intent for i in run.intents())

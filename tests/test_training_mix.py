@@ -164,6 +164,7 @@ def test_intent_part_format(run_dir: RunDir) -> None:
 
 
 def test_exclusions_split_and_stats(run_dir: RunDir) -> None:
+    """One episode per scenario here: 20% of the scenarios -> 2 validation episodes, seeded."""
     res = build_mix(run_dir, "China", MixConfig(val_fraction=0.2), seed=3)
     assert res.episodes_total == 11 and res.episodes_used == 10
     assert res.excluded == {"not_kept_by_judge": 1}
@@ -177,6 +178,31 @@ def test_exclusions_split_and_stats(run_dir: RunDir) -> None:
     assert {r["episode_id"] for r in _rows(again.path, "validation")} == va_eps
     other = build_mix(run_dir, "China", MixConfig(val_fraction=0.2), seed=4)
     assert {r["episode_id"] for r in _rows(other.path, "validation")} != va_eps
+
+
+def test_split_keeps_each_scenario_in_one_split(run_dir: RunDir) -> None:
+    """With two role-play samples per scenario, the split is by scenario: both conversations of a scenario land
+    in the same split (seeded), and val_fraction counts scenarios."""
+    second = [_episode(i).model_copy(update={"id": f"ep{i}-s1", "sample": 1}) for i in range(10)]
+    run_dir.episode_store().extend(second)
+    run_dir.judgement_store().extend(
+        Judgement(id=e.id, episode_id=e.id, culture=e.culture, model="j", keep=True) for e in second
+    )
+    cfg = MixConfig(val_fraction=0.2, ablation="dialogue_only")
+    splits: list[set[str]] = []
+    for seed in range(6):
+        res = build_mix(run_dir, "China", cfg, seed=seed)
+        train, val = _rows(res.path, "train"), _rows(res.path, "validation")
+        tr_eps, va_eps = {r["episode_id"] for r in train}, {r["episode_id"] for r in val}
+        assert not tr_eps & va_eps and len(tr_eps | va_eps) == 20
+        scenario = {e: e.split("-")[0].replace("ep", "sc") for e in tr_eps | va_eps}
+        assert not {scenario[e] for e in tr_eps} & {scenario[e] for e in va_eps}  # no scenario straddles
+        assert len({scenario[e] for e in va_eps}) == 2 and len(va_eps) == 4  # 20% of 10 scenarios, 2 samples
+        assert res.episodes_validation == 4 and res.episodes_train == 16
+        splits.append(va_eps)
+    again = build_mix(run_dir, "China", cfg, seed=5)
+    assert {r["episode_id"] for r in _rows(again.path, "validation")} == splits[5]  # seeded
+    assert len({frozenset(s) for s in splits}) > 1  # and the seed matters
 
 
 def test_ratios_and_ablations(run_dir: RunDir) -> None:

@@ -382,3 +382,171 @@ def test_template_without_generation_markers_trains_on_assistant_tokens(tmp_path
         assert "[INST]" in tok.decode(ids)
     res = train_adapter(mix.path, tmp_path / "adapter", cfg, progress=False)
     assert res.steps == 2 and res.first_loss is not None
+
+
+def _tiny_with_template(path: Path, template: str, *, tied: bool = False) -> Path:
+    """The tiny Llama with another chat template (Mistral's BOS/EOS when it is an [INST] one), optionally with
+    tied input embeddings and LM head (as Llama-3.2 1B/3B and Qwen2.5 0.5B/1.5B have)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = _tiny_llama_without_pad(path)
+    tok = AutoTokenizer.from_pretrained(str(base))
+    tok.chat_template = template
+    if "[INST]" in template:
+        tok.eos_token = "</s>"
+    tok.save_pretrained(str(base))
+    if tied:
+        model = AutoModelForCausalLM.from_pretrained(str(base))
+        model.config.tie_word_embeddings = True
+        model.tie_weights()
+        model.save_pretrained(str(base))
+    return base
+
+
+def _mistral_v03_template() -> str:
+    fixture = Path(__file__).parent / "fixtures" / "mistral_7b_instruct_v0.3_chat_template.json"
+    return str(json.loads(fixture.read_text())["chat_template"])
+
+
+def test_mistral_student_trains_with_every_system_prompt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A student with Mistral-7B-Instruct-v0.3's real template (fixture): its own template would drop the system
+    prompt of every example, so training stops in one line naming the template; by default clca trains with the
+    released CLCA code's Mistral template instead, every example keeps its system prompt, only the replies and
+    their </s> are labelled, and the adapter saves that template (evaluation renders the same way)."""
+    from datasets import load_from_disk
+    from transformers import AutoTokenizer
+
+    from clca.errors import ModelError
+    from clca.llm.chat_template import CLCA_MISTRAL_TEMPLATE
+    from clca.training import train as train_mod
+
+    base = _tiny_with_template(tmp_path / "tiny", _mistral_v03_template())
+    run = make_run_dir(tmp_path / "run")
+    mix = build_mix(run, "China", MixConfig(val_fraction=0.0, max_examples=6))
+    cfg = _tiny_cfg(model=f"hf:{base}", max_length=2048, max_steps=1, per_device_batch_size=2)
+    with monkeypatch.context() as m:  # the student's own template, as before the fix
+        m.setattr(train_mod, "student_chat_template", lambda tok: None)
+        with pytest.raises(ModelError, match=r"chat template of .*tiny drops the system prompt") as exc:
+            build_trainer(mix.path, tmp_path / "out0", cfg, progress=False)
+        assert len(str(exc.value).splitlines()) == 1
+
+    trainer, facts = build_trainer(mix.path, tmp_path / "out", cfg, progress=False)
+    assert facts["chat_template"] == "clca-mistral" and facts["assistant_masks"] == "rendered text"
+    tok = trainer.processing_class
+    rows = list(load_from_disk(str(mix.path))["train"])
+    ds = trainer.train_dataset
+    assert len(ds) == len(rows) == 6
+    batch = trainer.data_collator([ds[i] for i in range(len(ds))])
+    for row, labels, ids in zip(rows, batch["labels"], batch["input_ids"], strict=True):
+        text = tok.decode(ids)
+        assert text.startswith("<s>" + row["messages"][0]["content"].strip())  # the system prompt first
+        decoded = [tok.decode(s).strip() for s in labelled_spans(ids.tolist(), labels.tolist())]
+        assert decoded == [m["content"].strip() + "</s>" for m in row["messages"] if m["role"] == "assistant"]
+    res = train_mod.train_adapter(mix.path, tmp_path / "adapter", cfg, progress=False)
+    assert res.steps == 1
+    assert AutoTokenizer.from_pretrained(str(tmp_path / "adapter")).chat_template == CLCA_MISTRAL_TEMPLATE
+
+
+def test_marked_template_that_drops_the_system_prompt_stops(tmp_path: Path) -> None:
+    """The marker path (TRL renders the examples) checks the rendered text too."""
+    from clca.errors import ModelError
+
+    no_system = (
+        "{% for m in messages %}{% if m['role'] == 'assistant' %}{{ '<|im_start|>assistant\\n' }}"
+        "{% generation %}{{ m['content'] + '<|im_end|>' }}{% endgeneration %}{{ '\\n' }}"
+        "{% elif m['role'] == 'user' %}{{ '<|im_start|>user\\n' + m['content'] + '<|im_end|>\\n' }}{% endif %}"
+        "{% endfor %}"
+    )
+    base = _tiny_with_template(tmp_path / "tiny", no_system)
+    run = make_run_dir(tmp_path / "run")
+    mix = build_mix(run, "China", MixConfig(val_fraction=0.0, max_examples=3))
+    with pytest.raises(ModelError, match="drops the system prompt of a training example"):
+        build_trainer(
+            mix.path, tmp_path / "out", _tiny_cfg(model=f"hf:{base}", max_length=1024), progress=False
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tie", [True, False])
+def test_tied_student_trains_one_matrix_or_two_copies(tmp_path: Path, tie: bool) -> None:
+    """`tie_trained_embeddings` on a student with tied embeddings and LM head (the paper preset, which adds a pad
+    token and trains both fully): True keeps them one trained matrix; False (the paper preset: what the
+    released code's PEFT did, peft#2777) trains two copies, which the saved adapter holds. Either way the
+    adapter loads, through PEFT and through clca's local backend, with the trained model's logits."""
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from clca.llm.registry import load_backend
+
+    assert preset("paper").tie_trained_embeddings is False and preset("cpu").tie_trained_embeddings is True
+    own = (
+        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+        "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+    )
+    base = _tiny_with_template(tmp_path / "tiny", own, tied=True)
+    run = make_run_dir(tmp_path / "run")
+    mix = build_mix(run, "China", MixConfig(val_fraction=0.0, max_examples=4, ablation="dialogue_only"))
+    cfg = preset(
+        "paper", model=f"hf:{base}", load_in_4bit=False, bf16=False, max_steps=3, per_device_batch_size=2,
+        max_length=1024, gradient_checkpointing=False, save_checkpoints=False, eval_each_epoch=False,
+        learning_rate=1e-2, warmup_ratio=0.0, lora_dropout=0.0, tie_trained_embeddings=tie,
+    )  # fmt: skip
+    out = tmp_path / "adapter"
+    trainer, _ = build_trainer(mix.path, out, cfg, progress=False)
+    trainer.train()
+    trainer.save_model(str(out))
+    model = trainer.model.eval()
+    emb, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+    assert (emb.data_ptr() == head.data_ptr()) is tie
+    assert torch.equal(emb, head) is tie  # two copies drift apart
+
+    saved = json.loads((out / "adapter_config.json").read_text())
+    assert saved["ensure_weight_tying"] is tie
+    weights = load_file(str(out / "adapter_model.safetensors"))
+    trained = [w for k, w in weights.items() if "lora" not in k and "original_module" not in k]
+    distinct: list[torch.Tensor] = []
+    for w in trained:
+        if not any(torch.equal(w, d) for d in distinct):
+            distinct.append(w)
+    assert len(distinct) == (1 if tie else 2)  # one trained matrix, or the embeddings and the LM head apart
+
+    tok = AutoTokenizer.from_pretrained(str(out))
+    ids = tok("Hello Wei, shall we talk?", return_tensors="pt").input_ids
+    with torch.no_grad():
+        trained_logits = model(input_ids=ids).logits
+    plain = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    plain.resize_token_embeddings(len(tok))
+    reloaded = PeftModel.from_pretrained(plain, str(out)).eval()
+    be = load_backend(f"hf:{base}+adapter={out}", cache=False)
+    with torch.inference_mode():
+        torch.testing.assert_close(reloaded(input_ids=ids).logits, trained_logits, atol=1e-5, rtol=0)
+        torch.testing.assert_close(be.model(input_ids=ids).logits, trained_logits, atol=1e-5, rtol=0)  # type: ignore[attr-defined]
+    be.close()
+
+
+def test_an_adapter_trained_before_a_setting_existed_is_adopted(tmp_path: Path) -> None:
+    """A finished adapter whose recorded config lacks a newer setting (tie_trained_embeddings) counts it at its
+    default: adopted when the default is what is asked, refused otherwise."""
+    from clca.errors import ClcaError
+    from clca.records import TrainResult
+    from clca.rundir import AdapterDir
+    from clca.training.train import train_adapter
+
+    cfg = preset("cpu", max_steps=3)
+    old = {k: v for k, v in cfg.model_dump(mode="json").items() if k != "tie_trained_embeddings"}
+    out = tmp_path / "adapter"
+    out.mkdir()
+    AdapterDir(out).write_result(
+        TrainResult(
+            adapter_dir=out, base_model=cfg.model, base_model_path="x", dataset_dir=str(tmp_path / "mix"),
+            train_examples=1, validation_examples=0, steps=3, epochs=1.0, train_loss=None, first_loss=None,
+            last_loss=None, eval_loss=None, train_runtime_s=1.0, train_tokens=1, tokens_per_s=1.0, peak_rss_mb=1.0,
+            peak_gpu_mb=None, device="cpu", dtype="float32", config=old, versions={},
+        )
+    )  # fmt: skip
+    assert train_adapter(tmp_path / "mix", out, cfg).skipped
+    with pytest.raises(ClcaError, match=r"other settings \(tie_trained_embeddings: True there, False now\)"):
+        train_adapter(tmp_path / "mix", out, preset("cpu", max_steps=3, tie_trained_embeddings=False))

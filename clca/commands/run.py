@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import yaml
@@ -14,6 +14,9 @@ from rich.table import Table
 from clca import settings
 from clca.cli_app import app
 from clca.errors import ClcaError
+
+if TYPE_CHECKING:
+    from clca.cost import CostRow
 
 
 @app.command("run")
@@ -143,9 +146,11 @@ def _names(values: list[str] | None) -> list[str]:
 
 
 def _print_plan(cfg: object, force: list[str], as_json: bool, only: list[str] | None) -> None:
-    """The resolved config, every preflight problem (a row each: what is missing, the fix) and what each stage
-    would do; exits 2 when there is a problem (the run could not start)."""
+    """The resolved config, every preflight problem (a row each: what is missing, the fix), what each stage
+    would do and what it would cost (:mod:`clca.cost`); exits 2 when there is a problem (the run could not
+    start)."""
     from clca.config import RunConfig
+    from clca.cost import TOKEN_RULE, estimate, total
     from clca.executor import plan_units
     from clca.pipeline import plan, preflight, select_stages
     from clca.settings import using_data_dir
@@ -154,16 +159,25 @@ def _print_plan(cfg: object, force: list[str], as_json: bool, only: list[str] | 
     with using_data_dir(cfg.data_dir, source="data_dir in the run config"):
         cfg, notes, problems = preflight(cfg)
         rows = plan(cfg, set(force))
+        costs = estimate(cfg)
     if only is not None:
         keep = {s.name for s in select_stages(cfg, only)}
         rows = [r for r in rows if r.stage in keep]
+        groups = {name.split(":")[0] for name in keep}
+        costs = [c for c in costs if c.stage in groups or (c.stage == "train" and "mix" in groups)]
     units = plan_units(cfg)
+    cost_total = total(costs)
     if as_json:
         doc = {
             "config": cfg.dump(),
             "notes": notes,
             "problems": [p.model_dump() for p in problems],
             "stages": [r.model_dump() for r in rows],
+            "cost": {
+                "token_rule": TOKEN_RULE,
+                "rows": [c.model_dump() for c in costs],
+                "total": cost_total.model_dump(),
+            },
             "units": [u.model_dump() for u in units],
         }
         typer.echo(json.dumps(doc, indent=2))
@@ -184,6 +198,7 @@ def _print_plan(cfg: object, force: list[str], as_json: bool, only: list[str] | 
             would = r.action + (f" (changed: {', '.join(r.changed)})" if r.changed else "")
             table.add_row(r.stage, r.status, r.settings_hash, would, ", ".join(r.outputs))
         out.print(table)
+        _print_costs(out, [*costs, cost_total], TOKEN_RULE)
         utable = Table(title="Units of `clca run --executor local:N | slurm` (one job each)")
         for col in ("unit", "stages", "after", "resources"):
             utable.add_column(col, overflow="fold")
@@ -209,3 +224,23 @@ def _print_plan(cfg: object, force: list[str], as_json: bool, only: list[str] | 
             out.print(ptable)
     if problems:
         raise typer.Exit(2)
+
+
+def _print_costs(out: Console, costs: list[CostRow], token_rule: str) -> None:
+    """The cost table of ``clca run --plan`` (rows of :func:`clca.cost.estimate`, the total last)."""
+    table = Table(
+        title="Cost, bounded from the config alone (calls: no re-ask – every re-ask; tokens: upper bounds)",
+        caption=f"{token_rule}; formulas: clca/cost.py, docs/pipeline.md",
+    )
+    for col in ("stage", "LLM calls", "prompt tokens ≤", "generated ≤", "training tokens", "how"):
+        table.add_column(col, overflow="fold")
+    for c in costs:
+        calls = f"{c.calls_min:,} – {c.calls_max:,}" if c.calls_min != c.calls_max else f"{c.calls_max:,}"
+        table.add_row(
+            c.stage, calls, f"{c.prompt_tokens_max:,}", f"{c.generated_tokens_max:,}",
+            f"{c.training_tokens:,}", c.how,
+        )  # fmt: skip
+    out.print(table)
+    bases = list(dict.fromkeys(c.basis for c in costs if c.basis))
+    for basis in bases:
+        out.print(f"[dim]prompt sizes: {basis}[/dim]", highlight=False)

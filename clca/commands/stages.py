@@ -22,7 +22,7 @@ from rich.table import Table
 from clca import settings
 from clca.cli_app import app
 from clca.cli_options import config_options
-from clca.errors import DataError
+from clca.errors import ClcaError, DataError
 from clca.intents.config import IntentsConfig
 from clca.judge.config import JudgeConfig
 from clca.llm.base import Backend
@@ -286,6 +286,21 @@ def mix_cmd(
     )
 
 
+def _quiet_replica() -> None:
+    """Silence a training process other than the first (warnings, library logs and progress bars): its output
+    would repeat rank 0's line for line."""
+    import warnings
+
+    import datasets
+    import transformers
+
+    warnings.simplefilter("ignore")
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.utils.logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+
+
 @app.command("train")
 @config_options(
     TrainConfig, exclude=("model", "seed"), all_optional=True, param="overrides", help_extra=preset_defaults
@@ -324,7 +339,7 @@ def train_cmd(
     from clca.culture import resolve_country
     from clca.training.config import TrainSection
     from clca.training.mix import build_mix
-    from clca.training.train import train_adapter
+    from clca.training.train import PROCESSES_ENV, train_adapter
 
     use_data_dir(opts)
     try:
@@ -338,9 +353,17 @@ def train_cmd(
     rd = RunDir(run)
     mdir = rd.mix(country, abl)
     console = Console()
-    # under `accelerate launch` every process runs this command: rank 0 holds the run directory's lock, and the
-    # mix must exist before the processes start (they would race to build it)
+    # under `accelerate launch` every process runs this command: rank 0 holds the run directory's lock and alone
+    # writes and prints; the mix must exist before the processes start (they would race to build it)
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    expected = os.environ.get(PROCESSES_ENV)
+    if expected is not None and int(expected) != world:
+        raise ClcaError(
+            f"clca train was launched for {expected} processes but runs in {world}.",
+            fix="launch with `accelerate launch --multi_gpu --num_processes N` (`--cpu` starts one process).",
+        )
+    if rank > 0:
+        _quiet_replica()
     if world > 1 and not mdir.exists():
         raise DataError(
             f"no training mix at {mdir.path}, and {world} processes were launched.",
@@ -358,6 +381,8 @@ def train_cmd(
                 f"built the default mix: {res_mix.train_examples} training examples at {res_mix.path}"
             )
         res = train_adapter(mdir.path, out, cfg, progress=opts.progress)
+    if rank > 0:
+        return
     table = Table(
         title=f"Adapter for {country}: {out}" + (" (already trained, skipped)" if res.skipped else "")
     )

@@ -1,5 +1,6 @@
 """Aggregating an evaluation folder: means of every metric per (model tag, country, style) and over all
-countries, with bootstrap CIs, into ``metrics.json`` (:class:`~clca.records.EvalMetrics`)."""
+countries, with bootstrap CIs, into ``metrics.json`` (:class:`~clca.records.EvalMetrics`), and per model tag
+which parser read the generated answers and how often the other one reads them differently."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from clca.errors import DataError
 from clca.evaluation import metrics as M
 from clca.evaluation.calibrate import calibration_summary
 from clca.records import EvalMetrics, MetricGroup, MetricSummary, QuestionResult
+from clca.records.evaluation import ParserSummary
 from clca.rundir import EvalDir
 
 METRIC_NAMES = (
@@ -25,6 +27,7 @@ METRIC_NAMES = (
     "invalid_share",
     "format_mass",
     "uncovered_mass",
+    "parser_disagreement",
 )
 METRIC_DOC = {
     "kl": f"KL(human || model) in nats over K+1 buckets (the options and the unparseable answers, 0 for the survey); "
@@ -39,7 +42,12 @@ METRIC_DOC = {
     "batchmean) on 1x(K+1) vectors, natural log, last entry = unparseable share",
     "paper_jsd": "the CLCA paper code's JS distance: scipy jensenshannon(human_ext, model_ext), natural log, K+1 "
     "buckets",
-    "invalid_share": "share of unparseable generated answers (0 in log-prob mode)",
+    "invalid_share": "share of unparseable generated answers (0 in log-prob mode), as read by the record's parser",
+    "parser_disagreement": "generation mode: share of the question's generated answers that the paper's parser "
+    "(the released code's) and clca's parser read differently (another option, or one of them unparseable)",
+    "parsers": "per model tag: the parser that read the generated answers (eval.parser: paper = the released "
+    "code's strict parser with its ANS2NUM table; clca = clca's, which never reads an echoed scale or question "
+    "number), and over all of them the share the other parser reads differently",
     "format_mass": "log-prob mode: P(the reply gives one of the options) (sum over options of P(reply gives k), "
     "mean over prompts); the distribution is renormalised over the options, so it stands for this share of "
     "the model's replies",
@@ -92,6 +100,38 @@ def aggregate(
     return out
 
 
+def parser_summaries(records: Sequence[QuestionResult]) -> dict[str, ParserSummary] | None:
+    """Per model tag with generated answers: the parser behind ``parsed`` and the two parsers' disagreement
+    over every answer read by both (``None`` when no record generated answers)."""
+    by_tag: dict[str, list[QuestionResult]] = {}
+    for r in records:
+        if r.mode == "generate":
+            by_tag.setdefault(r.model_tag, []).append(r)
+    if not by_tag:
+        return None
+    out: dict[str, ParserSummary] = {}
+    for tag, recs in sorted(by_tag.items()):
+        used = sorted({r.parser or "unrecorded" for r in recs})
+        others = sorted({"clca" if r.parser == "paper" else "paper" for r in recs if r.parser})
+        answers = disagreements = unchecked = 0
+        for r in recs:
+            for p in r.prompts:
+                if r.parser and len(p.parsed_other) == len(p.parsed):
+                    answers += len(p.parsed)
+                    disagreements += sum(1 for a, b in zip(p.parsed, p.parsed_other, strict=True) if a != b)
+                else:
+                    unchecked += len(p.parsed)
+        out[tag] = ParserSummary(
+            parser="+".join(used),
+            other="+".join(others),
+            answers=answers,
+            disagreements=disagreements,
+            disagreement_share=disagreements / answers if answers else None,
+            unchecked=unchecked,
+        )
+    return out
+
+
 def write_metrics(
     out_dir: Path,
     records: Sequence[QuestionResult],
@@ -113,6 +153,7 @@ def write_metrics(
         n_records=len(records),
         notes=sorted(set(notes)),
         calibration=calibration_summary(out_dir),
+        parsers=parser_summaries(records),
     )
     ed.write_metrics(metrics)
     return metrics

@@ -9,8 +9,10 @@ which lets a backend reuse the shared prefix. Reasoning styles first generate th
 score the options after "<rationale>\nAnswer: ". Persona mode averages the per-respondent distributions (a
 mixture).
 
-Generation mode: ``samples`` answers per prompt (greedy when temperature is 0), parsed to a code; unparseable
-answers form the "invalid" bucket (share ``invalid_share``), as in the CLCA paper.
+Generation mode: ``samples`` answers per prompt (greedy when temperature is 0), read by the configured parser
+(``eval.parser``: the paper's or clca's, :mod:`clca.evaluation.parsers`); unparseable answers form the
+"invalid" bucket (share ``invalid_share``), as in the CLCA paper. The other parser reads every answer too
+(``parsed_other``); ``parser_disagreement`` is the share of answers the two read differently.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from clca.data.wvs import load_wvs7
 from clca.errors import DataError
 from clca.evaluation import metrics as M
 from clca.evaluation.config import EvalConfig
-from clca.evaluation.prompts import parse_answer, render_messages, split_reasoning
+from clca.evaluation.parsers import Parser, default_parser, other_parser, parse_answer, split_reasoning
+from clca.evaluation.prompts import render_messages
 from clca.evaluation.styles import Style
 from clca.llm.base import LOG_ZERO, Backend, Chat, GenerationParams, ScoreRequest
 from clca.records import PromptResult, QuestionResult, result_id
@@ -83,6 +86,62 @@ def _model_answer(dist: Sequence[float]) -> int:
     return max(range(len(dist)), key=lambda i: dist[i])
 
 
+def answer_parser(cfg: EvalConfig, style: Style | None = None) -> Parser:
+    """The parser that scores generated answers: the style's own (``parser:`` in its file), else
+    ``eval.parser``, else the protocol's default."""
+    if style is not None and style.parser:
+        return style.parser
+    return cfg.parser or default_parser(cfg.protocol)
+
+
+def persona_count(cfg: EvalConfig, style: Style) -> int:
+    """How many respondents a persona style is asked with: the style's own ``personas``, else
+    ``eval.personas``."""
+    return style.personas or cfg.personas
+
+
+def answer_counts(codes: Sequence[int], prompts: Sequence[PromptResult]) -> tuple[list[int], int]:
+    """Generation mode: how many parsed answers gave each code, and how many were unparseable (the safeguard
+    bucket): the released code's per-question count vector (options, then safeguard)."""
+    pos = {c: i for i, c in enumerate(codes)}
+    counts = [0] * len(codes)
+    invalid = 0
+    for p in prompts:
+        for code in p.parsed:
+            if code is None:
+                invalid += 1
+            else:
+                counts[pos[code]] += 1
+    return counts, invalid
+
+
+def individual_accuracy(codes: Sequence[int], prompts: Sequence[PromptResult], mode: str) -> float | None:
+    """The paper's individual-level accuracy of one question: the share of persona answers equal to that
+    respondent's own answer; a missing true answer and an unparseable answer count as wrong (None without
+    persona prompts)."""
+    indiv: list[float] = []
+    for p in prompts:
+        if p.persona_id is None:
+            continue
+        truth = p.respondent_answer if p.respondent_answer in codes else None
+        if mode == "logprob":
+            indiv.append(float(truth is not None and codes[_model_answer(p.distribution)] == truth))
+        else:
+            indiv.extend(float(truth is not None and c == truth) for c in p.parsed)
+    return sum(indiv) / len(indiv) if indiv else None
+
+
+def parser_disagreement(prompts: Sequence[PromptResult]) -> float | None:
+    """The share of generated answers the two parsers read differently (None when none has both readings)."""
+    pairs = [
+        (a, b)
+        for p in prompts
+        if len(p.parsed_other) == len(p.parsed)
+        for a, b in zip(p.parsed, p.parsed_other, strict=True)
+    ]
+    return sum(1 for a, b in pairs if a != b) / len(pairs) if pairs else None
+
+
 def _finish(
     unit: Unit, cfg: EvalConfig, backend: Backend, survey: Survey, prompts: list[PromptResult]
 ) -> QuestionResult:
@@ -92,34 +151,17 @@ def _finish(
         dist = [sum(p.distribution[i] for p in prompts) / len(prompts) for i in range(k)]
         invalid = 0.0
     else:
-        counts = [0] * k
-        n_inv = 0
-        total = 0
-        for p in prompts:
-            for code in p.parsed:
-                total += 1
-                if code is None:
-                    n_inv += 1
-                else:
-                    counts[item.codes.index(code)] += 1
+        counts, n_inv = answer_counts(item.codes, prompts)
+        total = sum(counts) + n_inv
         dist = [c / total for c in counts]
         invalid = n_inv / total
     mets = M.question_metrics(unit.human, dist, ordinal=item.ordinal, invalid_share=invalid)
-    # the paper's individual-level accuracy: a persona's answer equals that respondent's own answer; a missing
-    # true answer and an unparseable answer count as wrong
-    indiv: list[float] = []
-    for p in prompts:
-        if p.persona_id is None:
-            continue
-        truth = p.respondent_answer if p.respondent_answer in item.codes else None
-        if cfg.mode == "logprob":
-            indiv.append(float(truth is not None and item.codes[_model_answer(p.distribution)] == truth))
-        else:
-            indiv.extend(float(truth is not None and c == truth) for c in p.parsed)
-    mets["accuracy"] = sum(indiv) / len(indiv) if indiv else None
+    mets["accuracy"] = individual_accuracy(item.codes, prompts, cfg.mode)
     if cfg.mode == "logprob":
         mets["format_mass"] = sum(p.format_mass or 0.0 for p in prompts) / len(prompts)
         mets["uncovered_mass"] = sum(p.uncovered for p in prompts) / len(prompts)
+    else:
+        mets["parser_disagreement"] = parser_disagreement(prompts)
     return QuestionResult(
         id=result_id(cfg.model_tag, unit.country, unit.style.name, item.qid),
         model_tag=cfg.model_tag,
@@ -134,6 +176,7 @@ def _finish(
         codes=item.codes,
         ordinal=item.ordinal,
         mode=cfg.mode,
+        parser=answer_parser(cfg, unit.style) if cfg.mode == "generate" else "",
         prompts=prompts,
         model_dist=dist,
         invalid_share=invalid,
@@ -191,11 +234,23 @@ def _run_batch(batch: list[Unit], cfg: EvalConfig, backend: Backend) -> list[lis
             seeds=seeds,
         )
         for i, (u, chat, resp) in enumerate(flat):
+            parser = answer_parser(cfg, u.style)
             gens = texts[i * cfg.samples : (i + 1) * cfg.samples]
-            parsed = [
-                parse_answer(t, u.item.codes, reasoning=u.style.reasoning, options=u.item.options)
-                for t in gens
-            ]
+            read = {
+                name: [
+                    parse_answer(
+                        t,
+                        u.item.codes,
+                        parser=name,
+                        reasoning=u.style.reasoning,
+                        options=u.item.options,
+                        question=u.item.text,
+                    )
+                    for t in gens
+                ]
+                for name in (parser, other_parser(parser))
+            }
+            parsed = read[parser]
             valid = [c for c in parsed if c is not None]
             dist = [sum(1 for c in valid if c == code) / len(gens) for code in u.item.codes]
             results.append(
@@ -205,6 +260,7 @@ def _run_batch(batch: list[Unit], cfg: EvalConfig, backend: Backend) -> list[lis
                     distribution=dist,
                     generations=gens,
                     parsed=parsed,
+                    parsed_other=read[other_parser(parser)],
                     respondent_answer=resp.answers.get(u.item.qid) if resp else None,
                 )
             )
@@ -221,13 +277,14 @@ def build_units(
     countries: Sequence[str],
     styles: Sequence[Style],
     items: Sequence[SurveyItem],
-    personas: dict[str, list[Respondent]],
+    personas: dict[int, dict[str, list[Respondent]]],
     survey_from: dict[str, list[Respondent]],
     done: set[str],
 ) -> tuple[list[Unit], list[str], list[str]]:
     """The units still to ask (those whose record id is not in ``done``), every wanted record id, and notes
     (questions without a human distribution are skipped). ``survey_from``: countries whose human side is
-    counted over respondent files (the paper's protocol)."""
+    counted over respondent files (the paper's protocol). ``personas``: the sampled respondents per sample size
+    (:func:`persona_count`) and country."""
     units: list[Unit] = []
     wanted_ids: list[str] = []
     notes: list[str] = []
@@ -246,7 +303,10 @@ def build_units(
                     continue
                 prompts: list[tuple[Chat, Respondent | None]]
                 if style.needs_persona:
-                    prompts = [(render_messages(style, item, country, r), r) for r in personas[country]]
+                    prompts = [
+                        (render_messages(style, item, country, r), r)
+                        for r in personas[persona_count(cfg, style)][country]
+                    ]
                 else:
                     prompts = [(render_messages(style, item, country), None)]
                 units.append(Unit(country, style, item, human, prompts))

@@ -1,6 +1,7 @@
 """The sampling check of log-prob scoring (``eval.check_sampling``): sample N answers per prompt at temperature
-1, parse them as generation mode does, and compare their histogram with the scored distribution, next to the
-JS distance that sampling noise alone would give (``calibration.jsonl``; means per model in ``metrics.json``).
+1, parse them as generation mode does (``eval.parser``), and compare their histogram with the scored
+distribution, next to the JS distance that sampling noise alone would give (``calibration.jsonl``; means per
+model in ``metrics.json``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from clca.evaluation import metrics as M
 from clca.evaluation.config import EvalConfig
-from clca.evaluation.prompts import parse_answer
+from clca.evaluation.parsers import default_parser, parse_answer
 from clca.evaluation.styles import resolve_styles
 from clca.llm.base import Backend, Chat, GenerationParams
 from clca.records import CalibrationRecord, CalibrationSummary, QuestionResult
@@ -58,7 +59,14 @@ def check_sampling(
         for r in chunk:
             m = len(r.prompts) * n
             parsed = [
-                parse_answer(t, r.codes, reasoning=by_style[r.style].reasoning, options=r.options)
+                parse_answer(
+                    t,
+                    r.codes,
+                    parser=by_style[r.style].parser or cfg.parser or default_parser(cfg.protocol),
+                    reasoning=by_style[r.style].reasoning,
+                    options=r.options,
+                    question=r.question,
+                )
                 for t in texts[pos : pos + m]
             ]
             pos += m

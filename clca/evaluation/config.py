@@ -21,9 +21,10 @@ class EvalSettings(BaseModel):
     ``protocol``: ``logprob`` (clca's default: the styles' answer distributions from option log-probs) or
     ``paper`` (the CLCA paper's protocol: the persona prompt of its Table 20 for ``personas`` respondents per
     culture from WorldValuesBench files (``respondents``) and its cultural-prompting baseline, greedy generation,
-    parsed answers with a safeguard bucket; styles ``paper_persona`` and ``paper_cultural``, mode ``generate``,
-    temperature 0, one sample, unless set otherwise). Without respondent files a run stops before any work,
-    or uses the ``logprob`` protocol when ``fallback_to_logprob`` is true.
+    answers read by the released code's parser (``parser: paper``) with a safeguard bucket; styles
+    ``paper_persona`` and ``paper_cultural``, mode ``generate``, temperature 0, one sample, unless set otherwise).
+    Without respondent files a run stops before any work, or uses the ``logprob`` protocol when
+    ``fallback_to_logprob`` is true.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -59,9 +60,34 @@ class EvalSettings(BaseModel):
         default=20, ge=1, le=100_000, description="Respondents sampled per country (persona style)."
     )
     samples: int = Field(default=1, ge=1, le=10_000, description="Generation mode: answers per prompt.")
+    parser: Literal["paper", "clca"] | None = Field(
+        default=None,
+        description="Generation mode: the answer parser, paper (the released code's, strict) or clca (never reads "
+        "an echoed scale or question number); default paper under protocol paper, clca otherwise.",
+    )
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Generation mode: 0 = greedy.")
     max_new_tokens: int = Field(default=16, ge=1, le=4096, description="Generation mode: tokens per answer.")
     bootstrap: int = Field(default=1000, ge=10, le=1_000_000, description="Bootstrap resamples for the CIs.")
+    server: str | None = Field(
+        default=None,
+        description="Evaluate through an OpenAI-compatible server (clca run): openai:<served base>@<url>; each "
+        "adapter is asked for by its model tag (vLLM --lora-modules <tag>=<adapter dir>, or a merged model "
+        "served under that name).",
+    )
+
+    @field_validator("server")
+    @classmethod
+    def _server(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        from clca.llm.spec import served_spec
+
+        try:
+            served_spec(v, "base")
+        except ClcaError as exc:
+            raise ValueError(exc.message) from None
+        return v
+
     check_sampling: int = Field(
         default=0,
         ge=0,
@@ -100,6 +126,10 @@ class EvalSettings(BaseModel):
             if "paper_persona" not in self.styles:
                 raise ValueError("the paper protocol needs the paper_persona style")
 
+        if self.parser is None:
+            from clca.evaluation.parsers import default_parser
+
+            self.parser = default_parser(self.protocol)
         if not self.styles:
             raise ValueError("list at least one prompting style, e.g. [plain, cultural]")
         self.styles = list(dict.fromkeys(self.styles))

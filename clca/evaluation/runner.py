@@ -19,10 +19,10 @@ from clca.data.survey import resolve_countries
 from clca.data.wvb import Respondent, load_respondents, sample_respondents
 from clca.errors import DataError
 from clca.evaluation.aggregate import write_metrics
-from clca.evaluation.ask import ask, batches, build_units, load_survey
+from clca.evaluation.ask import ask, batches, build_units, load_survey, persona_count
 from clca.evaluation.calibrate import check_sampling
 from clca.evaluation.config import EvalConfig
-from clca.evaluation.styles import resolve_styles
+from clca.evaluation.styles import Style, resolve_styles
 from clca.llm.base import Backend
 from clca.records import EvalMetrics, QuestionResult
 from clca.rundir import EvalDir
@@ -47,10 +47,11 @@ class EvalResult:
 
 
 def _respondents(
-    cfg: EvalConfig, countries: list[str]
-) -> tuple[dict[str, list[Respondent]], dict[str, list[Respondent]], list[str]]:
-    """The sampled personas per country and, under the paper's protocol, every respondent per country (the
-    survey side is counted over them, as the paper's code does), with notes."""
+    cfg: EvalConfig, countries: list[str], styles: list[Style]
+) -> tuple[dict[int, dict[str, list[Respondent]]], dict[str, list[Respondent]], list[str]]:
+    """The sampled personas per sample size (each persona style's :func:`persona_count`) and country and, under
+    the paper's protocol, every respondent per country (the survey side is counted over them, as the paper's
+    code does), with notes. Each size is its own seeded draw (a prefix of a larger draw is not one)."""
     if not cfg.respondents:
         raise DataError(
             "the persona style needs respondent-level data.",
@@ -58,7 +59,10 @@ def _respondents(
         )
     by_country = load_respondents(cfg.respondents, countries=countries)
     lower = {k.lower(): v for k, v in by_country.items()}
-    personas = {c: sample_respondents(lower[c.lower()], cfg.personas, cfg.persona_seed) for c in countries}
+    sizes = sorted({persona_count(cfg, s) for s in styles if s.needs_persona})
+    personas = {
+        n: {c: sample_respondents(lower[c.lower()], n, cfg.persona_seed) for c in countries} for n in sizes
+    }
     if cfg.protocol != "paper":
         return personas, {}, []
     survey_from = {c: lower[c.lower()] for c in countries}
@@ -93,7 +97,7 @@ def evaluate(backend: Backend, config: EvalConfig, progress: ProgressFn | None =
     items = survey.select(cfg.questions)
     styles = resolve_styles(cfg.styles, [str(p) for p in cfg.style_files])
     notes = list(survey.notes)
-    personas: dict[str, list[Respondent]] = {}
+    personas: dict[int, dict[str, list[Respondent]]] = {}
     survey_from: dict[str, list[Respondent]] = {}
     available = survey.countries()
     if any(s.needs_persona for s in styles) and cfg.protocol == "paper" and cfg.respondents:
@@ -101,7 +105,7 @@ def evaluate(backend: Backend, config: EvalConfig, progress: ProgressFn | None =
         available = sorted(set(available) | set(load_respondents(cfg.respondents)))
     countries = resolve_countries(cfg.countries, available, survey=survey.name)
     if any(s.needs_persona for s in styles):
-        personas, survey_from, more = _respondents(cfg, countries)
+        personas, survey_from, more = _respondents(cfg, countries, styles)
         notes += more
     store = folder.store()
     _check_same_model(folder, cfg.model_tag, backend.fingerprint)

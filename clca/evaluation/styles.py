@@ -1,8 +1,10 @@
 """Prompt styles are data: YAML files shipped in ``clca/evaluation/styles/`` plus any the user supplies.
 
 A style file holds ``name``, ``description``, ``system`` (template or null), ``user`` (template),
-``answer_instruction``, ``reasoning`` (generate a rationale before the answer) and ``needs_persona``
-(one prompt per sampled respondent). Templates may use ``{country}``, ``{question}``, ``{options}``,
+``answer_instruction``, ``reasoning`` (generate a rationale before the answer), ``needs_persona``
+(one prompt per sampled respondent) and two optional overrides of the evaluation's settings for this style:
+``personas`` (how many respondents to sample, instead of ``eval.personas``) and ``parser`` (``paper`` or
+``clca``, instead of ``eval.parser``). Templates may use ``{country}``, ``{question}``, ``{options}``,
 ``{answer_instruction}``, ``{persona}`` (all demographics, one line each) and the single persona attributes
 of the CLCA paper's prompt (``{settlement}``, ``{region}``, ``{gender}``, ``{age}``, ``{born}``,
 ``{marital_status}``, ``{household}``, ``{education}``, ``{profession}``, ``{employed}``, ``{classes}``); any
@@ -14,9 +16,10 @@ from __future__ import annotations
 import string
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from clca.data.wvb import PERSONA_FIELDS
 from clca.errors import DataError
@@ -37,6 +40,12 @@ class Style(BaseModel):
     reasoning: bool = False
     needs_persona: bool = False
     max_reasoning_tokens: int = 160
+    personas: int | None = Field(
+        default=None, ge=1, description="respondents sampled for this style (None: eval.personas)"
+    )
+    parser: Literal["paper", "clca"] | None = Field(
+        default=None, description="the parser of this style's generated answers (None: eval.parser)"
+    )
     source: str = ""
 
 

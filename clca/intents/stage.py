@@ -1,14 +1,22 @@
 """Per-utterance intent labelling (CLCA's intent-understanding data): ``clca intents``.
 
-For every utterance (``speak`` and ``non-verbal`` turns) of every episode the judge kept, the model predicts
-the speaker's intent, with the CLCA paper's prompts (``intent-v2``): the system message gives the setting,
-the relationship and both characters' *public* cards (never goals or secrets) and says "Both participants
-are from the {demonym} culture, you are an expert in {demonym} culture"; the user message gives the
-conversation up to and including that utterance ("Name: text" lines) and asks for the intent, reasoned with
-respect to the culture's social or cultural expectations only when the model is certain, in the form
-``INTENT: ...``. A reply without an ``INTENT:`` line is re-asked with a new seed (``max_retries``); if it still
-has none, the record keeps ``error`` and an empty intent. Records go to ``intents.jsonl`` with id
-``{episode_id}:{turn_index}``; batched and appended per chunk, resumable.
+For every utterance (``speak``, ``non-verbal`` and ``leave`` turns, :data:`LABELLED_ACTIONS`) of every episode
+the judge kept, the model predicts the speaker's intent, with the CLCA paper's prompts (``intent-v3``): the
+system message gives the setting, the relationship and both characters' *public* cards (never goals or secrets)
+and says "Both participants are from the {demonym} culture, you are an expert in {demonym} culture"; the user
+message gives the conversation up to and including that utterance ("Name: text" lines, as
+:func:`clca.render.transcript` writes them: a non-verbal act as ``[non-verbal] ...``, a leave as
+``[leaves the conversation] <closing sentence>``) and asks for the intent, reasoned with respect to the
+culture's social or cultural expectations only when the model is certain, in the form ``INTENT: ...``. A reply
+without an ``INTENT:`` line is re-asked with a new seed (``max_retries``); if it still has none, the record
+keeps ``error`` and an empty intent. Records go to ``intents.jsonl`` with id ``{episode_id}:{turn_index}``;
+batched and appended per chunk, resumable.
+
+The leave turn is labelled as the released loop labels it: that loop asks for an intent for every utterance of
+the stored dialogue, the leaving speaker's closing output included. ``none`` turns (the character did
+nothing) carry no utterance in the transcript and get no label. ``intent-v2`` (before) labelled only ``speak``
+and ``non-verbal`` turns; a run directory whose ``intents.jsonl`` holds records of another prompt version is
+refused rather than extended (:func:`label_intents`).
 
 ``Intent.cultural`` mirrors the paper's "% intents with cultural context" (Table 9) with a documented keyword
 heuristic on the intent text (:data:`CULTURAL_PATTERNS`): the intent mentions culture, tradition, custom,
@@ -24,15 +32,18 @@ import re
 from pydantic import BaseModel, Field
 
 from clca.culture import CultureProfile, get_profile
+from clca.errors import DataError
 from clca.intents.config import IntentsConfig
 from clca.llm.base import Backend, Chat, GenerationParams
 from clca.llm.structured import StructuredStats, generate_structured
 from clca.progress import stage_progress
-from clca.records import GENERIC, Episode, Intent, Scenario
+from clca.records import GENERIC, Action, Episode, Intent, Scenario
 from clca.render import public_card, relationship_phrase, transcript
 from clca.rundir import RunDir
 
-PROMPT_VERSION = "intent-v2"
+PROMPT_VERSION = "intent-v3"
+#: the turns that get an intent (``none`` turns carry no utterance); ``intent-v2`` left out ``leave``
+LABELLED_ACTIONS: tuple[Action, ...] = ("speak", "non-verbal", "leave")
 
 CULTURAL_PATTERNS: tuple[str, ...] = (
     r"\bcultur",
@@ -147,6 +158,19 @@ class IntentSummary(BaseModel):
     llm: StructuredStats = Field(default_factory=StructuredStats)
 
 
+def _check_version(records: list[Intent], run: RunDir) -> None:
+    """Refuse to extend an ``intents.jsonl`` written with another prompt version (the labelled turns or the
+    prompts differ, so a resumed file would mix two kinds of record)."""
+    other = sorted({r.prompt_version or "(none)" for r in records} - {PROMPT_VERSION})
+    if other:
+        raise DataError(
+            f"{run.intents_file} holds intents of prompt version {', '.join(other)}, not {PROMPT_VERSION} "
+            "(the labelled turns or the prompts differ); one file never mixes two versions.",
+            fix="move that file aside and rerun `clca intents` (within `clca run`: --force-stage intents), "
+            "or use a new run directory.",
+        )
+
+
 def label_intents(
     backend: Backend,
     run: RunDir,
@@ -157,20 +181,22 @@ def label_intents(
     seed: int = 0,
 ) -> IntentSummary:
     """Label every utterance of the kept episodes into ``intents.jsonl`` (resumable). ``seed``: the requests'
-    seed (the run's seed; a re-ask uses ``seed + attempt``)."""
+    seed (the run's seed; a re-ask uses ``seed + attempt``). An ``intents.jsonl`` written with another prompt
+    version (:data:`PROMPT_VERSION`) is a :class:`DataError`: one file never mixes two versions."""
     run.require(run.judgements_file)
     run.require(run.episodes_file)
+    store = run.intent_store()
+    _check_version(store.all(), run)
     kept = run.kept_episode_ids()
     eps = [e for e in run.episodes() if e.id in kept]
     scenarios = run.episodes_with_scenarios(eps)
-    store = run.intent_store()
     done = store.ids()
     summary = IntentSummary(episodes=len(eps))
     profiles = {c: (get_profile(c) if c != GENERIC else None) for c in sorted({e.culture for e in eps})}
     todo: list[tuple[Episode, int]] = []
     for e in eps:
         for i, t in enumerate(e.turns):
-            if t.action in ("speak", "non-verbal"):
+            if t.action in LABELLED_ACTIONS:
                 summary.utterances += 1
                 if f"{e.id}:{i}" in done:
                     summary.skipped += 1

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from clca.errors import BatchError
 from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult
-from clca.settings import cache_dir
+from clca.settings import call_cache_path
 
 
 def cache_key(kind: str, fingerprint: str, params: object, payload: object) -> str:
@@ -28,7 +28,7 @@ class CallCache:
     """Key/value store of LLM answers in one SQLite file."""
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else cache_dir() / "llm_cache.sqlite"
+        self.path = Path(path) if path is not None else call_cache_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=60)

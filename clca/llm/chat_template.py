@@ -15,7 +15,9 @@ they all ask this module:
   with ``{% generation %}`` markers that renders exactly like the tokenizer's own (its own when marked, TRL's
   patched template for known families, else :data:`CHATML_TRAINING_TEMPLATE` for ChatML); for templates
   without such a twin (Llama 3.1/3.2, Mistral), :func:`tokenize_with_assistant_masks` locates the replies in
-  the rendered text (:func:`assistant_char_spans`).
+  the rendered text (:func:`assistant_char_spans`). :func:`student_chat_template` swaps in the released CLCA
+  code's Mistral template (:data:`CLCA_MISTRAL_TEMPLATE`) for a Mistral template that loses the system prompt,
+  and :func:`check_system_rendered` stops a training whose rendered examples lack their system content.
 
 Tokenizers are Hugging Face tokenizers (typed ``Any``); transformers and TRL are imported only when needed.
 """
@@ -58,6 +60,24 @@ CHATML_TRAINING_TEMPLATE = (
     "{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+#: The released CLCA code's chat template for Mistral students (UKPLab/arxiv2025-clca, training script: search
+#: index file 7180271643, and the same text in its model wrapper, 7451983011), verbatim: the system prompt first,
+#: right after BOS, then ``[INST] user [/INST] reply</s>`` turns. Mistral-7B-Instruct-v0.3's own template renders
+#: the system prompt only inside a *final* user turn, so on training examples (which end on the assistant's
+#: reply) it drops the scenario and persona silently; the paper trained and evaluated its Mistral students with
+#: this template instead.
+CLCA_MISTRAL_TEMPLATE = (
+    "{% if messages[0]['role'] == 'system' %}{% set system_message = messages[0]['content'] | trim + '\n\n' %}"
+    "{% set messages = messages[1:] %}{% else %}{% set system_message = '' %}{% endif %}{{ bos_token + system_message}}\n"
+    "    {% for message in messages %}\n"
+    "    {% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}\n"
+    "        {{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}\n"
+    "    {% endif %}\n"
+    "    {% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] | trim + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ ' ' + message['content'] | trim + eos_token }}{% endif %}\n"
+    "    {% endfor %}"
 )
 
 #: the conversation a candidate training template must render byte-identically to the tokenizer's own
@@ -169,6 +189,46 @@ def training_chat_template(tokenizer: Any) -> str | None:
     )
 
 
+def template_name(tokenizer: Any) -> str:
+    """How an error names the tokenizer's current chat template."""
+    if tokenizer.chat_template == CLCA_MISTRAL_TEMPLATE:
+        return "the released CLCA code's Mistral template"
+    return f"the chat template of {tokenizer.name_or_path}"
+
+
+def check_system_rendered(text: str, messages: list[dict[str, str]], template: str) -> None:
+    """Stop when ``text`` (``messages`` rendered by ``template``) lacks the content of a system message: the
+    scenario, the persona and the task would silently vanish from training."""
+    for m in messages:
+        if m["role"] == "system" and m["content"].strip() and m["content"].strip() not in text:
+            raise ModelError(
+                f"{template} drops the system prompt of a training example ({m['content'].strip()[:40]!r}...).",
+                fix="use a chat template that renders the system message in every conversation (docs/training.md).",
+            )
+
+
+def drops_system_prompt(tokenizer: Any) -> bool:
+    """Whether the tokenizer's chat template loses (or refuses) the system message of a conversation that ends on
+    an assistant reply, as every training example does (Mistral v0.3 renders it only before a final user turn)."""
+    try:
+        text = str(tokenizer.apply_chat_template(_PROBE, tokenize=False))
+    except Exception:  # a template that refuses system messages
+        return True
+    return str(_PROBE[0]["content"]) not in text
+
+
+def student_chat_template(tokenizer: Any) -> str | None:
+    """The chat template a student is trained (and, saved with its adapter, evaluated) with instead of its own:
+    :data:`CLCA_MISTRAL_TEMPLATE` for a Mistral ``[INST]`` template that drops the system prompt of training
+    examples, as the released CLCA code did; ``None``: the tokenizer's own template is kept."""
+    own = tokenizer.chat_template
+    if isinstance(own, dict):
+        own = own.get("default")
+    if own and "[INST]" in own and drops_system_prompt(tokenizer):
+        return CLCA_MISTRAL_TEMPLATE
+    return None
+
+
 def assistant_char_spans(
     text: str, messages: list[dict[str, str]], end_markers: tuple[str, ...]
 ) -> list[tuple[int, int]]:
@@ -208,8 +268,10 @@ def assistant_char_spans(
 def tokenize_with_assistant_masks(tokenizer: Any, messages: list[dict[str, str]]) -> dict[str, list[int]]:
     """``input_ids`` and ``assistant_masks`` (1 on the tokens of assistant replies and their end-of-turn
     marker) for a chat template without generation markers: the conversation is rendered once and tokenized
-    with character offsets (a fast tokenizer is needed)."""
+    with character offsets (a fast tokenizer is needed). A rendering without the system content stops
+    (:func:`check_system_rendered`)."""
     text = tokenizer.apply_chat_template(messages, tokenize=False)
+    check_system_rendered(text, messages, template_name(tokenizer))
     markers = tuple(dict.fromkeys([str(tokenizer.eos_token or ""), *END_OF_TURN]))
     spans = assistant_char_spans(text, messages, markers)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)

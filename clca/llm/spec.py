@@ -84,6 +84,20 @@ def parse_spec(spec: str) -> ParsedSpec:
     return ParsedSpec(kind, name, adapter=adapter or None, quant=quant)
 
 
+def served_spec(server: str, name: str) -> str:
+    """The spec of model ``name`` on the OpenAI-compatible ``server`` spec (same URLs and options): how an
+    adapter served by name (vLLM ``--lora-modules <name>=<dir>``) or a merged model served under a name is
+    reached."""
+    parsed = parse_spec(server)
+    if parsed.kind != "openai":
+        raise ModelError(
+            f"{server!r} is not an OpenAI-compatible server spec.",
+            fix="write openai:<served model>@<base_url>.",
+        )
+    _, _, tail = server.strip().partition(":")[2].partition("@")
+    return f"openai:{name}@{tail}"
+
+
 #: transport settings an openai spec may carry in its URL query, with their types
 OPENAI_OPTIONS: dict[str, type] = {
     "timeout": float,

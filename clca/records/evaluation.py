@@ -1,6 +1,7 @@
 """What the evaluation writes into an evaluation folder (:class:`clca.rundir.EvalDir`): one
 :class:`QuestionResult` per (model, country, style, question) in ``per_question.jsonl``, the sampling check's
-:class:`CalibrationRecord` s in ``calibration.jsonl``, and the aggregates in ``metrics.json`` (:class:`EvalMetrics`).
+:class:`CalibrationRecord` s in ``calibration.jsonl``, and the aggregates in ``metrics.json`` (:class:`EvalMetrics`,
+with a :class:`ParserSummary` per model tag that generated answers).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class PromptResult(BaseModel):
     distribution: list[float]  # this prompt's distribution over the options
     generations: list[str] = Field(default_factory=list)  # raw texts (generation mode, or rationale)
     parsed: list[int | None] = Field(default_factory=list)  # parsed codes per generation (None = invalid)
+    # the other parser's reading of each generation (QuestionResult.parser read `parsed`); empty before it existed
+    parsed_other: list[int | None] = Field(default_factory=list, exclude_if=lambda v: not v)
     respondent_answer: int | None = None  # persona mode: the respondent's own answer code
 
 
@@ -50,6 +53,8 @@ class QuestionResult(BaseModel):
     codes: list[int]
     ordinal: bool
     mode: Literal["logprob", "generate"]
+    # generation mode: the parser behind `parsed` ("paper" or "clca"); "" in log-prob mode and in older records
+    parser: str = Field(default="", exclude_if=lambda v: not v)
     prompts: list[PromptResult]
     model_dist: list[float]  # over options; in generation mode sums to 1 - invalid_share
     invalid_share: float = 0.0
@@ -104,6 +109,19 @@ class CalibrationSummary(BaseModel):
     mean_unparseable_share: float
 
 
+class ParserSummary(BaseModel):
+    """Which parser read one model tag's generated answers, and how often the other parser reads them
+    differently (over the answers whose records carry both readings)."""
+
+    model_config = ConfigDict(extra="forbid")
+    parser: str  # the parser behind the records' `parsed` ("paper", "clca"; several joined by "+")
+    other: str  # the parser behind `parsed_other`
+    answers: int  # generated answers read by both
+    disagreements: int  # of which the two parsers read differently (another code, or one of them none)
+    disagreement_share: float | None  # disagreements / answers
+    unchecked: int = 0  # generated answers of older records, read by one parser only
+
+
 class EvalMetrics(BaseModel):
     """``metrics.json``: the definitions, each model tag's evaluation settings, the aggregates of every record
     in the folder, notes, and the calibration summary when the sampling check ran."""
@@ -115,6 +133,8 @@ class EvalMetrics(BaseModel):
     n_records: int
     notes: list[str]
     calibration: dict[str, CalibrationSummary] | None = Field(default=None, exclude_if=lambda v: v is None)
+    # per model tag with generated answers: the parser that scored them and the two parsers' disagreement
+    parsers: dict[str, ParserSummary] | None = Field(default=None, exclude_if=lambda v: v is None)
 
     def group(self, model_tag: str, country: str, style: str) -> MetricGroup | None:
         """The group of (model tag, country, style), ``None`` when there is none."""

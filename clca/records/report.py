@@ -9,6 +9,8 @@ an :class:`Estimate` with its crossed-bootstrap CI.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -116,15 +118,47 @@ class ReproductionRow(BaseModel):
     clca_diff: float | None
 
 
+#: a protocol check's outcome: the paper's value; a difference that leaves the numbers comparable (a caveat, such as
+#: a different actor of the paper's actor's size); a difference that makes them not comparable
+CheckVerdict = Literal["match", "caveat", "mismatch"]
+
+
+class ProtocolCheck(BaseModel):
+    """One condition the paper's published numbers depend on (``name``: the config key or aspect, e.g.
+    ``train.preset``, ``models.actor``, ``questions``): the paper's value, the run's, and the ``verdict``.
+    ``required``: a condition of the comparison (its verdict can be ``mismatch``); the others (personas, scale,
+    seeds, ...) can only give caveats. ``note``: what a difference means."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    paper: str
+    run: str
+    verdict: CheckVerdict
+    required: bool = True
+    note: str = Field(default="", exclude_if=lambda v: not v)
+
+    @property
+    def sentence(self) -> str:
+        """``name: run (the paper: paper); note``: the line a mismatch or caveat is listed with."""
+        return f"{self.name}: {self.run} (the paper: {self.paper})" + (f"; {self.note}" if self.note else "")
+
+
 class Reproduction(BaseModel):
-    """The reproduction view: comparable with the paper's tables or not (and why), caveats, the rows."""
+    """The reproduction view: comparable with the paper's tables or not, caveats, the rows.
+
+    ``checks``: every protocol condition with the paper's and the run's value and its verdict; ``mismatches``:
+    the names of those with verdict ``mismatch`` (the view is comparable only when there is none); ``why``: their
+    sentences; ``caveats`` (comparable runs): the sentences of the checks with verdict ``caveat``. Files written
+    before the checks existed have neither ``checks`` nor ``mismatches`` (they load with empty lists)."""
 
     model_config = ConfigDict(extra="forbid")
     comparable: bool
     why: list[str] = Field(default_factory=list)
+    mismatches: list[str] = Field(default_factory=list)
     caveats: list[str] | None = Field(default=None, exclude_if=_absent)
     model: str | None = None
     rows: list[ReproductionRow] = Field(default_factory=list)
+    checks: list[ProtocolCheck] = Field(default_factory=list)
 
 
 class BeforeAfter(Analysis):

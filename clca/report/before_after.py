@@ -137,7 +137,8 @@ def analyse_run(run: RunDir) -> tuple[list[QuestionResult], BeforeAfter | None]:
         return records, None
     styles = list(dict.fromkeys(r.style for r in records))
     ba = before_after(records, styles)
-    ba.reproduction = reproduction(run.resolved_config(), ba, {r.qid for r in records})
+    parsers = {getattr(r, "parser", "") for r in records if r.mode == "generate"}  # who read each answer
+    ba.reproduction = reproduction(run.resolved_config(), ba, {r.qid for r in records}, parsers)
     run.report_dir.mkdir(parents=True, exist_ok=True)
     run.write_before_after(ba)
     return records, ba

@@ -5,8 +5,10 @@ Sections:
 1. **Verdicts** (the headline), per culture and prompting style: improved over the base student? beyond the
    no-culture control? specific to its culture? Each "yes" only when its 95% CI excludes 0 on the better side
    (:mod:`clca.report.controls`; CIs are a crossed bootstrap over training seeds and questions).
-2. **Reproduction**: the paper's published numbers next to the run's when the student and protocol match a row
-   of its tables, else why they are not comparable (:mod:`clca.report.reproduction`).
+2. **Reproduction**: the paper's published numbers next to the run's when the run's protocol matches the paper's
+   in every condition its numbers depend on (student, training preset, judge rule, actor and teacher, scenario
+   source, evaluation protocol and parser, cultures, questions, mix), else every mismatch by name; the table of
+   protocol checks either way (:mod:`clca.report.reproduction`).
 3. **Cross-culture matrix**: Δ KL (adapter − base) of every adapter (each culture's and the control) on every
    culture, with CIs, the spread between seeds, specificity and adapter − control; a heatmap per style.
 4. **Before/after table** (like Table 2 of the CLCA paper): per culture and on average, the base student under
@@ -180,8 +182,28 @@ def matrix_figure(ba: BeforeAfter, style: str, metric: str, path: Path) -> Path 
     )
 
 
+def _checks_html(rep: Reproduction) -> str:
+    """The protocol checks as a table (condition, the paper's value, the run's, verdict); empty for older files."""
+    label = {"match": "matches", "caveat": "caveat", "mismatch": "MISMATCH"}
+    rows = [
+        [c.name, c.paper, c.run, label[c.verdict] + (f": {c.note}" if c.note else "")] for c in rep.checks
+    ]
+    return html_table(["condition", "the paper", "this run", "verdict"], rows) if rows else ""
+
+
 def _reproduction_html(rep: Reproduction | None) -> str:
     if rep is None or not rep.comparable:
+        if rep is not None and rep.mismatches:
+            n = len(rep.mismatches)
+            return (
+                f"<p class='note'>Not comparable with the paper's published numbers: the run differs from the "
+                f"paper's protocol in {n} condition{'s' if n > 1 else ''} its numbers depend on: "
+                f"<b>{esc(', '.join(rep.mismatches))}</b>.</p>"
+                + "<ul class='note'>"
+                + "".join(f"<li>{esc(w)}</li>" for w in rep.why)
+                + "</ul>"
+                + _checks_html(rep)
+            )
         reasons = "; ".join(rep.why if rep is not None else []) or "unknown"
         return f"<p class='note'>Not comparable with the paper's published numbers: {esc(reasons)}.</p>"
     rows = [
@@ -190,9 +212,14 @@ def _reproduction_html(rep: Reproduction | None) -> str:
         for r in rep.rows
     ]  # fmt: skip
     caveats = "".join(f"<li>{esc(c)}</li>" for c in rep.caveats or [])
+    protocol = (
+        "the protocol matches the paper's in every condition its numbers depend on (the table below)"
+        if rep.checks
+        else "the protocol is the paper's"
+    )
     return (
-        f"<p class='note'>The student is the paper's {esc(rep.model)} and the protocol is the paper's; its "
-        "published numbers (Liu et al. 2025, Tables 2, 4, 5, 6 and 15) next to this run's.</p>"
+        f"<p class='note'>The student is the paper's {esc(rep.model)} and {protocol}; its published numbers "
+        "(Liu et al. 2025, Tables 2, 4, 5, 6 and 15) next to this run's.</p>"
         + html_table(
             [
                 "table",
@@ -208,6 +235,7 @@ def _reproduction_html(rep: Reproduction | None) -> str:
             rows,
         )
         + (f"<p class='note'>Differences that remain:</p><ul class='note'>{caveats}</ul>" if caveats else "")
+        + _checks_html(rep)
     )
 
 

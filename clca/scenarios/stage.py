@@ -41,6 +41,9 @@ from clca.scenarios.norms import (
     validate_norm_scenario,
 )
 
+#: Reply cap of the names step (a JSON list of names needs little room).
+NAMES_MAX_NEW_TOKENS = 96
+
 
 class ScenarioSummary(BaseModel):
     """Counts of one ``make_scenarios`` call."""
@@ -182,7 +185,7 @@ def _adapt_chunk(
             ]
 
         name_params = params.model_copy(
-            update={"max_new_tokens": 96, "json_schema": _Names.model_json_schema()}
+            update={"max_new_tokens": NAMES_MAX_NEW_TOKENS, "json_schema": _Names.model_json_schema()}
         )
         named = generate_structured(
             backend,

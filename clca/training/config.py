@@ -27,7 +27,10 @@ class MixConfig(BaseModel):
         default=None, description="Leave a part out: dialogue_only or intent_only."
     )
     val_fraction: float = Field(
-        default=0.1, ge=0, lt=1, description="Share of episodes held out for validation."
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="Share of scenarios held out for validation (both conversations of a scenario stay on one side).",
     )
     require_judge: bool = Field(default=True, description="Use only episodes the judge kept.")
     max_examples: int | None = Field(default=None, gt=0, description="Cap on training examples.")

@@ -30,8 +30,10 @@ The paper's released code put the *other* speaker's description in the system pr
 Shares: the three parts are resampled deterministically (seeded) to the configured proportions (equal by
 default): the part with the most examples relative to its ratio sets the scale and the others are
 duplicated (whole passes over the part, then a seeded sample for the remainder); ``max_examples`` then caps
-the total, scaling every part down by sampling. Episodes are split into train/validation *by episode*
-(seeded) before resampling; the validation split is not resampled.
+the total, scaling every part down by sampling. The data are split into train/validation *by scenario*
+(seeded: a shuffled ``val_fraction`` of the scenarios, at least one when the fraction is above 0 and there are
+two or more) before resampling, so the conversations of one scenario (its role-play samples, which share the
+setting and the characters) never straddle the split; the validation split is not resampled.
 
 The no-culture control's volume rule lives here too (:func:`build_control_mix`): its training split gets the
 mean number of examples of the cultures' mixes and, counted with the student's tokenizer
@@ -325,13 +327,15 @@ def build_mix(
         )
 
     adj = None if country == GENERIC else get_profile(country).demonym
-    ids = sorted(e.id for e in usable)
+    # split by scenario: a scenario's conversations (its samples) all land in one split
+    scenario_ids = sorted({e.scenario_id for e in usable})
     rng = random.Random(seed)
-    rng.shuffle(ids)
-    n_val = round(cfg.val_fraction * len(ids))
-    if cfg.val_fraction > 0 and n_val == 0 and len(ids) >= 2:
+    rng.shuffle(scenario_ids)
+    n_val = round(cfg.val_fraction * len(scenario_ids))
+    if cfg.val_fraction > 0 and n_val == 0 and len(scenario_ids) >= 2:
         n_val = 1
-    val_ids = set(ids[:n_val])
+    val_scenarios = set(scenario_ids[:n_val])
+    val_ids = {e.id for e in usable if e.scenario_id in val_scenarios}
 
     parts: dict[str, dict[Task, list[dict[str, Any]]]] = {
         "train": {t: [] for t in TASKS},

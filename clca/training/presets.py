@@ -2,7 +2,9 @@
 
 ``paper``
     The CLCA paper's Table 14 (QLoRA 4-bit on GPU, LoRA r 4, **alpha 0.1**, **dropout 0.5** on ``q_proj``/
-    ``v_proj``, embeddings and LM head trainable and saved, a pad token added when the tokenizer lacks one,
+    ``v_proj``, embeddings and LM head trainable and saved (on students that tie them, Llama-3.2 1B/3B and
+    Qwen2.5 0.5B/1.5B, as two separately trained copies, as the PEFT of the released code did:
+    ``tie_trained_embeddings: false``), a pad token added when the tokenizer lacks one,
     batch 8, lr 1e-4, 3 epochs, max length 2048), with the paper's per-family exceptions applied from the
     model spec unless overridden: Qwen students 1 epoch, Mistral students lr 5e-5. Alpha 0.1 is as
     published: with r 4 the LoRA update is scaled by alpha / r = 0.025, so most of the adaptation can come
@@ -43,6 +45,10 @@ class TrainConfig(BaseModel):
         default_factory=list,
         description="Modules trained fully and saved with the adapter, e.g. embed_tokens,lm_head.",
     )
+    tie_trained_embeddings: bool = Field(
+        default=True,
+        description="On a student that ties embeddings and LM head, train them as one matrix (else two copies).",
+    )
     add_pad_token: bool = Field(
         default=True, description="Add <|pad|> when the tokenizer has none and the embeddings are trained."
     )
@@ -78,6 +84,7 @@ PRESETS: dict[str, TrainConfig] = {
         lora_dropout=0.5,
         target_modules=["q_proj", "v_proj"],
         modules_to_save=["embed_tokens", "lm_head"],
+        tie_trained_embeddings=False,  # two copies, as PEFT trained them for the released code (peft#2777)
         add_pad_token=True,
         learning_rate=1e-4,
         num_epochs=3,
@@ -86,6 +93,7 @@ PRESETS: dict[str, TrainConfig] = {
         max_length=2048,
         gradient_checkpointing=True,
         load_in_4bit=True,
+        warmup_ratio=0.0,  # the released code's TrainingArguments set none: HF's default, no warm-up ([?])
     ),
     "cpu": TrainConfig(),
 }

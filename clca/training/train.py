@@ -14,9 +14,14 @@ inference will. Templates without such a twin get their masks from the rendered 
 TRL computes the loss with a fused LM head that never materialises the full ``[tokens x vocab]`` logits;
 but off Triton devices (CPU) it still projects *every* position through the LM head, in chunks, and
 recomputes them in the backward pass. On CPU (``sparse_lm_head``, default: when not on CUDA) our
-:class:`ClcaSFTTrainer` instead runs the backbone and projects only the positions whose label is set
-(about half of a dialogue's tokens) through the LM head, with a plain cross-entropy: same loss, less
-compute (measured in bench/bench_train.py).
+:class:`ClcaSFTTrainer` instead runs the model with ``logits_to_keep=1``, takes the backbone's hidden states
+with a hook and projects only the positions whose label is set (about half of a dialogue's tokens) through the
+LM head, with a plain cross-entropy: same loss, less compute (measured in bench/bench_train.py). The forward
+goes through the wrapped model, so under DDP the gradients are all-reduced.
+
+Chat templates: a Mistral student whose own template drops the system prompt of a conversation ending on the
+assistant (v0.3) is trained with the released CLCA code's template (saved with the adapter), and a training
+whose rendered examples lack their system content stops (:mod:`clca.llm.chat_template`).
 
 Outputs in ``out_dir``: the PEFT adapter (``adapter_config.json``, ``adapter_model.safetensors``) and the
 tokenizer, ``train_log.jsonl`` (one line per logging step / evaluation: loss, eval_loss, learning rate,
@@ -29,29 +34,72 @@ Multi-GPU training runs the same command under accelerate (see docs/training.md)
     accelerate launch --config_file configs/accelerate/multi_gpu.yaml -m clca train \
         --run runs/paper --culture China --preset paper --model hf:<id> --seed 0
 
-(``python -m clca.training.train`` is the same as ``clca train``.)
+(``python -m clca.training.train`` is the same as ``clca train``; :func:`accelerate_command` is the launch the
+pipeline uses, several processes even without CUDA; only rank 0 writes the outputs.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import resource
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from clca.errors import ClcaError, ModelError
-from clca.llm.chat_template import tokenize_with_assistant_masks, training_chat_template
+from clca.llm.chat_template import (
+    check_system_rendered,
+    student_chat_template,
+    template_name,
+    tokenize_with_assistant_masks,
+    training_chat_template,
+)
 from clca.locks import hold
 from clca.records import TrainResult
 from clca.rundir import AdapterDir
 from clca.training.cards import adapter_card, make_portable
 from clca.training.mix import load_mix
 from clca.training.presets import TrainConfig
+
+#: set by the pipeline's accelerate launcher: how many processes `clca train` must find itself among
+PROCESSES_ENV = "CLCA_TRAIN_PROCESSES"
+
+
+def accelerate_command(
+    num_processes: int, config_file: Path | None = None, *, cuda: bool | None = None
+) -> list[str]:
+    """``python -m accelerate.commands.launch ...`` starting ``num_processes`` processes of one training (append
+    ``-m clca train ...``).
+
+    Several processes always use accelerate's torchrun launcher (``--multi_gpu``): ``accelerate launch --cpu
+    --num_processes N`` starts a single process (accelerate runs several CPU processes only under mpirun), and
+    on a machine without CUDA the Trainer (``use_cpu``) joins the torchrun processes over gloo. A free port is
+    picked unless a config file says where the rendezvous is.
+    """
+    import socket
+
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_processes)]
+    if config_file is not None:
+        cmd += ["--config_file", str(config_file)]
+    if num_processes > 1:
+        cmd.append("--multi_gpu")
+        if config_file is None:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                cmd += ["--num_machines", "1", "--main_process_port", str(sock.getsockname()[1])]
+    elif not cuda:
+        cmd.append("--cpu")
+    return cmd
 
 
 def peak_rss_mb() -> float:
@@ -158,7 +206,8 @@ def _callback_class() -> type:
     from transformers import TrainerCallback
 
     class JsonlLogCallback(TrainerCallback):  # type: ignore[misc]
-        """Appends every log event (loss, eval_loss, lr, tokens/s, peak memory) to ``train_log.jsonl``."""
+        """Appends every log event (loss, eval_loss, lr, tokens/s, peak memory, processes) to
+        ``train_log.jsonl``."""
 
         def __init__(self, path: Path) -> None:
             self.path = path
@@ -181,6 +230,7 @@ def _callback_class() -> type:
                 "step": state.global_step,
                 "epoch": state.epoch,
                 "time_s": round(now - self.t0, 3),
+                "processes": args.world_size,  # training processes (accelerate launch: one per GPU)
             }
             rec.update({k: v for k, v in logs.items() if isinstance(v, int | float | str)})
             tokens = logs.get("num_tokens")
@@ -221,7 +271,16 @@ def _trainer_class() -> type:
             base = unwrapped.get_base_model() if hasattr(unwrapped, "get_base_model") else unwrapped
             backbone = getattr(base, base.base_model_prefix)  # LoRA layers are injected in place
             fwd = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "position_ids")}
-            hidden = backbone(**fwd, use_cache=False).last_hidden_state[:, :-1]
+            # the forward goes through `model` itself (under DDP the wrapper: calling the backbone directly skips
+            # its gradient all-reduce, and every process would train on its own shard); the LM head projects one
+            # position only, and the backbone's hidden states are taken by a hook
+            seen: list[Any] = []
+            hook = backbone.register_forward_hook(lambda _m, _a, out: seen.append(out.last_hidden_state))
+            try:
+                model(**fwd, use_cache=False, logits_to_keep=1)
+            finally:
+                hook.remove()
+            hidden = seen[-1][:, :-1]
             labels = inputs["labels"][:, 1:]
             mask = labels != -100
             logits = base.get_output_embeddings()(hidden[mask]).float()
@@ -229,11 +288,14 @@ def _trainer_class() -> type:
             denom = mask.sum() if num_items_in_batch is None else num_items_in_batch
             loss = F.cross_entropy(logits, target, reduction="sum") / torch.as_tensor(denom).clamp(min=1)
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                # num_items_in_batch counts every process's tokens and DDP averages the gradients (as in TRL)
                 loss = loss * self.accelerator.num_processes
             with torch.no_grad():
-                n_valid = int(mask.sum())
-                correct = int((logits.argmax(-1) == target).sum())
-            self._metrics[mode]["mean_token_accuracy"].append(correct / n_valid if n_valid else 0.0)
+                n_valid = self.accelerator.gather_for_metrics(mask.sum()).sum()
+                correct = self.accelerator.gather_for_metrics((logits.argmax(-1) == target).sum()).sum()
+            self._metrics[mode]["mean_token_accuracy"].append(
+                float(correct) / float(n_valid) if int(n_valid) else 0.0
+            )
             if mode == "train":
                 self._total_train_tokens += int(
                     self.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum().item()
@@ -263,6 +325,10 @@ def build_trainer(
     eval_ds = dd["validation"].select_columns(["messages"]) if "validation" in dd else None
     base_path = resolve_local_model(cfg.model)
     model, tokenizer, device, dtype = _load_model(cfg, base_path)
+    swap = student_chat_template(tokenizer)
+    if swap is not None:  # Mistral v0.3 would drop every system prompt: the released code's template instead
+        tokenizer.chat_template = swap  # saved with the adapter, so evaluation renders the same way
+    template = template_name(tokenizer)
     masks_from_render = False
     try:
         tpl = training_chat_template(tokenizer)
@@ -274,7 +340,13 @@ def build_trainer(
         tpl, masks_from_render = None, True
     if tpl is not None:
         tokenizer.chat_template = tpl  # renders identically (checked), with generation markers
-    if masks_from_render:
+    if not masks_from_render:  # TRL renders the examples: check the rendered text keeps every system prompt
+        for ds in (train_ds, eval_ds) if eval_ds is not None else (train_ds,):
+            for messages in ds["messages"]:
+                check_system_rendered(
+                    tokenizer.apply_chat_template(messages, tokenize=False), messages, template
+                )
+    if masks_from_render:  # (tokenize_with_assistant_masks checks the same)
         train_ds = _pretokenize(train_ds, tokenizer, cfg.max_length)
         eval_ds = _pretokenize(eval_ds, tokenizer, cfg.max_length) if eval_ds is not None else None
 
@@ -285,7 +357,8 @@ def build_trainer(
         lora_dropout=cfg.lora_dropout,
         target_modules=list(cfg.target_modules),
         modules_to_save=list(cfg.modules_to_save) or None,
-        ensure_weight_tying=tied and bool(cfg.modules_to_save),
+        # a tied student (Llama-3.2 1B/3B, Qwen2.5 0.5B/1.5B, SmolLM2): one trained matrix, or two copies
+        ensure_weight_tying=tied and cfg.tie_trained_embeddings and bool(cfg.modules_to_save),
         bias="none",
         task_type="CAUSAL_LM",
     )
@@ -320,16 +393,25 @@ def build_trainer(
         dataloader_num_workers=0,
         use_cpu=device == "cpu",
     )
-    trainer = _trainer_class()(
-        model=model,
-        args=args,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds if do_eval else None,
-        processing_class=tokenizer,
-        peft_config=lora,
-        callbacks=[_callback_class()(AdapterDir(out_dir).log_file)],
+    with warnings.catch_warnings():
+        if (
+            tied and not cfg.tie_trained_embeddings
+        ):  # two copies on purpose: PEFT's warning about them is known
+            warnings.filterwarnings("ignore", message=".*ensure_weight_tying.*")
+        trainer = _trainer_class()(
+            model=model,
+            args=args,
+            train_dataset=train_ds,
+            eval_dataset=eval_ds if do_eval else None,
+            processing_class=tokenizer,
+            peft_config=lora,
+            callbacks=[_callback_class()(AdapterDir(out_dir).log_file)],
+        )
+    # the sparse path needs `logits_to_keep` (every recent transformers causal LM has it)
+    can_sparse = "logits_to_keep" in inspect.signature(model.forward).parameters
+    trainer.sparse_lm_head = can_sparse and (
+        cfg.sparse_lm_head if cfg.sparse_lm_head is not None else device != "cuda"
     )
-    trainer.sparse_lm_head = cfg.sparse_lm_head if cfg.sparse_lm_head is not None else device != "cuda"
     if len(trainer.train_dataset) == 0:
         raise ClcaError(
             f"no training example of {dataset_dir} keeps an assistant token within max_length={cfg.max_length}.",
@@ -341,6 +423,7 @@ def build_trainer(
         "dtype": dtype,
         "train_examples": len(train_ds),
         "assistant_masks": "rendered text" if masks_from_render else "chat template markers",
+        "chat_template": "clca-mistral" if swap is not None else "own",
         "validation_examples": len(eval_ds) if eval_ds is not None else 0,
         "eval_ds": eval_ds,
         "torch_threads": torch.get_num_threads(),
@@ -352,12 +435,17 @@ def _check_adoptable(done: TrainResult, cfg: TrainConfig, dataset_dir: str | Pat
     """A finished adapter is reused only when it was trained with these settings on this mix; otherwise a
     one-line refusal names the first setting that differs."""
     want = cfg.model_dump(mode="json")
-    diff = [k for k in sorted(set(want) | set(done.config)) if want.get(k) != done.config.get(k)]
+    # a setting added after that training ran counts with its default (the behaviour before it existed)
+    had_cfg = {
+        **{k: f.default for k, f in TrainConfig.model_fields.items() if f.default_factory is None},
+        **done.config,
+    }
+    diff = [k for k in sorted(set(want) | set(done.config)) if want.get(k) != had_cfg.get(k)]
     if Path(done.dataset_dir).absolute() != Path(dataset_dir).absolute():
         diff.insert(0, "dataset_dir")
     if diff:
         k = diff[0]
-        had = done.dataset_dir if k == "dataset_dir" else done.config.get(k)
+        had = done.dataset_dir if k == "dataset_dir" else had_cfg.get(k)
         now = dataset_dir if k == "dataset_dir" else want.get(k)
         raise ClcaError(
             f"{out_dir} holds an adapter trained with other settings ({k}: {had!r} there, {now!r} now"
