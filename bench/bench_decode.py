@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from clca.llm.hardware import cpu_line
+
 
 def prefill_rate(model: Any, rows: int, tokens: int, passes: int = 1) -> float:
     """Prompt tokens per second of ``passes`` forward passes over ``rows x tokens`` random ids."""
@@ -71,7 +73,7 @@ def main() -> None:
     kv_bytes = cfg.num_hidden_layers * 2 * kv_heads * head_dim * torch.finfo(backend.dtype).bits // 8
     lines = [
         f"`python bench/bench_decode.py` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"{torch.get_num_threads()} threads, {args.model}, {str(backend.dtype).removeprefix('torch.')}; "
+        f"{torch.get_num_threads()} threads, {cpu_line()}, {args.model}, {str(backend.dtype).removeprefix('torch.')}; "
         f"KV cache {kv_bytes / 1024:.0f} KiB per token).",
         "",
         "| prefill shape (rows x tokens) | prompt tokens/s |",

@@ -33,6 +33,8 @@ from typing import Any
 import torch
 from bench_roleplay import Counting, run_mode
 
+from clca.llm.hardware import cpu_line
+
 
 def peak_rss_gb() -> float:
     import resource
@@ -157,7 +159,7 @@ def main() -> None:
     print(
         f"`python bench/bench_engine_ab.py --spec {args.spec} --arms {args.arms} --rounds {args.rounds} "
         f"--scenarios {args.scenarios} --samples {args.samples} --turns {args.turns} --max-new-tokens "
-        f"{args.max_new_tokens}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {len(calls)} recorded "
+        f"{args.max_new_tokens}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {cpu_line()}; {len(calls)} recorded "
         f"engine calls, {rows} rows, {generated} generated tokens per replay)\n"
     )
     print(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from clca.llm.hardware import cpu_line
 from clca.llm.local import LocalBackend
 from clca.llm.registry import load_backend
 
@@ -78,7 +79,7 @@ def main() -> None:
     cmd = " ".join(["python", "bench/bench_flops.py", *sys.argv[1:]])
     text = (
         f"\n### Prefill FLOP/s vs matmul peak\n\nCommand: `{cmd}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"{torch.get_num_threads()} threads, device {backend.device}).\n\n"
+        f"{torch.get_num_threads()} threads, device {backend.device}, {cpu_line()}).\n\n"
         f"| quantity | value |\n|---|---|\n"
         f"| fp32 matmul peak ({args.n}x{args.n}, best of 5) | {peak / 1e9:.1f} GFLOP/s |\n"
         f"| prefill, {params / 1e6:.0f}M non-embedding params, batch {args.batch} x {args.seq} tokens (2·params·tokens) "

@@ -35,6 +35,8 @@ from typing import Any
 
 import torch
 
+from clca.llm.hardware import cpu_line
+
 CHATS = [
     ("Describe a tea ceremony in two sentences.", "A tea ceremony is a ritual in which a host prepares tea."),
     (
@@ -100,7 +102,8 @@ def main() -> None:
     heads, kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
     dim = hidden // heads
     print(
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.threads} threads, torch {torch.__version__}"
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.threads} threads, torch {torch.__version__}, "
+        f"{cpu_line()}"
     )
 
     print(

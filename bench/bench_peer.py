@@ -45,6 +45,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from clca.llm.hardware import cpu_line
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_roleplay import Counting, run_mode
@@ -314,7 +316,8 @@ def main() -> None:
         f"`python bench/bench_peer.py --arms {args.arms} --scenarios {args.scenarios} --samples {args.samples} "
         f"--turns {args.turns} --max-new-tokens {args.max_new_tokens}"
         f"{' --ref ' + args.ref if args.ref else ''}{' --sdpa-decode' if args.sdpa_decode else ''}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"{platform.machine()}, {os.cpu_count()} cores; SmolLM2-135M-Instruct, temperature 0.7, no call cache; "
+        f"{platform.machine()}, {os.cpu_count()} cores, {cpu_line()}; SmolLM2-135M-Instruct, temperature 0.7, "
+        "no call cache; "
         f"{n_eps} episodes = {len(scenarios)} Sotopia scenarios x {args.samples} samples, culture China)\n"
     )
     print(

@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from clca.llm.hardware import cpu_line
+
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 COUNTRY_CODES = {"Japan": 392, "China": 156, "Germany": 276, "Great Britain": 826}
 
@@ -106,7 +108,7 @@ def main() -> None:
     reused = 1 - st.prefilled_tokens / max(1, st.prompt_tokens) if st is not None else 0.0
     lines = [
         f"`python bench/bench_persona.py --personas {args.personas} --country {args.country} "
-        f"--batch-size {args.batch_size}` ({args.model}, {platform.machine()}, torch {torch.__version__}, "
+        f"--batch-size {args.batch_size}` ({args.model}, {platform.machine()}, {cpu_line()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads):",
         "",
         "| personas x questions | answers | wall | answers/s | unparseable | prompt tokens | computed | reused |",

@@ -28,6 +28,7 @@ import sys
 import time
 
 from clca.llm.base import Chat, GenerationParams
+from clca.llm.hardware import cpu_line
 from clca.llm.registry import load_backend
 
 SERVER = r"""
@@ -156,6 +157,7 @@ def main() -> None:
     ap.add_argument("--limits", default="8,16,32,64,128,256")
     args = ap.parse_args()
     limits = [int(x) for x in args.limits.split(",")]
+    print(cpu_line())
     print(f"{args.requests} requests, {args.latency * 1000:.0f} ms per request, {args.replicas} replicas")
     print(
         "| max_in_flight | wall s | requests/s | ideal | ratio | bound | client CPU (cores) "

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult
+from clca.llm.hardware import cpu_line
 from clca.records import Scenario
 from clca.roleplay import simulate
 from clca.roleplay.config import SimulateConfig
@@ -214,7 +215,8 @@ def main() -> None:
 
     text = f"""`python bench/bench_roleplay.py --scenarios {args.scenarios} --samples {args.samples} --turns {args.turns} \
 --max-new-tokens {args.max_new_tokens} --sequential {n_seq}{" --hf-lockstep" if args.hf_lockstep else ""}` \
-({time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {platform.machine()}, {args.model}, temperature 0.7, \
+({time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {platform.machine()}, {cpu_line()}, {args.model}, \
+temperature 0.7, \
 no call cache, one process; {n_eps} episodes = {len(scenarios)} Sotopia scenarios x {args.samples} samples, \
 culture China; the one-at-a-time arms play the first {n_seq} scenarios' episodes, one chat per `generate` call).
 

@@ -29,6 +29,7 @@ import torch
 from clca.data.wvs import read_wvs_rows
 from clca.evaluation.metrics import softmax_logprobs as softmax_options
 from clca.llm.base import ScoreRequest
+from clca.llm.hardware import cpu_line
 from clca.llm.local import LocalBackend
 from clca.llm.registry import load_backend
 
@@ -118,7 +119,8 @@ def main() -> None:
     cmd = " ".join(["python", "bench/bench_scoring.py", *sys.argv[1:]])
     report = f"""
 Command: `{cmd}` ({time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {platform.machine()},
-torch {torch.__version__}, {torch.get_num_threads()} threads, device {backend.device}, {backend.fingerprint}).
+torch {torch.__version__}, {torch.get_num_threads()} threads, device {backend.device}, {backend.fingerprint},
+{cpu_line()}).
 Items: {len(reqs)} WVS questions (Q1-Q45 present for {args.country}), {n_opt} options, plain prompt.
 
 | method | time (s) | items/s |

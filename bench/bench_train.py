@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from clca.llm.hardware import cpu_line
+
 WORDS = [
     "tea",
     "family",
@@ -191,6 +193,7 @@ def main() -> None:
         "bare_loop_fused_head_tokens_per_s": round(fused_tok / fused_s, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "device": facts["device"],
+        "cpu": cpu_line(),
         "gradient_checkpointing": args.gradient_checkpointing,
     }
     res["ratio_ours_over_bare"] = round(

@@ -17,7 +17,7 @@ from clca.cli_app import STATE, app
 from clca.errors import EXIT_INTERRUPTED, ClcaError
 
 #: command modules, in the order ``clca --help`` lists their commands (the pipeline's order)
-COMMAND_MODULES = ("run", "stages", "eval", "report", "models", "data_bundle")
+COMMAND_MODULES = ("run", "stages", "translate", "eval", "report", "models", "data_bundle")
 for _mod in COMMAND_MODULES:
     importlib.import_module(f"clca.commands.{_mod}")
 

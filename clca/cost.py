@@ -55,8 +55,16 @@ train (mix + train)
     + h)`` in the intent part]``)``. Examples seen per adapter: ``ceil(X × num_epochs)``, or ``max_steps ×
     batch × grad_accum × processes`` when ``max_steps`` is set. Training tokens ≤ ``Σ over V variants of S ×
     seen × τ`` (validation passes not counted).
+translate (with ``eval.languages``)
+    Per language ``L`` of the run's cultures: one request per question and per style of ``eval.styles`` (a
+    style the paper's released code translated into that language is not asked), each re-asked ≤ ``r`` = 2
+    times: ``calls_min = Σ_L (Q + styles_L)``, ``calls_max = (1 + r) × calls_min``. A re-ask shows the first
+    prompt, the reply (≤ ``m`` = 1024 tokens) and a repair turn (:data:`TRANSLATE_REPAIR_TOKENS`): prompt ≤ ``(1
+    + r) × P₁ + r × calls_min × (m + repair)``, ``P₁`` the rendered first prompts. Generated ≤ calls × m.
 eval
-    Models: base + V × S adapters. Prompts per model and style: ``C × Q × p``, ``Q`` questions, ``p`` =
+    Models: base + V × S adapters. Prompts per model and style: ``(C + C_L) × Q × p``, ``C_L`` the cultures
+    also evaluated in another language (``eval.languages``; a translated prompt counts as its English one),
+    ``Q`` questions, ``p`` =
     the style's ``personas`` (else ``eval.personas``) for a style that needs a persona, else 1; ``Σ P`` their rendered prompt tokens (a
     persona prompt on the longest codebook answer of each attribute). Generation mode: ``samples`` answers per
     prompt (calls), each ≤ ``eval.max_new_tokens`` (+ the style's ``max_reasoning_tokens`` ``R`` for a
@@ -79,7 +87,8 @@ from pydantic import BaseModel
 
 from clca.config import RunConfig
 from clca.errors import ClcaError
-from clca.pipeline import CONTROL_NO_CULTURE
+from clca.evaluation.styles import Style
+from clca.pipeline import CONTROL_NO_CULTURE, run_languages, translate_settings
 from clca.scenarios.stage import NAMES_MAX_NEW_TOKENS
 
 #: how prompts are counted (shown with the table)
@@ -104,9 +113,12 @@ FALLBACK_TOKENS: dict[str, int] = {
     "mix_system": 350,
     "eval": 250,
     "eval_persona": 350,
+    "translate": 250,
 }
 #: questions of ``eval.questions: all`` when no survey is at hand (the bundle's WVS wave 7)
 FALLBACK_ALL_QUESTIONS = 167
+#: the repair turn of a translation re-ask, with the quoted problem (clca.evaluation.translate)
+TRANSLATE_REPAIR_TOKENS = 64
 
 
 class CostRow(BaseModel):
@@ -153,6 +165,9 @@ class _Sizes:
     mix_system: dict[str, int] = field(default_factory=dict)
     questions: int = 0
     eval_prompt: dict[str, int] = field(default_factory=dict)  # style -> Σ over cultures × questions
+    #: style -> Σ over the cultures also evaluated in another language × questions (their English prompts)
+    eval_translated: dict[str, int] = field(default_factory=dict)
+    translate_first: int = 0  # Σ of the translate stage's first prompts
     eval_basis: str = ""
 
 
@@ -277,6 +292,7 @@ def _eval_sizes(cfg: RunConfig, sizes: _Sizes) -> None:
     from clca.evaluation.styles import resolve_styles
 
     styles = resolve_styles(cfg.eval.styles, [str(p) for p in cfg.eval.style_files])
+    langs = run_languages(cfg)
     try:
         from clca.data.wvb import PERSONA_FIELDS, Respondent
         from clca.data.wvs import load_codebook
@@ -298,20 +314,75 @@ def _eval_sizes(cfg: RunConfig, sizes: _Sizes) -> None:
             persona = Respondent(id="longest", country="", demographics=longest)
         sizes.questions = len(items)
         for st in styles:
-            sizes.eval_prompt[st.name] = sum(
-                _tok(render_messages(st, it, c, persona if st.needs_persona else None))
+            per_culture = {
+                c: sum(
+                    _tok(render_messages(st, it, c, persona if st.needs_persona else None)) for it in items
+                )
                 for c in cfg.cultures
-                for it in items
+            }
+            sizes.eval_prompt[st.name] = sum(per_culture.values())
+            sizes.eval_translated[st.name] = sum(per_culture[c] for c in langs)
+        ts = translate_settings(cfg)
+        if ts is not None:
+            from clca.evaluation.translate import question_chat, style_chat
+
+            sizes.translate_first = sum(
+                sum(_tok(question_chat(it, code)) for it in items)
+                + sum(_tok(style_chat(st, code)) for st in _to_translate(cfg, code))
+                for code in ts.languages
             )
         sizes.eval_basis = (
             "survey prompts rendered (persona prompts on the longest codebook answer of each attribute)"
+            + ("; a prompt in another language counted as its English one" if langs else "")
         )
     except ClcaError:
         sizes.questions = _count_questions(cfg.eval.questions)
         for st in styles:
             per = FALLBACK_TOKENS["eval_persona" if st.needs_persona else "eval"]
             sizes.eval_prompt[st.name] = len(cfg.cultures) * sizes.questions * per
+            sizes.eval_translated[st.name] = len(langs) * sizes.questions * per
+        ts = translate_settings(cfg)
+        if ts is not None:
+            sizes.translate_first = FALLBACK_TOKENS["translate"] * sum(
+                sizes.questions + len(_to_translate(cfg, code)) for code in ts.languages
+            )
         sizes.eval_basis = "no survey at hand: the constants of clca.cost.FALLBACK_TOKENS per prompt"
+
+
+def _to_translate(cfg: RunConfig, code: str) -> list[Style]:
+    """The styles the translate stage asks the teacher for in language ``code`` (not those the paper's released
+    code translated)."""
+    from clca.evaluation.styles import resolve_styles
+    from clca.evaluation.translate import released_file
+
+    released = released_file(code)
+    return [
+        s
+        for s in resolve_styles(cfg.eval.styles, [str(p) for p in cfg.eval.style_files])
+        if released is None or s.name not in released.styles
+    ]
+
+
+def _translate_row(cfg: RunConfig, z: _Sizes) -> CostRow | None:
+    ts = translate_settings(cfg)
+    if ts is None:
+        return None
+    r, m = ts.max_retries, ts.max_new_tokens
+    per = {code: z.questions + len(_to_translate(cfg, code)) for code in ts.languages}
+    calls = sum(per.values())
+    return CostRow(
+        stage="translate",
+        units={"languages": len(ts.languages), "questions": z.questions, "requests": calls,
+               "first_prompt_tokens": z.translate_first},
+        calls_min=calls,
+        calls_max=calls * (1 + r),
+        prompt_tokens_max=(1 + r) * z.translate_first + r * calls * (m + TRANSLATE_REPAIR_TOKENS),
+        generated_tokens_max=calls * (1 + r) * m,
+        how="requests = " + " + ".join(f"{code}: {z.questions} questions + {n - z.questions} style(s)"
+                                       for code, n in per.items())
+        + f" = {calls}, × (1 + {r} re-asks); generated ≤ calls × {m}",
+        basis=z.eval_basis,
+    )  # fmt: skip
 
 
 def _count_questions(spec: str) -> int:
@@ -478,6 +549,7 @@ def _eval_row(cfg: RunConfig, z: _Sizes) -> CostRow:
 
     ev = cfg.eval
     cultures, q = len(cfg.cultures), z.questions
+    translated = len(run_languages(cfg))  # cultures also evaluated in another language
     seeds = len(cfg.train.seed_list(cfg.seed))
     variants = cultures + (1 if CONTROL_NO_CULTURE in cfg.controls else 0)
     models = 1 + variants * seeds
@@ -485,8 +557,10 @@ def _eval_row(cfg: RunConfig, z: _Sizes) -> CostRow:
     prompts = scored = answers = generated = prompt_tokens = 0
     for st in styles:
         per = (st.personas or ev.personas) if st.needs_persona else 1
-        n = cultures * q * per  # prompts of this style per model
-        tokens = z.eval_prompt.get(st.name, 0) * per  # their prompt tokens per model
+        n = (cultures + translated) * q * per  # prompts of this style per model
+        tokens = (
+            z.eval_prompt.get(st.name, 0) + z.eval_translated.get(st.name, 0)
+        ) * per  # their prompt tokens
         reason = st.max_reasoning_tokens if st.reasoning else 0
         prompts += n
         if ev.mode == "generate":
@@ -500,9 +574,12 @@ def _eval_row(cfg: RunConfig, z: _Sizes) -> CostRow:
             generated += n * ev.check_sampling * (ev.max_new_tokens + reason) + n * reason
             prompt_tokens += tokens * ev.check_sampling
     calls = models * (scored + answers)
+    where = (
+        f"({cultures} cultures + {translated} in another language)" if translated else f"{cultures} cultures"
+    )
     if ev.mode == "generate":
         how = (
-            f"{models} models × {cultures} cultures × {q} questions × ("
+            f"{models} models × {where} × {q} questions × ("
             + " + ".join(f"{(s.personas or ev.personas) if s.needs_persona else 1} {s.name}" for s in styles)
             + f") prompts × {ev.samples} samples = {models * answers} answers; generated ≤ answers × "
             f"{ev.max_new_tokens}"
@@ -510,7 +587,7 @@ def _eval_row(cfg: RunConfig, z: _Sizes) -> CostRow:
         )
     else:
         how = (
-            f"{models} models × {cultures} cultures × {q} questions × ("
+            f"{models} models × {where} × {q} questions × ("
             + " + ".join(f"{(s.personas or ev.personas) if s.needs_persona else 1} {s.name}" for s in styles)
             + f") prompts = {models * scored} scoring requests"
             + (f" + {models * answers} generated answers" if answers else "")
@@ -529,14 +606,17 @@ def _eval_row(cfg: RunConfig, z: _Sizes) -> CostRow:
 
 
 def estimate(cfg: RunConfig) -> list[CostRow]:
-    """The cost rows of ``cfg``'s stages (scenarios, simulate, judge, [intents,] train, eval); formulas in the
+    """The cost rows of ``cfg``'s stages (scenarios, simulate, judge, [intents,] train, [translate,] eval); formulas in the
     module docstring. Reads the data bundle when there is one (the data directory must be in effect)."""
     sizes = _scenario_sizes(cfg)
     _eval_sizes(cfg, sizes)
     rows = [_scenarios_row(cfg, sizes), _simulate_row(cfg, sizes), _judge_row(cfg, sizes)]
     if cfg.intents.enabled:
         rows.append(_intents_row(cfg, sizes))
-    return [*rows, _train_row(cfg, sizes), _eval_row(cfg, sizes)]
+    rows.append(_train_row(cfg, sizes))
+    if (tr := _translate_row(cfg, sizes)) is not None:
+        rows.append(tr)
+    return [*rows, _eval_row(cfg, sizes)]
 
 
 def total(rows: Sequence[CostRow]) -> CostRow:

@@ -1,7 +1,9 @@
 """``clca run CONFIG --executor local:N | slurm``: the plan's independent units as separate jobs.
 
 A **unit** is what one job does (:func:`plan_units`): ``generate`` (scenarios, role-play, judge, intents and stats:
-the LLM-call stages, which scale through their model servers, not through jobs), one ``mix:<variant>`` per culture
+the LLM-call stages, which scale through their model servers, not through jobs), ``translate`` (with
+``eval.languages``: the teacher's translations, a unit of the generate kind that the evaluations wait for), one
+``mix:<variant>`` per culture
 and the no-culture control, one ``train:<variant>[@s<k>]`` per adapter, one ``eval:<tag>`` per evaluated model
 (``eval:base`` too) and ``report``. A unit depends on the units of its stages' upstream stages (a training on its
 mix, an evaluation on its training, the control's mix on every culture's mix); ``report`` on every other unit.
@@ -36,6 +38,8 @@ from clca.settings import using_data_dir
 UnitKind = Literal["generate", "mix", "train", "eval", "report"]
 #: the stages that make up the generate unit
 GENERATE_STAGES = ("scenarios", "simulate", "judge", "intents", "stats")
+#: stages of the generate kind (its resources) that are units of their own
+OWN_GENERATE_UNITS = ("translate",)
 
 
 class Unit(BaseModel):
@@ -50,7 +54,7 @@ class Unit(BaseModel):
 
 def _kind(stage: str) -> UnitKind:
     group = stage.split(":")[0]
-    if group in GENERATE_STAGES:
+    if group in GENERATE_STAGES or group in OWN_GENERATE_UNITS:
         return "generate"
     if group in ("mix", "train", "eval", "report"):
         return group  # type: ignore[return-value]
@@ -64,7 +68,7 @@ def plan_units(cfg: RunConfig, stages: Sequence[Stage] | None = None) -> list[Un
     units: dict[str, Unit] = {}
     for st in stages:
         kind = _kind(st.name)
-        name = "generate" if kind == "generate" else st.name
+        name = "generate" if st.name.split(":")[0] in GENERATE_STAGES else st.name
         unit_of[st.name] = name
         res = getattr(cfg.cluster, kind)
         if res.partition is None and cfg.cluster.partition is not None:

@@ -14,7 +14,7 @@ import json
 import platform
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
@@ -78,7 +78,9 @@ class Manifest(BaseModel):
     python: str = Field(default_factory=lambda: sys.version.split()[0])
     platform: str = Field(default_factory=platform.platform)
     packages: dict[str, str] = Field(default_factory=package_versions)
-    models: dict[str, dict[str, str]] = Field(default_factory=dict)  # role -> {spec, fingerprint}
+    #: role -> {spec, fingerprint}, and for a local model with ``+quant=``: quant (bf16 | none), quant_reason,
+    #: hardware (what +quant=auto decided on; Backend.manifest_info)
+    models: dict[str, dict[str, str]] = Field(default_factory=dict)
     data_files: dict[str, str] = Field(default_factory=dict)  # path -> sha256
     #: which edition of a data file the run read (``inglehart_welzel``: the map points; see clca.data.editions)
     data_editions: dict[str, dict[str, str]] = Field(default_factory=dict)
@@ -167,9 +169,14 @@ class RunManifest:
         rec = self.data.stages.get(name)
         return rec is not None and rec.status == "done" and (inputs is None or rec.inputs == inputs)
 
-    def record_model(self, role: str, spec: str, fingerprint: str) -> None:
+    def record_model(
+        self, role: str, spec: str, fingerprint: str, info: Mapping[str, str] | None = None
+    ) -> None:
+        """Record the model of ``role``; ``info``: what else its backend states (``Backend.manifest_info()``:
+        the weight format ``+quant=auto`` chose and why), after spec and fingerprint."""
         self._models.add(role)
-        self.data.models[role] = {"spec": spec, "fingerprint": fingerprint}
+        extra = {k: v for k, v in (info or {}).items() if k not in ("spec", "fingerprint")}
+        self.data.models[role] = {"spec": spec, "fingerprint": fingerprint, **extra}
         self.save()
 
     def record_data_file(self, path: Path) -> None:

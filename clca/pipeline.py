@@ -1,9 +1,9 @@
 """The one-command CLCA pipeline: a generic stage runner over the stages of a :class:`RunConfig`.
 
-:func:`plan_stages` lists the stages (scenarios -> simulate -> judge -> intents -> stats -> per culture mix +
-train + eval -> report), each with the settings it depends on (chained to its upstream stages), the outputs
-the :class:`~clca.rundir.RunDir` names for it, and a one-line body that calls the stage's function with its
-typed config. :func:`run_pipeline` runs them in order in one run directory:
+:func:`plan_stages` lists the stages (scenarios -> simulate -> judge -> intents -> stats -> [translate, with
+``eval.languages``] -> per culture mix + train + eval -> report), each with the settings it depends on
+(chained to its upstream stages), the outputs the :class:`~clca.rundir.RunDir` names for it, and a one-line
+body that calls the stage's function with its typed config. :func:`run_pipeline` runs them in order in one run directory:
 
 * **Resumption.** Each stage function skips records it already wrote, and the manifest marks finished stages,
   so a rerun after a crash (or Ctrl-C) skips done stages in milliseconds and continues the interrupted one.
@@ -33,6 +33,7 @@ from pydantic import BaseModel
 
 from clca.config import RunConfig, write_resolved
 from clca.errors import ClcaError, DataError
+from clca.evaluation.config import TranslateSettings
 from clca.llm.base import Backend
 from clca.manifest import RunManifest, hash_inputs, now_iso
 from clca.records import GENERIC
@@ -85,7 +86,7 @@ class StageContext:
         """Load ``spec``, record its fingerprint under ``role``, and release it afterwards."""
         backend = self.loader(spec)
         try:
-            self.manifest.record_model(role, spec, backend.fingerprint)
+            self.manifest.record_model(role, spec, backend.fingerprint, backend.manifest_info())
             yield backend
         finally:
             self.usage.update({f"llm.{k}": v for k, v in backend.usage().items()})
@@ -323,7 +324,8 @@ def _evaluate(ctx: StageContext, backend: Backend, model_tag: str, countries: li
 
     c = ctx.cfg
     ecfg = EvalConfig(
-        **c.eval.model_dump(),
+        **c.eval.model_dump(exclude={"translations"}),
+        translations=translations_dir(c) if c.eval.languages else None,
         countries=countries,
         out_dir=ctx.run.eval_dir(model_tag),
         model_tag=model_tag,
@@ -356,6 +358,57 @@ def _eval_adapted(adapter: Path, tag: str) -> Callable[[StageContext], dict[str,
             return _evaluate(ctx, backend, tag, list(ctx.cfg.cultures))
 
     return body
+
+
+def translations_dir(cfg: RunConfig) -> Path:
+    """Where the run's translation files are: ``eval.translations``, else ``run_dir/translations``."""
+    return cfg.eval.translations or RunDir(cfg.run_dir).translations_dir
+
+
+def run_languages(cfg: RunConfig) -> dict[str, str]:
+    """The run's cultures evaluated in another language too (culture -> code; ``eval.languages`` entries for
+    cultures the run does not have are left out)."""
+    from clca.evaluation.translate import languages_for
+
+    return languages_for(cfg.eval.languages, cfg.cultures)[0]
+
+
+def translate_settings(cfg: RunConfig) -> TranslateSettings | None:
+    """What the ``translate`` stage translates: the run's languages, the evaluation's questions and styles
+    (``None``: no culture is evaluated in another language)."""
+    langs = list(dict.fromkeys(run_languages(cfg).values()))
+    if not langs:
+        return None
+    ev = cfg.eval
+    return TranslateSettings(
+        languages=langs,
+        questions=ev.questions,
+        styles=ev.styles,
+        style_files=ev.style_files,
+        survey=ev.survey,
+    )
+
+
+def _translate(ctx: StageContext) -> dict[str, int]:
+    from clca.evaluation import load_survey
+    from clca.evaluation.styles import resolve_styles
+    from clca.evaluation.translate import translate
+    from clca.progress import stage_progress
+
+    c = ctx.cfg
+    ts = translate_settings(c)
+    assert ts is not None
+    items = load_survey(ts.survey).select(ts.questions)
+    styles = resolve_styles(ts.styles, [str(p) for p in ts.style_files])
+    with (
+        ctx.model("teacher", c.models.teacher) as backend,
+        stage_progress("translate", enabled=ctx.progress) as prog,
+    ):
+        summary = translate(
+            backend, translations_dir(c), ts, items, styles, model=c.models.teacher, seed=c.seed,
+            batch_size=c.models.batch_size, progress=prog.update,
+        )  # fmt: skip
+    return counts_of(summary)
 
 
 def _report(ctx: StageContext) -> dict[str, int]:
@@ -445,6 +498,25 @@ def plan_stages(cfg: RunConfig) -> list[Stage]:
             )
         ]
     st = add("stats", {}, [run.stats_file, run.leakage_file], _stats, upstream)
+    translated: list[Stage] = []  # the translate stage, when a culture is evaluated in another language too
+    ts = translate_settings(cfg)
+    if ts is not None:
+        from clca.evaluation.translate import PROMPT_VERSION as TRANSLATE_PROMPT
+        from clca.rundir import TranslationDir
+
+        folder = TranslationDir(translations_dir(cfg))
+        inside = folder.path.resolve().is_relative_to(
+            run.path.resolve()
+        )  # outputs moved aside by --force-stage
+        translated.append(
+            add(
+                "translate",
+                {"teacher": m.teacher, "prompt": TRANSLATE_PROMPT, **ts.model_dump(mode="json")},
+                [folder.machine_file(lang) for lang in ts.languages] if inside else [],
+                _translate,
+                [],
+            )
+        )
     ev_base = add(
         "eval:base",
         {
@@ -455,7 +527,7 @@ def plan_stages(cfg: RunConfig) -> list[Stage]:
         },
         [run.eval_dir("base")],
         _eval_base,
-        [],
+        translated,
     )
     abl = cfg.mix.ablation
     eval_settings = {k: v for k, v in ev_base.settings.items() if k != "upstream"}
@@ -494,7 +566,7 @@ def plan_stages(cfg: RunConfig) -> list[Stage]:
                 eval_settings,
                 [run.eval_dir(tag)],
                 _eval_adapted(adapter, tag),
-                [tr],
+                [tr, *translated],
             )
     add("report", {}, [run.report_dir], _report, [], always=True)
     return stages
@@ -689,6 +761,9 @@ def preflight(cfg: RunConfig) -> tuple[RunConfig, list[str], list[Problem]]:
         )
     cfg = cfg.model_copy(update={"cultures": list(dict.fromkeys(canon))})
 
+    if cfg.eval.languages:
+        notes += languages_note(cfg)
+
     respondents: dict[str, int] = {}  # culture (lower case) -> respondents in the files
     styles = resolve_styles(cfg.eval.styles, [str(p) for p in cfg.eval.style_files])
     if any(s.needs_persona for s in styles):
@@ -760,6 +835,35 @@ def preflight(cfg: RunConfig) -> tuple[RunConfig, list[str], list[Problem]]:
     except ClcaError as exc:
         problems.append(Problem.of(exc))
     return cfg, notes, problems
+
+
+def languages_note(cfg: RunConfig) -> list[str]:
+    """The plan's lines about the multilingual evaluation: which cultures are also evaluated in which language,
+    by whose translations, and the ``eval.languages`` entries the run ignores."""
+    from clca.evaluation.styles import translated_name
+    from clca.evaluation.translate import language_name, languages_for, released_file
+
+    langs, ignored = languages_for(cfg.eval.languages, cfg.cultures)
+    out = [n.replace("not evaluated", "not a culture of this run") for n in ignored]
+    if langs:
+        released = sorted(
+            {
+                translated_name(style, code)
+                for code in set(langs.values())
+                if (tf := released_file(code)) is not None
+                for style in tf.styles
+                if style in cfg.eval.styles
+            }
+        )
+        out.append(
+            "multilingual evaluation (eval.languages): "
+            + ", ".join(f"{c} also in {code} ({language_name(code)})" for c, code in langs.items())
+            + f"; styles {', '.join(cfg.eval.styles)} and the questions translated by the teacher "
+            f"({cfg.models.teacher}) into {translations_dir(cfg)} (the translate stage; a <code>.reviewed.yaml "
+            "there wins entry by entry)"
+            + (f"; {', '.join(released)} from the paper's released templates" if released else "")
+        )
+    return out
 
 
 def prepare(cfg: RunConfig) -> tuple[RunConfig, list[str]]:

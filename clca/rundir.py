@@ -19,14 +19,17 @@ stats, the leakage check, the training mix and the report reach them through a :
       mix/<culture>[--<ablation>]/                  MixDir: training mix (datasets.DatasetDict), mix_stats.json
       adapters/<culture>[--<ablation>][--seed<k>]/  AdapterDir: LoRA adapter (PEFT), train_log.jsonl,
                                                     train_result.json, README.md (model card)
+      translations/                                 TranslationDir: <lang>.machine.yaml (clca translate),
+                                                    <lang>.reviewed.yaml (a person's corrections)
       eval/<model tag>/                             EvalDir: per_question.jsonl, metrics.json, calibration.jsonl
     (the no-culture control is the culture ``no-culture``; model tags: ``base``, ``clca-<culture>[-s<k>]``,
     ``control-no-culture[-s<k>]``; seed suffixes only when a run trains several seeds)
       report/                               index.html, before_after.json, culture_map.json, figures
       superseded/<time>/                    outputs moved aside by --force-stage
 
-The folders one level down have owners of their own (:class:`MixDir`, :class:`AdapterDir`, :class:`EvalDir`),
-which also serve folders outside a run directory (``clca eval --out DIR``, ``clca train --out DIR``). Readers
+The folders one level down have owners of their own (:class:`MixDir`, :class:`AdapterDir`, :class:`EvalDir`,
+:class:`TranslationDir`), which also serve folders outside a run directory (``clca eval --out DIR``,
+``clca train --out DIR``, ``clca translate --out DIR``). Readers
 return typed records (:mod:`clca.records`; the last record per id where a file may hold several). Missing inputs
 are one-line :class:`DataError` s that name the command producing them.
 """
@@ -39,6 +42,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import yaml
 from pydantic import BaseModel, ValidationError
 
 from clca.errors import DataError
@@ -60,8 +64,9 @@ from clca.records import (
     Scenario,
     ScenarioFailure,
     TrainResult,
+    TranslationFile,
 )
-from clca.runs import JsonlStore, read_json, write_json_atomic
+from clca.runs import JsonlStore, read_json, tmp_path, write_json_atomic
 from clca.runs import slug as runs_slug
 
 if TYPE_CHECKING:
@@ -237,6 +242,124 @@ class EvalDir:
         return write_model(self.metrics_file, metrics)
 
 
+class _YamlDumper(yaml.SafeDumper):
+    """Multi-line strings as ``|`` blocks, so that a person can read and correct a translation file."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value and not any(line != line.rstrip() for line in value.split("\n")) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_YamlDumper.add_representer(str, _str_representer)
+
+
+class TranslationDir:
+    """A folder of translation files (``run_dir/translations/`` or ``clca translate --out DIR``; shapes in
+    :mod:`clca.records.translation`): ``<lang>.machine.yaml``, written by ``clca translate`` only, and
+    ``<lang>.reviewed.yaml``, written by a person (entries there win over the machine ones, entry by entry).
+    A file that is not valid YAML or not a valid :class:`~clca.records.TranslationFile` is a one-line
+    :class:`DataError` naming the file and the entry."""
+
+    MACHINE = "machine"
+    REVIEWED = "reviewed"
+    SUFFIX = ".yaml"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"TranslationDir({str(self.path)!r})"
+
+    def file(self, language: str, kind: str) -> Path:
+        """``<language>.<kind>.yaml`` (kind: ``machine`` or ``reviewed``)."""
+        return self.path / f"{language}.{kind}{self.SUFFIX}"
+
+    def machine_file(self, language: str) -> Path:
+        return self.file(language, self.MACHINE)
+
+    def reviewed_file(self, language: str) -> Path:
+        return self.file(language, self.REVIEWED)
+
+    def languages(self) -> list[str]:
+        """The language codes with a machine or reviewed file here."""
+        found = {
+            p.name.split(".")[0]
+            for kind in (self.MACHINE, self.REVIEWED)
+            for p in self.path.glob(f"*.{kind}{self.SUFFIX}")
+        }
+        return sorted(found)
+
+    def read(self, path: Path) -> TranslationFile | None:
+        """The translation file at ``path`` (``None`` when absent), checked: valid YAML, a valid
+        :class:`~clca.records.TranslationFile`, its ``language`` that of its name."""
+        if not path.is_file():
+            return None
+        language = path.name.split(".")[0]
+        fix = (
+            "correct that entry, or delete it (`clca translate` asks again for what the machine file lacks; "
+            "a reviewed file may hold only the entries you corrected)."
+        )
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise DataError(
+                f"{path} is not UTF-8 text (a translation file).", fix="save it as UTF-8."
+            ) from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f", line {mark.line + 1}" if mark is not None else ""
+            raise DataError(
+                f"{path}{where}: not valid YAML (a translation file).",
+                fix="correct the YAML syntax there (quote text holding ': ' or starting with a special character).",
+            ) from None
+        if data is None:
+            data = {"language": language}
+        if not isinstance(data, dict):
+            raise DataError(
+                f"{path}: a translation file is a mapping with language, questions and styles.", fix=fix
+            )
+        data.setdefault("language", language)
+        try:
+            tf = TranslationFile.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            raise DataError(f"{path}: entry {loc}: {msg}.", fix=fix) from None
+        if tf.language != language:
+            raise DataError(
+                f"{path}: says language {tf.language!r}, but its name says {language!r}.",
+                fix=f"name the file {tf.language}.{path.name.split('.', 1)[1]} or correct its language.",
+            )
+        return tf
+
+    def machine(self, language: str) -> TranslationFile | None:
+        return self.read(self.machine_file(language))
+
+    def reviewed(self, language: str) -> TranslationFile | None:
+        return self.read(self.reviewed_file(language))
+
+    def write_machine(self, tf: TranslationFile) -> Path:
+        """Write ``<language>.machine.yaml`` atomically (a tmp file + rename), with a header that says how to
+        correct it."""
+        path = self.machine_file(tf.language)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = (
+            f"# Machine translations into {tf.language!r} for clca's multilingual evaluation, written by `clca "
+            "translate`\n# (each entry: the translation, its English source, the model). Do not edit this file: "
+            f"copy the entries you\n# correct into {self.reviewed_file(tf.language).name} beside it, where they win "
+            'entry by entry\n# (docs/evaluation.md, "Multilingual evaluation").\n'
+        )
+        body = yaml.dump(
+            tf.model_dump(mode="json"), Dumper=_YamlDumper, sort_keys=False, allow_unicode=True, width=100_000
+        )
+        tmp = tmp_path(path)
+        tmp.write_text(header + body, encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+
 class RunDir:
     """A run directory (see the module docstring for its layout)."""
 
@@ -255,6 +378,7 @@ class RunDir:
     MIX = "mix"
     ADAPTERS = "adapters"
     EVAL = "eval"
+    TRANSLATIONS = "translations"
     REPORT = "report"
     BEFORE_AFTER = "before_after.json"
     CULTURE_MAP = "culture_map.json"
@@ -329,6 +453,14 @@ class RunDir:
     @property
     def eval_root(self) -> Path:
         return self.path / self.EVAL
+
+    @property
+    def translations_dir(self) -> Path:
+        """The translation files of the run's multilingual evaluation (:class:`TranslationDir`)."""
+        return self.path / self.TRANSLATIONS
+
+    def translations(self) -> TranslationDir:
+        return TranslationDir(self.translations_dir)
 
     def superseded_dir(self, stamp: str) -> Path:
         return self.path / self.SUPERSEDED / stamp

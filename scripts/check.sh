@@ -15,5 +15,5 @@ step "mypy";                "$BIN/mypy"
 step "import contracts";    "$BIN/lint-imports" --no-cache
 step "fast tests";          "$BIN/python" -m pytest -m "not slow and not downloads"
 if [ "${1:-}" != "--fast" ]; then
-  step "slow tests (real embedded models)"; "$BIN/python" -m pytest -m "slow and not downloads"
+  step "slow tests (real embedded models)"; "$BIN/python" -m pytest -m "slow and not downloads" --durations=12
 fi

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -205,7 +206,7 @@ def test_stage_cli_options_come_from_the_config_models() -> None:
     import clca.cli  # noqa: F401  (registers the commands)
     from clca.cli_app import app
     from clca.cli_options import option_name
-    from clca.evaluation.config import EvalSettings
+    from clca.evaluation.config import EvalSettings, TranslateSettings
     from clca.intents.config import IntentsConfig
     from clca.judge.config import JudgeConfig
     from clca.roleplay.config import SimulateConfig
@@ -220,6 +221,7 @@ def test_stage_cli_options_come_from_the_config_models() -> None:
         "intents": IntentsConfig,
         "mix": MixConfig,
         "eval": EvalSettings,
+        "translate": TranslateSettings,
     }
     for name, model in pairs.items():
         params = inspect.signature(commands[name]).parameters
@@ -233,6 +235,8 @@ def test_stage_cli_options_come_from_the_config_models() -> None:
             expected = info.get_default(call_default_factory=True)
             if isinstance(expected, list):
                 expected = ",".join(map(str, expected))
+            elif isinstance(expected, dict):  # a mapping's default is shown as JSON (eval.languages: {})
+                expected = json.dumps(expected)
             elif field == "rule":
                 expected = "paper"
             assert default == expected, (name, field)
@@ -252,3 +256,5 @@ def test_paper_config_is_the_paper() -> None:
     assert (cfg.scenarios.source, cfg.scenarios.names_first) == ("both", False)
     assert cfg.eval.protocol == "paper" and cfg.eval.personas == 1000
     assert cfg.eval.styles == ["paper_persona", "paper_cultural"] and cfg.eval.mode == "generate"
+    # the multilingual evaluation (§6.4): every culture but the UK also in its language
+    assert cfg.eval.languages == {"China": "zh", "Germany": "de", "Japan": "ja", "Mexico": "es"}

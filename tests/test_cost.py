@@ -34,7 +34,7 @@ def paper(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Run
 
 def test_paper_counts_match_a_hand_calculation(paper: tuple[RunConfig, dict[str, CostRow]]) -> None:
     _, rows = paper
-    assert list(rows) == ["scenarios", "simulate", "judge", "intents", "train", "eval"]
+    assert list(rows) == ["scenarios", "simulate", "judge", "intents", "train", "translate", "eval"]
     # scenarios: 5 cultures x 200 per culture, norm_share 0.5 -> 100 adapted + 100 norm-based; names_first false:
     # one call each; max_retries 2; max_new_tokens 1024 (default)
     sc = rows["scenarios"]
@@ -69,17 +69,23 @@ def test_paper_counts_match_a_hand_calculation(paper: tuple[RunConfig, dict[str,
         "tokens_per_example_max": 2048,
     }
     assert tr.training_tokens == 18 * (1080 * 3) * 2048 == 119_439_360
-    # eval, the paper protocol: 19 models (base + 5 cultures x 3 seeds + the control x 3 seeds) x 5 cultures x 44
-    # questions x (1000 persona prompts + 1 cultural prompt), greedy, one answer each, <= 16 new tokens
+    # translate (eval.languages: China zh, Germany de, Japan ja, Mexico es): per language 44 questions + the
+    # paper_cultural style (paper_persona: the paper's released templates), max_retries 2, <= 1024 new tokens
+    tl = rows["translate"]
+    assert tl.units["languages"] == 4 and tl.calls_min == 4 * 45 == 180 and tl.calls_max == 540
+    assert tl.generated_tokens_max == 540 * 1024
+    # eval, the paper protocol: 19 models (base + 5 cultures x 3 seeds + the control x 3 seeds) x (5 cultures + 4
+    # in their language) x 44 questions x (1000 persona prompts + 1 cultural prompt), greedy, one answer each,
+    # <= 16 new tokens
     ev = rows["eval"]
-    answers = 19 * 5 * 44 * (1000 + 1)
-    assert answers == 4_184_180
+    answers = 19 * (5 + 4) * 44 * (1000 + 1)
+    assert answers == 7_531_524
     assert ev.units["models"] == 19 and ev.units["answers"] == answers
     assert ev.calls_min == ev.calls_max == answers
-    assert ev.generated_tokens_max == answers * 16 == 66_946_880
+    assert ev.generated_tokens_max == answers * 16 == 120_504_384
     tot = total(list(rows.values()))
-    assert tot.calls_min == 1000 + 2400 + 7200 + 0 + 0 + answers
-    assert tot.calls_max == 3000 + 115_200 + 21_600 + 172_800 + answers
+    assert tot.calls_min == 1000 + 2400 + 7200 + 0 + 0 + 180 + answers
+    assert tot.calls_max == 3000 + 115_200 + 21_600 + 172_800 + 540 + answers
     assert tot.training_tokens == 119_439_360
 
 
@@ -143,10 +149,24 @@ def test_paper_prompt_tokens_match_the_rendered_prompts(
     }
     persona = Respondent(id="p", country="", demographics=longest)
     styles = {s.name: s for s in resolve_styles(["paper_persona", "paper_cultural"])}
+    # the cultures also asked in their language count their English prompts again (not Great Britain)
+    asked = [*cfg.cultures, "China", "Germany", "Mexico", "Japan"]
     per_model = 1000 * sum(
-        _tokens(render_messages(styles["paper_persona"], q, c, persona)) for c in cfg.cultures for q in items
-    ) + sum(_tokens(render_messages(styles["paper_cultural"], q, c)) for c in cfg.cultures for q in items)
+        _tokens(render_messages(styles["paper_persona"], q, c, persona)) for c in asked for q in items
+    ) + sum(_tokens(render_messages(styles["paper_cultural"], q, c)) for c in asked for q in items)
     assert rows["eval"].prompt_tokens_max == 19 * per_model
+
+    # translate: the first prompts rendered; a re-ask shows the prompt, the reply (<= 1024) and the repair turn
+    from clca.evaluation.translate import question_chat, style_chat
+
+    first = sum(
+        sum(_tokens(question_chat(q, code)) for q in items)
+        + _tokens(style_chat(styles["paper_cultural"], code))
+        for code in ("zh", "de", "ja", "es")
+    )
+    tl = rows["translate"]
+    assert tl.units["first_prompt_tokens"] == first
+    assert tl.prompt_tokens_max == 3 * first + 2 * 180 * (1024 + 64)
 
 
 def test_demo_counts_match_a_hand_calculation(data_dir: Path, tmp_path: Path) -> None:
@@ -188,6 +208,14 @@ def test_without_a_data_bundle_each_prompt_counts_a_stated_constant(tmp_path: Pa
     assert rows["eval"].units["questions"] == 41 + 3  # counted from the ranges Q1-Q41, Q43-Q45
     assert rows["eval"].prompt_tokens_max == 7 * 2 * 44 * 2 * FALLBACK_TOKENS["eval"]
     assert rows["train"].training_tokens == 73_728  # the same bound: max_length caps the examples
+    # China also in Chinese: 44 questions + the plain and cultural styles to translate; 3 cultures' prompts
+    cfg = load_config(
+        ROOT / "configs" / "demo.yaml", [f"run_dir={tmp_path / 'r'}", "eval.languages={China: zh}"]
+    )
+    with using_data_dir(tmp_path / "no-bundle", source="a test"):
+        rows = _rows(cfg)
+    assert rows["translate"].units["first_prompt_tokens"] == (44 + 2) * FALLBACK_TOKENS["translate"]
+    assert rows["eval"].prompt_tokens_max == 7 * (2 + 1) * 44 * 2 * FALLBACK_TOKENS["eval"]
 
 
 def test_plan_json_carries_the_cost_rows(

@@ -204,6 +204,7 @@ def test_a_retry_can_succeed(tmp_path: Path, data_dir: Path) -> None:
 def test_judge_and_intents_real_embedded_model(tmp_path: Path, data_dir: Path, call_cache_path: Path) -> None:
     from clca.intents import label_intents
     from clca.intents.config import IntentsConfig
+    from clca.intents.stage import LABELLED_ACTIONS
     from clca.llm.cache import CallCache
     from clca.llm.registry import load_backend
     from clca.rundir import RunDir
@@ -233,7 +234,10 @@ def test_judge_and_intents_real_embedded_model(tmp_path: Path, data_dir: Path, c
     forced.judgement_store().extend([j.model_copy(update={"keep": j.id == "china-s1:0"}) for j in js])
     si = label_intents(backend, forced, IntentsConfig(max_new_tokens=16, max_retries=0), progress=False)
     ints = forced.intents()
-    assert si.utterances == 3 and len(ints) == 3
+    (kept,) = [e for e in forced.episodes() if e.id == "china-s1:0"]
+    labelled = [t for t in kept.turns if t.action in LABELLED_ACTIONS]
+    assert any(t.action == "leave" for t in labelled)  # the leave is labelled too (intent-v3)
+    assert si.utterances == len(labelled) == len(ints) == 4
     assert all((i.intent is None) == (i.error is not None) and i.raw for i in ints)
 
 

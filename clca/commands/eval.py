@@ -69,10 +69,16 @@ def eval_cmd(
     # validate the survey, countries and questions before loading a model (fast, clear errors)
     sv = load_survey(ecfg.survey)
     countries_ok = resolve_countries(ecfg.countries, sv.countries(), survey=sv.name)
-    sv.select(ecfg.questions)
+    items = sv.select(ecfg.questions)
     from clca.evaluation.styles import resolve_styles
 
-    if any(s.needs_persona for s in resolve_styles(ecfg.styles, [str(p) for p in ecfg.style_files])):
+    styles = resolve_styles(ecfg.styles, [str(p) for p in ecfg.style_files])
+    if ecfg.languages:  # every translation it needs, before a model loads
+        from clca.evaluation.translate import languages_for, localise
+
+        lang_of, _ = languages_for(ecfg.languages, countries_ok)
+        localise(ecfg.translations, lang_of, styles, items, questions=ecfg.questions)
+    if any(s.needs_persona for s in styles):
         from clca.data.wvb import load_respondents
 
         if ecfg.respondents is None:

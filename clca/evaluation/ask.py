@@ -18,9 +18,10 @@ Generation mode: ``samples`` answers per prompt (greedy when temperature is 0), 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clca.data.goqa import load_goqa
 from clca.data.survey import Survey, SurveyItem
@@ -34,6 +35,9 @@ from clca.evaluation.prompts import render_messages
 from clca.evaluation.styles import Style
 from clca.llm.base import LOG_ZERO, Backend, Chat, GenerationParams, ScoreRequest
 from clca.records import PromptResult, QuestionResult, result_id
+
+if TYPE_CHECKING:
+    from clca.evaluation.translate import Localised
 
 
 def load_survey(spec: str) -> Survey:
@@ -51,13 +55,17 @@ def load_survey(spec: str) -> Survey:
 
 @dataclass
 class Unit:
-    """One (country, style, question) still to ask: its human distribution and its prompts (one per persona)."""
+    """One (country, style, question) still to ask: its human distribution and its prompts (one per persona).
+    A unit in another language (``eval.languages``) has a translated style (``<style>@<lang>``) and item, the
+    ``language`` code and the ``translation`` provenance its record keeps."""
 
     country: str
     style: Style
     item: SurveyItem
     human: list[float]
     prompts: list[tuple[Chat, Respondent | None]]
+    language: str = ""
+    translation: dict[str, str] = field(default_factory=dict)
 
 
 def respondent_distribution(respondents: Sequence[Respondent], item: SurveyItem) -> list[float] | None:
@@ -177,6 +185,8 @@ def _finish(
         ordinal=item.ordinal,
         mode=cfg.mode,
         parser=answer_parser(cfg, unit.style) if cfg.mode == "generate" else "",
+        language=unit.language,
+        translation=unit.translation,
         prompts=prompts,
         model_dist=dist,
         invalid_share=invalid,
@@ -280,22 +290,33 @@ def build_units(
     personas: dict[int, dict[str, list[Respondent]]],
     survey_from: dict[str, list[Respondent]],
     done: set[str],
+    localised: Mapping[str, Localised] | None = None,
 ) -> tuple[list[Unit], list[str], list[str]]:
     """The units still to ask (those whose record id is not in ``done``), every wanted record id, and notes
     (questions without a human distribution are skipped). ``survey_from``: countries whose human side is
     counted over respondent files (the paper's protocol). ``personas``: the sampled respondents per sample size
-    (:func:`persona_count`) and country."""
+    (:func:`persona_count`) and country. ``localised``: per country evaluated in another language too, its
+    translated styles and items (:func:`clca.evaluation.translate.localise`); their units come after all the
+    English ones, with the same respondents."""
     units: list[Unit] = []
     wanted_ids: list[str] = []
     notes: list[str] = []
+    plans: list[tuple[str, Sequence[Style], Sequence[SurveyItem], Localised | None]] = [
+        (country, styles, items, None) for country in countries
+    ]
     for country in countries:
-        for style in styles:
-            for item in items:
+        loc = (localised or {}).get(country)
+        if loc is not None:
+            plans.append((country, loc.styles, [loc.items[i.qid] for i in items], loc))
+    for country, styles_c, items_c, loc in plans:
+        for style in styles_c:
+            for item in items_c:
                 human = item.human.get(country)
                 if country in survey_from:
                     human = respondent_distribution(survey_from[country], item) or human
                 if human is None:
-                    notes.append(f"{item.qid}: no human distribution for {country}; skipped")
+                    if loc is None:
+                        notes.append(f"{item.qid}: no human distribution for {country}; skipped")
                     continue
                 rid = result_id(cfg.model_tag, country, style.name, item.qid)
                 wanted_ids.append(rid)
@@ -309,7 +330,12 @@ def build_units(
                     ]
                 else:
                     prompts = [(render_messages(style, item, country), None)]
-                units.append(Unit(country, style, item, human, prompts))
+                extra = (
+                    {}
+                    if loc is None
+                    else {"language": loc.language, "translation": loc.translation(style, item.qid)}
+                )
+                units.append(Unit(country, style, item, human, prompts, **extra))  # type: ignore[arg-type]
     return units, wanted_ids, notes
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from clca.evaluation import metrics as M
 from clca.evaluation.config import EvalConfig
 from clca.evaluation.parsers import default_parser, parse_answer
-from clca.evaluation.styles import resolve_styles
+from clca.evaluation.styles import Style, resolve_styles, split_name
 from clca.llm.base import Backend, Chat, GenerationParams
 from clca.records import CalibrationRecord, CalibrationSummary, QuestionResult
 from clca.rundir import EvalDir
@@ -40,7 +40,11 @@ def check_sampling(
     done = store.ids()
     todo = [r for r in records if r.id not in done]
     n = cfg.check_sampling
-    by_style = {s.name: s for s in resolve_styles(cfg.styles, [str(p) for p in cfg.style_files])}
+    by_name = {s.name: s for s in resolve_styles(cfg.styles, [str(p) for p in cfg.style_files])}
+
+    def by_style(name: str) -> Style:  # a translated style (paper_persona@zh) reads as its English one
+        return by_name[split_name(name)[0]]
+
     out: list[CalibrationRecord] = []
     for start in range(0, len(todo), max(1, cfg.batch_size)):
         chunk = todo[start : start + cfg.batch_size]
@@ -49,7 +53,7 @@ def check_sampling(
             for pr in r.prompts:
                 chats += [pr.messages] * n  # type: ignore[list-item]
         extra = max(
-            (by_style[r.style].max_reasoning_tokens for r in chunk if by_style[r.style].reasoning), default=0
+            (by_style(r.style).max_reasoning_tokens for r in chunk if by_style(r.style).reasoning), default=0
         )
         params = GenerationParams(max_new_tokens=cfg.max_new_tokens + extra, temperature=1.0, seed=cfg.seed)
         seeds = [cfg.seed + k for _ in range(len(chats) // n) for k in range(n)]
@@ -62,8 +66,8 @@ def check_sampling(
                 parse_answer(
                     t,
                     r.codes,
-                    parser=by_style[r.style].parser or cfg.parser or default_parser(cfg.protocol),
-                    reasoning=by_style[r.style].reasoning,
+                    parser=by_style(r.style).parser or cfg.parser or default_parser(cfg.protocol),
+                    reasoning=by_style(r.style).reasoning,
                     options=r.options,
                     question=r.question,
                 )

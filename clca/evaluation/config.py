@@ -4,6 +4,7 @@ settings plus the output folder, the model's tag, the countries and seeds)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +13,39 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from clca.errors import ClcaError
 
 PAPER_STYLES = ["paper_persona", "paper_cultural"]
+#: the languages of the CLCA paper's multilingual evaluation (its §6.4: Chinese, German, Japanese, Spanish (Mexico))
+PAPER_LANGUAGES = ["zh", "de", "ja", "es"]
+#: a language code: ISO 639-1/-3, optionally with a region or script subtag (``zh``, ``es-mx``, ``zh-hant``)
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$")
+#: the code that means "no translation" in ``eval.languages``
+ENGLISH = "en"
+
+
+def parse_languages(value: object) -> object:
+    """``eval.languages`` from the CLI's ``"China=zh,Germany=de"`` form (a mapping passes through)."""
+    if not isinstance(value, str):
+        return value
+    out: dict[str, str] = {}
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        country, sep, code = part.partition("=")
+        if not sep or not country.strip() or not code.strip():
+            raise ValueError(f'{part!r} is not of the form country=code (e.g. "China=zh,Germany=de")')
+        out[country.strip()] = code.strip()
+    return out
+
+
+def check_language(code: str) -> str:
+    """A language code, lower case; ``ValueError`` for anything else."""
+    code = code.strip().lower().replace("_", "-")
+    if not LANGUAGE_CODE.match(code):
+        raise ValueError(f"{code!r} is not a language code such as zh, de, ja, es")
+    return code
+
+
+def _no_languages(value: dict[str, str]) -> bool:
+    return not value
 
 
 class EvalSettings(BaseModel):
@@ -88,6 +122,36 @@ class EvalSettings(BaseModel):
             raise ValueError(exc.message) from None
         return v
 
+    languages: dict[str, str] = Field(
+        default_factory=dict,
+        description='Also evaluate these countries in a language: "China=zh,Germany=de" (country=code; en: English '
+        "only). The translated styles are named <style>@<code>; needs translation files (--translations).",
+        exclude_if=_no_languages,
+    )
+    translations: Path | None = Field(
+        default=None,
+        description="Folder of translation files (<code>.machine.yaml from `clca translate`, <code>.reviewed.yaml "
+        "yours); a run config defaults to run_dir/translations.",
+        exclude_if=lambda v: v is None,
+    )
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _split_languages(cls, v: object) -> object:
+        return parse_languages(v)
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, v: dict[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for country, code in v.items():
+            if not country.strip():
+                raise ValueError("a country name in eval.languages is empty")
+            lang = check_language(code)
+            if lang != ENGLISH:  # English is what every country is evaluated in anyway
+                out[country.strip()] = lang
+        return out
+
     check_sampling: int = Field(
         default=0,
         ge=0,
@@ -132,6 +196,73 @@ class EvalSettings(BaseModel):
             self.parser = default_parser(self.protocol)
         if not self.styles:
             raise ValueError("list at least one prompting style, e.g. [plain, cultural]")
+        self.styles = list(dict.fromkeys(self.styles))
+        try:
+            resolve_styles(self.styles, [str(p) for p in self.style_files])
+        except ClcaError as exc:
+            raise ValueError(str(exc).split(" Fix:")[0]) from None
+        return self
+
+
+class TranslateSettings(BaseModel):
+    """What ``clca translate`` translates (the ``translate`` stage of a run with ``eval.languages``): the survey
+    questions (text and option labels) and the prompt styles' templates, into each language, by a teacher model.
+    Styles with a translation in the CLCA paper's released code (``paper_persona`` in zh, de, ja, es) are taken
+    from it unless ``include_released`` asks the model too."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    languages: list[str] = Field(
+        default_factory=lambda: list(PAPER_LANGUAGES),
+        description="Language codes to translate into: zh, de, ja, es (the paper's), or any other code.",
+    )
+    questions: str = Field(
+        default="Q1-Q41,Q43-Q45", description='Question ids and ranges: "Q1-Q41,Q43-Q45", "Q7,Q10", "all".'
+    )
+    styles: list[str] = Field(
+        default_factory=lambda: list(PAPER_STYLES),
+        description="Prompt styles whose templates to translate (built-in names or names in --style-files).",
+    )
+    style_files: list[Path] = Field(default_factory=list, description="Extra style YAML files.")
+    survey: str = Field(
+        default="wvs7", description="wvs7 (the data bundle), a WVS-format .jsonl or a GlobalOpinionQA CSV."
+    )
+    include_released: bool = Field(
+        default=False,
+        description="Also ask the model for styles the paper's released code translated (they are used "
+        "only where no reviewed entry exists and the country is theirs).",
+    )
+    max_retries: int = Field(default=2, ge=0, le=10, description="Re-asks of an unusable reply.")
+    max_new_tokens: int = Field(default=1024, ge=16, le=16_384, description="Tokens per translation reply.")
+
+    @field_validator("languages", "styles", mode="before")
+    @classmethod
+    def _split(cls, v: object) -> object:
+        return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
+
+    @field_validator("languages")
+    @classmethod
+    def _codes(cls, v: list[str]) -> list[str]:
+        codes = [check_language(c) for c in v]
+        if ENGLISH in codes:
+            raise ValueError("en is the language of the sources; list the languages to translate into")
+        if not codes:
+            raise ValueError("list at least one language, e.g. zh,de,ja,es")
+        return list(dict.fromkeys(codes))
+
+    @field_validator("questions")
+    @classmethod
+    def _questions(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError('empty question selection; write "all" for every question')
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _known_styles(self) -> TranslateSettings:
+        from clca.evaluation.styles import resolve_styles
+
+        if not self.styles:
+            raise ValueError("list at least one prompt style, e.g. paper_persona,paper_cultural")
         self.styles = list(dict.fromkeys(self.styles))
         try:
             resolve_styles(self.styles, [str(p) for p in self.style_files])

@@ -2,7 +2,8 @@
 (:mod:`clca.evaluation.calibrate`), aggregate (:mod:`clca.evaluation.aggregate`).
 
 ``evaluate(backend, EvalConfig)`` appends one :class:`~clca.records.QuestionResult` per (model_tag, country,
-style, question) to the folder's ``per_question.jsonl`` (:class:`~clca.rundir.EvalDir`; ids already there are
+style, question) to the folder's ``per_question.jsonl`` (a country of ``eval.languages`` is asked again in its
+language, with the translated styles ``<style>@<lang>`` and items of :mod:`clca.evaluation.translate`) (:class:`~clca.rundir.EvalDir`; ids already there are
 skipped, so a rerun resumes), runs the sampling check when ``check_sampling`` asks for it, then rewrites
 ``metrics.json`` with aggregates over *every* record in the folder (several models may share one folder, told
 apart by ``model_tag``). The HTML page of a folder is :func:`clca.report.eval_report.write_eval_report`
@@ -23,6 +24,7 @@ from clca.evaluation.ask import ask, batches, build_units, load_survey, persona_
 from clca.evaluation.calibrate import check_sampling
 from clca.evaluation.config import EvalConfig
 from clca.evaluation.styles import Style, resolve_styles
+from clca.evaluation.translate import Localised, languages_for, localise
 from clca.llm.base import Backend
 from clca.records import EvalMetrics, QuestionResult
 from clca.rundir import EvalDir
@@ -107,10 +109,15 @@ def evaluate(backend: Backend, config: EvalConfig, progress: ProgressFn | None =
     if any(s.needs_persona for s in styles):
         personas, survey_from, more = _respondents(cfg, countries, styles)
         notes += more
+    localised: dict[str, Localised] = {}
+    if cfg.languages:
+        lang_of, more = languages_for(cfg.languages, countries)
+        notes += more
+        localised = localise(cfg.translations, lang_of, styles, items, questions=cfg.questions)
     store = folder.store()
     _check_same_model(folder, cfg.model_tag, backend.fingerprint)
     units, wanted_ids, skipped = build_units(
-        cfg, countries, styles, items, personas, survey_from, store.ids()
+        cfg, countries, styles, items, personas, survey_from, store.ids(), localised
     )
     notes += skipped
     n_skipped = len(wanted_ids) - len(units)
@@ -118,7 +125,9 @@ def evaluate(backend: Backend, config: EvalConfig, progress: ProgressFn | None =
     if progress:
         progress(0, total)
     n_done = 0
-    for batch in batches(units, cfg.batch_size):
+    # English units and translated ones are batched apart: the English batches stay as they were
+    english = [u for u in units if not u.language]
+    for batch in [*batches(english, cfg.batch_size), *batches(units[len(english) :], cfg.batch_size)]:
         store.extend(ask(batch, cfg, backend, survey))
         n_done += len(batch)
         if progress:

@@ -25,6 +25,8 @@ from clca.data.wvb import PERSONA_FIELDS
 from clca.errors import DataError
 
 STYLES_DIR = Path(__file__).parent / "styles"
+#: ``<style>@<language>``: a style translated into a language (``paper_persona@zh``), in records and reports
+LANGUAGE_SEP = "@"
 PLACEHOLDERS = frozenset({"country", "question", "options", "answer_instruction", "persona", *PERSONA_FIELDS})
 
 
@@ -49,7 +51,19 @@ class Style(BaseModel):
     source: str = ""
 
 
-def _placeholders(template: str) -> set[str]:
+def translated_name(style: str, language: str) -> str:
+    """The name of ``style`` translated into ``language``: ``paper_persona@zh``."""
+    return f"{style}{LANGUAGE_SEP}{language}"
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``paper_persona@zh`` -> (``paper_persona``, ``zh``); an English style's language is ``""``."""
+    base, _, language = name.partition(LANGUAGE_SEP)
+    return base, language
+
+
+def placeholders(template: str) -> set[str]:
+    """The ``{field}`` names of a template (``ValueError`` for a malformed one)."""
     return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
 
 
@@ -81,12 +95,17 @@ def load_style_file(path: str | Path) -> Style:
         raise DataError(
             f"{p}: field {loc}: {err['msg']}.", fix="see clca/evaluation/styles/cultural.yaml."
         ) from None
+    if LANGUAGE_SEP in style.name:
+        raise DataError(
+            f"{p}: style name {style.name!r} contains {LANGUAGE_SEP!r}, which names translated styles.",
+            fix="rename the style (paper_persona@zh is paper_persona translated into zh).",
+        )
     for field in ("system", "user", "answer_instruction"):
         tmpl = getattr(style, field)
         if tmpl is None:
             continue
         try:
-            bad = _placeholders(tmpl) - PLACEHOLDERS
+            bad = placeholders(tmpl) - PLACEHOLDERS
         except ValueError:
             raise DataError(
                 f"{p}: {field} is not a valid template.", fix="escape literal braces as {{ }}."

@@ -138,5 +138,11 @@ class Backend(ABC):
         """Counts of what the backend did (requests, retries by cause, ...) for the stage summaries."""
         return {}
 
+    def manifest_info(self) -> dict[str, str]:
+        """What the run manifest records about this backend besides its spec and fingerprint: a local model with
+        ``+quant=`` says which generation weight format it chose and why (``quant``, ``quant_reason``,
+        ``hardware``); empty for every other backend."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (threads, GPU memory)."""

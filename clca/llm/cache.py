@@ -78,6 +78,9 @@ class CachedBackend(Backend):
     def generation_fingerprint(self) -> str:
         return self.inner.generation_fingerprint
 
+    def manifest_info(self) -> dict[str, str]:
+        return self.inner.manifest_info()
+
     def _count(self, keys: list[str], found: dict[str, str]) -> list[int]:
         """The indices to compute: the first of each key not in the cache (a request repeated within one batch,
         such as a plain survey prompt asked for several countries, is computed once); counts hits and misses."""

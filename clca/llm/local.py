@@ -1,7 +1,10 @@
 """Local transformers backend: batched chat generation and prefix-shared option scoring.
 
-Precision: fp32 on CPU (bf16 matmuls are ~3.6x slower on CPUs without AMX), bf16 on CUDA (fp16 when the
-GPU has no bf16). The model is in eval mode and every call runs under ``torch.inference_mode``.
+Precision: fp32 on CPU (bf16 is faster only on a CPU that computes it natively, with AVX-512-BF16 or AMX, and
+1.4-7x slower on others: bench/RESULTS.md), bf16 on CUDA (fp16 when the GPU has no bf16). The model is in eval mode and every call runs under ``torch.inference_mode``. A spec's
+``+quant=bf16`` generates on a bfloat16 copy of the weights; ``+quant=auto`` does so only where the device computes
+bf16 natively (:mod:`clca.llm.hardware`), and the backend says what it chose and why (``quant_choice``,
+``quant_reason``, :meth:`LocalBackend.manifest_info`).
 
 Generation
     Chats are rendered with the tokenizer's chat template (``add_generation_prompt=True``), sorted by length
@@ -41,6 +44,7 @@ from typing import Any
 from clca.errors import ModelError
 from clca.llm.base import Backend, Chat, GenerationParams, ScoreRequest, ScoreResult, continues, gives
 from clca.llm.chat_template import end_of_turn_id, render_prompt
+from clca.llm.hardware import Hardware, probe, resolve_gen_quant, warn_slow_bf16
 from clca.manifest import sha256_file
 
 log = logging.getLogger(__name__)
@@ -99,6 +103,7 @@ class LocalBackend(Backend):
         engine: str = "clca",
         prefix_cache_mb: float = 4096,
         quant: str | None = None,
+        hardware: Hardware | None = None,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -131,13 +136,30 @@ class LocalBackend(Backend):
                 self.tokenizer = tok
             adapter_part = f"|adapter={adapter_dir.resolve()}#{sha256_file(weights)[:16]}"
         self.model: Any = model.to(self.device).eval()
-        #: the weights generation runs on: the model itself, or a bf16 copy (``quant="bf16"``, the spec's
-        #: ``+quant=bf16``); scoring always uses ``self.model``
+        own_dtype = str(self.dtype).removeprefix("torch.")
+        #: what the device computes natively (probed only for a spec with ``+quant=``; ``hardware=`` fakes it)
+        self.hardware: Hardware | None = None
+        #: the generation weight format the spec's ``+quant=`` came to on this device (``auto``: ``bf16`` where
+        #: bf16 is native, else None = the model's own dtype), and why; None and "" without ``+quant=``
+        self.quant_choice: str | None = None
+        self.quant_reason = ""
+        if quant is not None:
+            self.hardware = hardware if hardware is not None else probe(self.device)
+            self.quant_choice, self.quant_reason = resolve_gen_quant(quant, self.hardware, own_dtype)
+            if quant == "bf16":
+                warn_slow_bf16(self.hardware)
+            if self.quant_choice == "bf16" and own_dtype == "bfloat16":
+                self.quant_reason += f" (the model already runs in {own_dtype}: no copy)"
+        #: the weights generation runs on: the model itself, or a bf16 copy (the spec's ``+quant=bf16``, or
+        #: ``+quant=auto`` on a device with native bf16); scoring always uses ``self.model``
         self.gen_model: Any = self.model
-        if quant is not None and not (quant == "bf16" and str(self.dtype) == "torch.bfloat16"):
-            self.gen_model = generation_copy(self.model, quant)
-        #: the generation weight format when it differs from the model's own (part of the generation fingerprint)
-        self.quant = quant if self.gen_model is not self.model else None
+        if self.quant_choice is not None and not (
+            self.quant_choice == "bf16" and str(self.dtype) == "torch.bfloat16"
+        ):
+            self.gen_model = generation_copy(self.model, self.quant_choice)
+        #: the generation weight format when it differs from the model's own (part of the generation fingerprint:
+        #: ``+quant=auto`` gets the fingerprint of the spec it resolved to, so the call cache never mixes formats)
+        self.quant = self.quant_choice if self.gen_model is not self.model else None
         self._fingerprint = f"{identity}{adapter_part}|dtype={str(self.dtype).removeprefix('torch.')}"
         self._fingerprint += f"|dev={self.device.split(':')[0]}"
         #: the token that closes an assistant turn (generation stops on it)
@@ -169,6 +191,17 @@ class LocalBackend(Backend):
         # the two engines sample differently (per-row vs per-batch generators): separate cache entries
         quant = f"|quant={self.quant}" if self.quant is not None else ""
         return self._fingerprint + ("|gen=clca1" if self.engine is not None else "|gen=hf") + quant
+
+    def manifest_info(self) -> dict[str, str]:
+        """For a spec with ``+quant=``: the format generation runs in (``bf16``, or ``none``: the model's own
+        dtype), why, and the device probed; nothing for other specs (their manifest entries stay as they were)."""
+        if self.hardware is None:
+            return {}
+        return {
+            "quant": self.quant_choice or "none",
+            "quant_reason": self.quant_reason,
+            "hardware": self.hardware.describe(),
+        }
 
     def render(self, chat: Chat) -> str:
         """The prompt text of a chat, ending where the assistant's reply starts."""
@@ -443,9 +476,9 @@ def generation_copy(model: Any, quant: str) -> Any:
 
     import torch
 
-    from clca.llm.spec import check_gen_quant
+    from clca.llm.spec import GEN_FORMATS, check_gen_quant
 
-    check_gen_quant(quant, "the local backend")
+    check_gen_quant(quant, "the local backend", GEN_FORMATS)
     # normal tensors even when called under torch.inference_mode: bf16 weights made there as inference tensors
     # ran the survey scoring 1.7x slower (bench/bench_formats.py)
     with torch.inference_mode(False):

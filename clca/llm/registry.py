@@ -9,6 +9,10 @@ Spec forms (``load_backend``):
 * ``<embedded or hf spec>+adapter=<dir>`` - the same with a PEFT (LoRA) adapter folder on top, e.g.
   ``embedded:smollm2-135m+adapter=runs/demo/adapters/china``. The adapter path and a hash of its
   ``adapter_model.safetensors`` are part of the fingerprint (so retraining invalidates the call cache).
+* ``<embedded or hf spec>+quant=bf16`` - generation on a bfloat16 copy of the weights (scoring stays on the
+  model's own); ``+quant=auto``: bf16 only where the CPU or GPU computes bf16 natively, else the model's own dtype
+  (:mod:`clca.llm.hardware`). The generation fingerprint names the format actually used, so ``+quant=auto`` shares
+  cache entries with the spec it resolved to; the backend's ``manifest_info()`` says what it chose and why.
 * ``openai:<model>@<base_url>`` - an OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI); several replicas
   as ``openai:<model>@<url1>,<url2>``, transport settings in the query (``?timeout=30&max_retries=3&budget=300&
   max_in_flight=128``). Keys per endpoint: ``?key_env=NAME`` names the variable holding the spec's key; without
@@ -113,7 +117,8 @@ def load_backend(
     ``batch_size``: local backends: chats per generation micro-batch (scoring packs up to 4x as many option
     sequences per pass); openai backends ignore it (their in-flight limit is ``max_in_flight``). ``device``/``dtype`` apply to local models
     (default: cuda+bf16 when available, else cpu+fp32). Other ``opts`` go to the backend class
-    (e.g. ``adapter=``, ``score_batch_size=``, ``max_in_flight=``, ``timeout=``, ``max_retries=``).
+    (e.g. ``adapter=``, ``score_batch_size=``, ``max_in_flight=``, ``timeout=``, ``max_retries=``; local:
+    ``hardware=`` a :class:`~clca.llm.hardware.Hardware` that ``+quant=auto`` decides on instead of the probe).
     """
     backend = make_backend(spec, device=device, dtype=dtype, batch_size=batch_size, **opts)
     if cache is True:

@@ -18,22 +18,26 @@ from clca.llm.embedded import ensure_embedded, get_embedded
 
 KNOWN_FORMS = (
     "embedded:smollm2-135m, embedded:qwen2.5-coder-0.5b, hf:<model id or local path>, "
-    "<embedded or hf spec>+adapter=<adapter dir>, <embedded or hf spec>+quant=bf16, "
+    "<embedded or hf spec>+adapter=<adapter dir>, <embedded or hf spec>+quant=bf16|auto, "
     "openai:<model>@<base_url>, scripted:auto (no model, tests)"
 )
 ADAPTER_SEP = "+adapter="
 TOKENIZER_SEP = "+tokenizer="
 QUANT_SEP = "+quant="
 #: weight formats a local model may generate with (scoring always uses the model's own weights)
-GEN_QUANTS = ("bf16",)
+GEN_FORMATS = ("bf16",)
+#: what ``+quant=`` may say: a format, or ``auto`` (bf16 where the CPU or GPU computes bf16 natively, else the
+#: model's own dtype; decided when the model is loaded, :func:`clca.llm.hardware.resolve_gen_quant`)
+GEN_QUANTS = (*GEN_FORMATS, "auto")
 
 
-def check_gen_quant(quant: str, where: str) -> str:
-    """``quant`` when it is a generation weight format clca knows, else a one-line :class:`ModelError`."""
-    if quant not in GEN_QUANTS:
+def check_gen_quant(quant: str, where: str, allowed: tuple[str, ...] = GEN_QUANTS) -> str:
+    """``quant`` when it is one of ``allowed`` (default: what a spec's ``+quant=`` may say), else a one-line
+    :class:`ModelError`."""
+    if quant not in allowed:
         raise ModelError(
             f"{where} asks for generation weights {quant!r}.",
-            fix=f"use +quant={' or +quant='.join(GEN_QUANTS)}, or leave it out (the model's own dtype).",
+            fix=f"use +quant={' or +quant='.join(allowed)}, or leave it out (the model's own dtype).",
         )
     return quant
 
@@ -49,7 +53,7 @@ class ParsedSpec:
     tokenizer: str | None = None  # openai: local tokenizer (HF id/path or embedded spec) for echo scoring
     base_urls: tuple[str, ...] = ()  # openai: every replica's base URL (base_url is the first)
     options: tuple[tuple[str, float], ...] = ()  # openai: transport settings from the URL's query
-    quant: str | None = None  # embedded/hf: weight format for generation (``+quant=bf16``); None: as loaded
+    quant: str | None = None  # embedded/hf: generation weights (``+quant=bf16`` or ``auto``); None: as loaded
     key_env: str | None = None  # openai: the environment variable holding this spec's key (``?key_env=NAME``)
     insecure_key: bool = False  # openai: the key may go over plain http to a non-loopback host
 

@@ -17,6 +17,7 @@ eval/<tag>/per_question.jsonl      :class:`QuestionResult`                      
 eval/<tag>/calibration.jsonl       :class:`CalibrationRecord`                                 clca eval
 eval/<tag>/metrics.json            :class:`EvalMetrics`                                       clca eval
 report/before_after.json           :class:`BeforeAfter`                                       clca report
+translations/<lang>.*.yaml         :class:`TranslationFile`                                   clca translate
 =================================  =========================================================  ====================
 
 Where each file lives: :mod:`clca.rundir` (the layout owner). Records depend on nothing else in clca, so every
@@ -71,6 +72,12 @@ from clca.records.report import (
 )
 from clca.records.stats import CultureStats, LeakageSummary, RunStats
 from clca.records.training import MixResult, MixStats, TrainResult
+from clca.records.translation import (
+    QuestionTranslation,
+    StyleTranslation,
+    TranslationFile,
+    TranslationStatus,
+)
 
 __all__ = [
     "GENERIC",
@@ -104,6 +111,7 @@ __all__ = [
     "PromptResult",
     "ProtocolCheck",
     "QuestionResult",
+    "QuestionTranslation",
     "Record",
     "Relationship",
     "Reproduction",
@@ -112,8 +120,11 @@ __all__ = [
     "Scenario",
     "ScenarioFailure",
     "StopReason",
+    "StyleTranslation",
     "TableRow",
     "TrainResult",
+    "TranslationFile",
+    "TranslationStatus",
     "Turn",
     "Verdict",
     "normalise_relationship",

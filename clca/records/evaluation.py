@@ -55,6 +55,10 @@ class QuestionResult(BaseModel):
     mode: Literal["logprob", "generate"]
     # generation mode: the parser behind `parsed` ("paper" or "clca"); "" in log-prob mode and in older records
     parser: str = Field(default="", exclude_if=lambda v: not v)
+    # a country evaluated in another language (eval.languages): its code ("" for English, left out) and where the
+    # translated question and style come from ({"question": "machine: <file> (<model>)", "style": ...})
+    language: str = Field(default="", exclude_if=lambda v: not v)
+    translation: dict[str, str] = Field(default_factory=dict, exclude_if=lambda v: not v)
     prompts: list[PromptResult]
     model_dist: list[float]  # over options; in generation mode sums to 1 - invalid_share
     invalid_share: float = 0.0

@@ -90,10 +90,13 @@ class Analysis(BaseModel):
 class TableRow(BaseModel):
     """A culture's row of the before/after table (or the ``Average`` row, which has no ``adapted_tags``):
     ``cells`` ``base|<style>|<metric>`` / ``adapted|<style>|<metric>`` (adapted = the mean over the culture's
-    own adapters' seeds) and ``change`` ``<style>|<metric>`` (adapted − base with its CI)."""
+    own adapters' seeds) and ``change`` ``<style>|<metric>`` (adapted − base with its CI). A row of the
+    multilingual table has the ``language`` its prompts were in (``all`` for the average over languages) and
+    keys its cells by the English style's name."""
 
     model_config = ConfigDict(extra="forbid")
     culture: str
+    language: str | None = Field(default=None, exclude_if=_absent)
     adapted_tags: list[str] | None = Field(default=None, exclude_if=_absent)
     cells: dict[str, float | None] = Field(default_factory=dict)
     change: dict[str, CellEstimate | Estimate] = Field(default_factory=dict)  # a matrix cell, or the average
@@ -164,9 +167,12 @@ class Reproduction(BaseModel):
 class BeforeAfter(Analysis):
     """The whole ``before_after.json``: the controls, then the before/after table and the reproduction."""
 
-    styles: list[str]
+    styles: list[str]  # the English prompt styles of the rows
     rows: list[TableRow]
     average: TableRow
+    #: the cultures also evaluated in another language: a row per culture and language (styles <style>@<lang>,
+    #: cells keyed by <style>), then their average over languages; empty without eval.languages
+    languages: list[TableRow] = Field(default_factory=list, exclude_if=lambda v: not v)
     reproduction: Reproduction | None = Field(default=None, exclude_if=_absent)
 
     def row(self, culture: str) -> TableRow | None:

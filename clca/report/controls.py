@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clca.evaluation import metrics as M
+from clca.evaluation.styles import split_name
 from clca.records import (
     GENERIC,
     AdapterRef,
@@ -232,19 +233,25 @@ def analyse(
     def fam_rows(on: str, country: str, style: str, metric: str) -> np.ndarray:
         return cube.rows([a.tag for a in families[on]], country, style, metric)
 
+    # a style in another language (paper_persona@zh) was asked for the cultures of that language only
+    evaluated = {
+        style: sorted({r.country for r in records if r.style == style}) if split_name(style)[1] else cultures
+        for style in styles
+    }
     matrix: dict[str, dict[str, list[MatrixRow]]] = {}
     for style in styles:
         matrix[style] = {}
+        in_style = evaluated[style]
         for metric in metrics:
             table: list[MatrixRow] = []
             for on in families:
                 row = MatrixRow(trained_on=on, label=label(on), cells={})
-                for c in cultures:
+                for c in in_style:
                     a_rows, b_rows = fam_rows(on, c, style, metric), cube.rows(["base"], c, style, metric)
                     res = crossed_bootstrap([Term(1, a_rows, on), Term(-1, b_rows, "base")], **boot)
                     row.cells[c] = _with_seed_stats(res, a_rows - b_rows)
-                others = [c for c in cultures if c != on]
-                if on != GENERIC and on in cultures and others:
+                others = [c for c in in_style if c != on]
+                if on != GENERIC and on in in_style and others:
                     terms = [
                         Term(1, fam_rows(on, on, style, metric), on),
                         Term(-1, cube.rows(["base"], on, style, metric), "base"),
@@ -255,7 +262,7 @@ def analyse(
                             Term(1 / len(others), cube.rows(["base"], c, style, metric), "base"),
                         ]
                     row.specificity = crossed_bootstrap(terms, **boot)
-                if on != GENERIC and on in cultures and control:
+                if on != GENERIC and on in in_style and control:
                     row.vs_control = crossed_bootstrap(
                         [
                             Term(1, fam_rows(on, on, style, metric), on),
@@ -269,10 +276,10 @@ def analyse(
     verdicts: list[Verdict] = []
     for style in styles:
         rows = {r.trained_on: r for r in matrix[style].get(PRIMARY, [])}
-        for c in cultures:
+        for c in evaluated[style]:
             if c not in rows:
                 continue
-            verdicts.append(_verdict(c, style, rows[c], control is not None, len(cultures)))
+            verdicts.append(_verdict(c, style, rows[c], control is not None, len(evaluated[style])))
     return Analysis(
         cultures=cultures,
         primary_metric=PRIMARY,

@@ -93,6 +93,35 @@ def _extra_html(ba: BeforeAfter) -> str:
     return html_table(header, rows)
 
 
+def _languages_html(ba: BeforeAfter) -> str:
+    """The multilingual table: per culture and language (and their average), base and CLCA under each
+    translated style on KL, the paper code's KL and, with persona prompts, accuracy."""
+    styles = list(dict.fromkeys(k.split("|")[1] for r in ba.languages for k in r.cells))
+    metrics = [
+        m
+        for m in ("kl", "clca_kl", "accuracy")
+        if any(f"base|{s}|{m}" in r.cells for r in ba.languages for s in styles)
+    ]
+    names = {"kl": "KL", "clca_kl": "paper KL", "accuracy": "accuracy"}
+    header = ["culture", "language", "style"]
+    for m in metrics:
+        header += [f"base {names[m]}", f"CLCA {names[m]}"] + (
+            [f"Δ {names[m]} [95% CI]"] if m != "accuracy" else []
+        )
+    rows: list[list[object]] = []
+    for row in ba.languages:
+        for style in styles:
+            if f"base|{style}|kl" not in row.cells:
+                continue
+            cells: list[object] = [row.culture, row.language or "", style]
+            for m in metrics:
+                cells += [_fmt(row.cell("base", style, m)), _fmt(row.cell("adapted", style, m))]
+                if m != "accuracy":
+                    cells.append(_fmt_change(row.change.get(f"{style}|{m}")))
+            rows.append(cells)
+    return html_table(header, rows)
+
+
 _VERDICT_CLASS = {"yes": "yes", "no": "no", "not shown": "ns"}
 
 
@@ -253,9 +282,11 @@ def per_question_figure(records: Sequence[QuestionResult], styles: Sequence[str]
         return None
     fig, axes = plt.subplots(len(cultures), 1, figsize=(11, 2.6 * len(cultures)), squeeze=False)
     for ax, c in zip(axes[:, 0], cultures, strict=True):
-        width = 0.8 / max(1, len(styles))
+        # the styles asked for this culture (a translated style only for the cultures of its language)
+        asked = [s for s in styles if ("base", c, s) in idx or any((t, c, s) in idx for t in tags[c])]
+        width = 0.8 / max(1, len(asked))
         qids: list[str] = []
-        for si, style in enumerate(styles):
+        for si, style in enumerate(asked):
             base = idx.get(("base", c, style), {})
             seeds = [idx.get((t, c, style), {}) for t in tags[c]]
             common = sorted(set(base).intersection(*seeds), key=lambda q: (len(q), q))
@@ -404,6 +435,21 @@ def build_report(run: RunDir, *, seed: int = 0) -> Path:
             "distributions above are renormalised over the options, so they stand for this share of its replies.</p>"
         )
         body.append(_extra_html(ba))
+        if ba.languages:
+            body.append(
+                "<h2>Multilingual evaluation: each culture in its own language</h2><p class='note'>"
+                + esc(
+                    "The cultures of eval.languages were also asked in their language with the same adapters "
+                    "(trained on English conversations), as in the CLCA paper's §6.4 (Fig. 4): the prompt styles "
+                    "<style>@<language> (paper_persona with the paper's released templates, the rest and the "
+                    "questions translated by `clca translate`; reviewed entries win), answers read from the "
+                    "translated options. Average: the mean over the cultures' languages (Δ with a crossed "
+                    "bootstrap over all of them). The English rows above stay the English evaluation; the "
+                    "verdicts and the cross-culture matrices list the translated styles separately."
+                )
+                + "</p>"
+                + _languages_html(ba)
+            )
         fig = per_question_figure(records, styles, out / "per_question_change.png")
         if fig is not None:
             body.append("<h2>Per-question changes</h2>" + img_tag(fig, "per-question change of KL"))
