@@ -155,6 +155,30 @@ def test_engine_greedy_equals_transformers_generate(backend: LocalBackend) -> No
     assert ours == reference and all(ours)
 
 
+@pytest.mark.slow
+def test_usage_counts_the_work_the_roofline_needs(backend: LocalBackend) -> None:
+    """``LocalBackend.usage`` reports the engine's tokens and attended KV positions and scoring's tokens, counted
+    by hand here: one row of L prompt tokens generating 5 tokens greedily runs 4 decode steps (the first token
+    comes from prefill) attending L+1, ..., L+4 positions."""
+    assert backend.engine is not None
+    backend.engine.stats = type(backend.engine.stats)()
+    backend.score_counts.clear()
+    chat: Chat = [{"role": "user", "content": "Write a long story about a cat who travels to the sea."}]
+    out = backend.generate([chat], GenerationParams(max_new_tokens=5))
+    used = backend.usage()
+    n_prompt = len(backend._encode(backend.render(chat)))
+    assert used["engine.prompt_tokens"] == n_prompt and used["engine.generated_tokens"] == 5, (out, used)
+    assert used["engine.decode_steps"] == 4 and used["engine.decode_rows"] == 4
+    assert used["engine.decode_kv_positions"] == 4 * n_prompt + (1 + 2 + 3 + 4)
+    assert not any(k.startswith("score.") for k in used)
+    req = ScoreRequest(messages=[{"role": "user", "content": "Pick a number."}], options=["1", "10", "yes"])
+    p = backend.prepare(req)
+    backend.score([req])
+    used = backend.usage()
+    assert used["score.requests"] == 1 and used["score.context_tokens"] == p.ctx_len - 1
+    assert used["score.option_tokens"] == sum(len(f) - (p.ctx_len - 1) for f in p.full)
+
+
 PERSONA = (
     "You are Wei, a tea merchant in Chengdu. You run the shop your grandfather opened, you know every regular "
     "customer by name, and you care about keeping face with the older merchants of the street. Your goal today "

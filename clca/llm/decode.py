@@ -156,6 +156,9 @@ class EngineStats:
     generated_tokens: int = 0
     decode_steps: int = 0
     decode_rows: int = 0  # rows summed over decode steps (finished rows still in the batch included)
+    #: positions attended, summed over decode steps and their rows: each row's real context (prompt + tokens so
+    #: far, padding excluded); what a decode step must read of the KV cache at the least (bench_roofline)
+    decode_kv_positions: int = 0
     prefill_s: float = 0.0  # wall seconds in prefill (incl. prefix lookup and storing)
     setup_s: float = 0.0  # building the decode cache
     decode_s: float = 0.0  # decode steps and sampling
@@ -366,6 +369,7 @@ class DecodeEngine:
             )
             self.stats.decode_steps += 1
             self.stats.decode_rows += len(alive)
+            self.stats.decode_kv_positions += int(lens.sum()) + step * len(alive)
             tok = _sample(out.logits[:, -1].float().cpu(), params, gens)
         self.stats.generated_tokens += sum(len(x) for x in new)
         self.stats.decode_s += time.perf_counter() - t2

@@ -36,6 +36,7 @@ Scoring (``score``)
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +166,8 @@ class LocalBackend(Backend):
         #: the token that closes an assistant turn (generation stops on it)
         self.end_id = end_of_turn_id(self.tokenizer, self.spec)
         self._masks: dict[tuple[str, int], Any] = {}
+        #: option scoring's work (requests, and the tokens run through the model: shared contexts and options)
+        self.score_counts: Counter[str] = Counter()
         if engine not in ("clca", "hf"):
             raise ModelError(f"unknown generation engine {engine!r}.", fix="use engine=clca or engine=hf.")
         from clca.llm.decode import DecodeEngine, supports_engine
@@ -202,6 +205,28 @@ class LocalBackend(Backend):
             "quant_reason": self.quant_reason,
             "hardware": self.hardware.describe(),
         }
+
+    def usage(self) -> dict[str, int]:
+        """The work done so far: the decoding engine's token counts and times (``engine.*``: prompt, prefilled
+        and generated tokens, decode steps, rows and attended KV positions; milliseconds in prefill, cache
+        setup and decode) and option scoring's (``score.*``: requests, context and option tokens run). Zero
+        counts are left out; generation through ``engine=hf`` is not counted."""
+        out: dict[str, int] = {}
+        if self.engine is not None and self.engine.stats.prompt_tokens:
+            st = self.engine.stats
+            for name in (
+                "prompt_tokens",
+                "prefilled_tokens",
+                "generated_tokens",
+                "decode_steps",
+                "decode_rows",
+            ):
+                out[f"engine.{name}"] = int(getattr(st, name))
+            out["engine.decode_kv_positions"] = int(st.decode_kv_positions)
+            for name in ("prefill", "setup", "decode"):
+                out[f"engine.{name}_ms"] = round(getattr(st, f"{name}_s") * 1000)
+        out.update({f"score.{k}": v for k, v in self.score_counts.items() if v})
+        return out
 
     def render(self, chat: Chat) -> str:
         """The prompt text of a chat, ending where the assistant's reply starts."""
@@ -323,6 +348,7 @@ class LocalBackend(Backend):
         if not requests:
             return []
         prepared = [self.prepare(r) for r in requests]
+        self.score_counts["requests"] += len(requests)
         order = sorted(range(len(requests)), key=lambda i: prepared[i].ctx_len)
         results: list[ScoreResult | None] = [None] * len(requests)
         group: list[int] = []
@@ -347,6 +373,7 @@ class LocalBackend(Backend):
         dev = self.device
         # 1) shared contexts, left padded, one pass
         ctx = [prepared[i].full[0][: prepared[i].ctx_len - 1] for i in group]
+        self.score_counts["context_tokens"] += sum(len(c) for c in ctx)
         c_width = max(len(c) for c in ctx)
         c_ids = torch.full((len(group), c_width), pad, dtype=torch.long)
         c_mask = torch.zeros((len(group), c_width), dtype=torch.long)
@@ -375,6 +402,7 @@ class LocalBackend(Backend):
                     rows.append((r, o))
                     seqs.append(f[p.ctx_len - 1 :])
             o_width = max(len(s) for s in seqs)
+            self.score_counts["option_tokens"] += sum(len(s) for s in seqs)
             o_ids = torch.full((len(seqs), o_width), pad, dtype=torch.long)
             o_mask = torch.zeros((len(seqs), o_width), dtype=torch.long)
             o_pos = torch.zeros((len(seqs), o_width), dtype=torch.long)
