@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from clca.llm.base import Chat, GenerationParams, ScoreRequest
-from clca.llm.decode import DecodeEngine, PrefixStore, _sample, supports_engine, use_decode_attention
+from clca.llm.decode import (
+    DecodeEngine,
+    PrefixStore,
+    WeightFirstLinear,
+    _sample,
+    supports_engine,
+    use_decode_attention,
+    weight_first_applies,
+)
 from clca.llm.local import LocalBackend, generation_copy
 from clca.llm.registry import load_backend
 
@@ -122,6 +130,38 @@ def test_decode_attention_equals_sdpa_with_grouped_heads_and_padding() -> None:
     assert torch.allclose(outs[1], outs[3], atol=1e-5)
 
 
+def test_weight_first_linear_rewrites_only_decode_shaped_fp32_cpu_calls() -> None:
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(96, 200)
+    cases = {
+        "1 row": torch.randn(1, 1, 96),
+        "4 rows (decode step)": torch.randn(4, 1, 96),
+        "64 rows": torch.randn(64, 96),
+        "80 rows (prefill)": torch.randn(2, 40, 96),
+    }
+    for name, x in cases.items():
+        ref = torch.nn.functional.linear(x, lin.weight, lin.bias)
+        mode = WeightFirstLinear()
+        with mode, torch.no_grad():
+            got = lin(x)
+        rewritten = name in ("4 rows (decode step)", "64 rows")
+        assert mode.calls == int(rewritten), name
+        assert got.shape == ref.shape and torch.allclose(got, ref, atol=1e-5), name
+        if not rewritten:
+            assert torch.equal(got, ref), name
+    # no bias, and a bf16 layer passes through untouched
+    x = torch.randn(4, 96)
+    with WeightFirstLinear() as mode:
+        got = torch.nn.functional.linear(x, lin.weight)
+    assert mode.calls == 1 and torch.allclose(got, x @ lin.weight.T, atol=1e-5)
+    lin16 = torch.nn.Linear(96, 200).to(torch.bfloat16)
+    with WeightFirstLinear() as mode:
+        lin16(x.to(torch.bfloat16))
+    assert mode.calls == 0
+    assert weight_first_applies(lin, "cpu") and not weight_first_applies(lin16, "cpu")
+    assert not weight_first_applies(lin, "cuda:0")
+
+
 # ------------------------------------------------------------------------------------- engine on SmolLM2
 @pytest.fixture(scope="module")
 def backend() -> Iterator[LocalBackend]:
@@ -160,7 +200,7 @@ def test_usage_counts_the_work_the_roofline_needs(backend: LocalBackend) -> None
     """``LocalBackend.usage`` reports the engine's tokens and attended KV positions and scoring's tokens, counted
     by hand here: one row of L prompt tokens generating 5 tokens greedily runs 4 decode steps (the first token
     comes from prefill) attending L+1, ..., L+4 positions."""
-    assert backend.engine is not None
+    assert backend.engine is not None and backend.engine.weight_first  # CPU, fp32: decode steps run W·xᵀ
     backend.engine.stats = type(backend.engine.stats)()
     backend.score_counts.clear()
     chat: Chat = [{"role": "user", "content": "Write a long story about a cat who travels to the sea."}]

@@ -23,7 +23,12 @@ efficiently:
    rows that finished are dropped from the batch (one ``index_select`` of the cache) once they are at least
    ``compact_at`` (half) of a batch of 4 or more rows (dropping them at a quarter saved 17 % of the decode
    row-steps but no time: finished rows cost little at these batch sizes; bench/bench_engine_ab.py).
-5. **Sampling per row**: greedy at temperature 0, else temperature + nucleus (top-p) sampling with one
+5. **Decode-shaped matmuls as W·xᵀ** (:class:`WeightFirstLinear`): on a CPU, fp32 ``F.linear`` of 2–64 rows
+   (every linear layer of a decode step: one row per live sequence) runs 1.5–4× slower than the same product
+   computed as ``weight @ xᵀ`` (oneDNN/MKL pick a poor kernel for a short ``M``; bench/bench_roofline.py
+   prints both). Decode steps on CPU fp32 weights compute it that way; the sums are the same products in
+   another order (differences ~1e-6 relative, as between batch sizes); 1 row and prefill are untouched.
+6. **Sampling per row**: greedy at temperature 0, else temperature + nucleus (top-p) sampling with one
    ``torch.Generator`` per row seeded from the row's seed and ``params.seed``, so a row's sample does not
    depend on which other rows share its batch. Stops at an end-of-turn/EOS token or a stop string.
 
@@ -36,11 +41,14 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 
 from clca.llm.base import GenerationParams
 
@@ -147,6 +155,48 @@ def _sample(
     return out
 
 
+#: rows of a decode step whose linear layers run as ``weight @ xᵀ`` (:class:`WeightFirstLinear`)
+WEIGHT_FIRST_ROWS = (2, 64)
+
+
+class WeightFirstLinear(TorchFunctionMode):
+    """Inside this mode, ``F.linear`` of fp32 CPU tensors with 2–64 rows runs as ``(weight @ xᵀ)ᵀ`` (see the module
+    docstring, item 5); every other call is passed through unchanged. ``calls`` counts the rewritten ones."""
+
+    def __init__(self, rows: tuple[int, int] = WEIGHT_FIRST_ROWS) -> None:
+        super().__init__()
+        self.rows = rows
+        self.calls = 0
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        if func is F.linear and len(args) >= 2:
+            x, w = args[0], args[1]
+            bias = args[2] if len(args) > 2 else kwargs.get("bias")
+            n = x.numel() // x.shape[-1] if x.dim() >= 1 and x.shape[-1] else 0
+            if (
+                self.rows[0] <= n <= self.rows[1]
+                and x.dtype == w.dtype == torch.float32
+                and x.device.type == w.device.type == "cpu"
+                and w.dim() == 2
+            ):
+                self.calls += 1
+                y = torch.mm(w, x.reshape(n, x.shape[-1]).T).T.reshape(*x.shape[:-1], w.shape[0])
+                return y + bias if bias is not None else y
+        return func(*args, **kwargs)
+
+
+def weight_first_applies(model: Any, device: str) -> bool:
+    """True where :class:`WeightFirstLinear` is used for decode steps: a CPU and fp32 weights."""
+    try:
+        dtype = next(model.parameters()).dtype
+    except (StopIteration, AttributeError):
+        return False
+    return device == "cpu" and dtype == torch.float32
+
+
 @dataclass
 class EngineStats:
     """Token counts of the engine's work (summed over calls)."""
@@ -178,6 +228,7 @@ class DecodeEngine:
         prefix_cache_bytes: int,
         prefill_tokens: int = 3072,
         compact_at: float = 0.5,
+        weight_first: bool | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -189,6 +240,10 @@ class DecodeEngine:
         self.prefill_tokens = max(1, int(prefill_tokens))
         #: drop finished rows from a decode batch of >= 4 rows once they are at least this share of it (>1: never)
         self.compact_at = float(compact_at)
+        #: decode steps compute their linear layers as ``weight @ xᵀ`` (None: where it applies, CPU + fp32)
+        self.weight_first = (
+            weight_first_applies(model, device) if weight_first is None else bool(weight_first)
+        )
         self.stats = EngineStats()
 
     # ------------------------------------------------------------------ prefill
@@ -360,13 +415,14 @@ class DecodeEngine:
                 gens = [gens[j] for j in keep]
             col = width + step - 1
             mask[:, col] = 1
-            out = self.model(
-                input_ids=tok.view(-1, 1).to(self.device),
-                attention_mask=mask[:, : col + 1].to(self.device),
-                position_ids=(lens + step - 1).view(-1, 1).to(self.device),
-                cache=static,
-                use_cache=True,
-            )
+            with WeightFirstLinear() if self.weight_first else nullcontext():
+                out = self.model(
+                    input_ids=tok.view(-1, 1).to(self.device),
+                    attention_mask=mask[:, : col + 1].to(self.device),
+                    position_ids=(lens + step - 1).view(-1, 1).to(self.device),
+                    cache=static,
+                    use_cache=True,
+                )
             self.stats.decode_steps += 1
             self.stats.decode_rows += len(alive)
             self.stats.decode_kv_positions += int(lens.sum()) + step * len(alive)
