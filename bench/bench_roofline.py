@@ -16,6 +16,10 @@ non-embedding parameters, V·H the LM head (vocabulary x hidden size) and b the 
 - evaluation (option scoring): 2·N·(context + option tokens) + 2·V·H·(option tokens), at the fp32 peak;
 - stages without model work (mix, stats, report): their time only.
 
+The ceilings table also gives the weight bandwidth a decode-shaped fp32 product reaches (4 rows), as ``F.linear``
+computes it and as the engine's decode steps do (``weight @ xᵀ``, :class:`clca.llm.decode.WeightFirstLinear`):
+the copy bandwidth is what a decode step could reach, this is what the kernels reach.
+
 The bound leaves out what no roofline counts: loading a model, tokenising, Python between steps. The
 ``engine s`` column is the time inside the decoding engine (prefill + decode), so wall - engine is that
 overhead. A run answered from the call cache did no engine work: its bound is 0 and it is shown as cached.
@@ -97,6 +101,28 @@ def bandwidth(mib: int = 256, reps: int = 5) -> float:
         b.copy_(a)
         best = min(best, time.perf_counter() - t0)
     return 2 * n * 4 / best
+
+
+def decode_matmul_bandwidth(
+    rows: int = 4, out_f: int = 4864, in_f: int = 896, reps: int = 10
+) -> dict[str, float]:
+    """Weight bytes per second of a decode-shaped fp32 product (``rows`` x ``in_f`` by an ``out_f`` x ``in_f``
+    weight; the default is Qwen2.5-0.5B's MLP up-projection) as ``F.linear`` computes it and as
+    :class:`clca.llm.decode.WeightFirstLinear` does (``weight @ xᵀ``): the ceiling a decode step meets in practice."""
+    import torch.nn.functional as F
+
+    w = torch.randn(out_f, in_f)
+    x = torch.randn(rows, in_f)
+    out: dict[str, float] = {}
+    for name, fn in (("F.linear", lambda: F.linear(x, w)), ("weight @ x^T", lambda: torch.mm(w, x.T))):
+        fn()
+        best = float("inf")
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t0)
+        out[name] = w.numel() * 4 / best
+    return out
 
 
 def matmul_peak_dtype(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
@@ -225,7 +251,9 @@ def stage_rows(run: Path, manifest: Manifest, peaks: dict[str, float], bw: float
     return out
 
 
-def render(run: Path, rows: list[Row], peaks: dict[str, float], bw: float, cmd: str) -> str:
+def render(
+    run: Path, rows: list[Row], peaks: dict[str, float], bw: float, dec: dict[str, float], cmd: str
+) -> str:
     lines = [
         "\n### Roofline of a run (`bench/bench_roofline.py`)\n",
         f"Command: `{cmd}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {torch.get_num_threads()} threads, "
@@ -233,6 +261,10 @@ def render(run: Path, rows: list[Row], peaks: dict[str, float], bw: float, cmd: 
         "| ceiling | measured |\n|---|---|",
         *[f"| {k} matmul peak | {v / 1e9:.1f} GFLOP/s |" for k, v in peaks.items()],
         f"| memory bandwidth (copy) | {bw / 1e9:.1f} GB/s |",
+        *[
+            f"| decode-shaped fp32 product, 4 rows x 4864x896 weight, {k} | {v / 1e9:.1f} GB/s of weights |"
+            for k, v in dec.items()
+        ],
         "",
         "| stage | kind | work | wall s | engine s | bound s | wall / bound | bound by |",
         "|---|---|---|---:|---:|---:|---:|---|",
@@ -269,9 +301,10 @@ def main() -> None:
     if uses_bf16:
         peaks["bf16"] = matmul_peak_dtype(torch.bfloat16, args.n)
     bw = bandwidth()
+    dec = decode_matmul_bandwidth()
     rows = stage_rows(args.run, manifest, peaks, bw)
     cmd = " ".join(["python", "bench/bench_roofline.py", *sys.argv[1:]])
-    text = render(args.run, rows, peaks, bw, cmd)
+    text = render(args.run, rows, peaks, bw, dec, cmd)
     print(text)
     if args.write:
         body = RESULTS.read_text(encoding="utf-8").rstrip("\n")

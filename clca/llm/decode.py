@@ -23,11 +23,13 @@ efficiently:
    rows that finished are dropped from the batch (one ``index_select`` of the cache) once they are at least
    ``compact_at`` (half) of a batch of 4 or more rows (dropping them at a quarter saved 17 % of the decode
    row-steps but no time: finished rows cost little at these batch sizes; bench/bench_engine_ab.py).
-5. **Decode-shaped matmuls as W·xᵀ** (:class:`WeightFirstLinear`): on a CPU, fp32 ``F.linear`` of 2–64 rows
+5. **Decode-shaped matmuls as W·xᵀ** (:class:`WeightFirstLinear`): on a CPU, fp32 ``F.linear`` of a few rows
    (every linear layer of a decode step: one row per live sequence) runs 1.5–4× slower than the same product
-   computed as ``weight @ xᵀ`` (oneDNN/MKL pick a poor kernel for a short ``M``; bench/bench_roofline.py
-   prints both). Decode steps on CPU fp32 weights compute it that way; the sums are the same products in
-   another order (differences ~1e-6 relative, as between batch sizes); 1 row and prefill are untouched.
+   computed as ``(weight @ xᵀ)ᵀ`` (the BLAS picks a poor kernel for a short ``M``; bench/bench_roofline.py
+   prints both). Decode steps of 2–8 rows on CPU fp32 weights compute it that way: a whole step ran 1.5× (SmolLM2)
+   and 2.4× (Qwen2.5-0.5B) faster at 4 rows, about even at 8 and slower from 12 rows on
+   (bench/bench_weight_first.py). The sums are the same products in another order (differences ~1e-6 relative,
+   as between batch sizes); 1 row, more than 8 rows and prefill are untouched.
 6. **Sampling per row**: greedy at temperature 0, else temperature + nucleus (top-p) sampling with one
    ``torch.Generator`` per row seeded from the row's seed and ``params.seed``, so a row's sample does not
    depend on which other rows share its batch. Stops at an end-of-turn/EOS token or a stop string.
@@ -156,16 +158,17 @@ def _sample(
 
 
 #: rows of a decode step whose linear layers run as ``weight @ xᵀ`` (:class:`WeightFirstLinear`)
-WEIGHT_FIRST_ROWS = (2, 64)
+WEIGHT_FIRST_ROWS = (2, 8)
 
 
 class WeightFirstLinear(TorchFunctionMode):
-    """Inside this mode, ``F.linear`` of fp32 CPU tensors with 2–64 rows runs as ``(weight @ xᵀ)ᵀ`` (see the module
-    docstring, item 5); every other call is passed through unchanged. ``calls`` counts the rewritten ones."""
+    """Inside this mode, ``F.linear`` of fp32 CPU tensors with ``rows`` (2–8) rows runs as ``(weight @ xᵀ)ᵀ``, made
+    contiguous (a transposed view slows the next operations; see the module docstring, item 5); every other call
+    is passed through unchanged. ``calls`` counts the rewritten ones."""
 
-    def __init__(self, rows: tuple[int, int] = WEIGHT_FIRST_ROWS) -> None:
+    def __init__(self, rows: tuple[int, int] | None = None) -> None:
         super().__init__()
-        self.rows = rows
+        self.rows = rows or WEIGHT_FIRST_ROWS
         self.calls = 0
 
     def __torch_function__(
@@ -183,7 +186,7 @@ class WeightFirstLinear(TorchFunctionMode):
                 and w.dim() == 2
             ):
                 self.calls += 1
-                y = torch.mm(w, x.reshape(n, x.shape[-1]).T).T.reshape(*x.shape[:-1], w.shape[0])
+                y = torch.mm(w, x.reshape(n, x.shape[-1]).T).T.contiguous().reshape(*x.shape[:-1], w.shape[0])
                 return y + bias if bias is not None else y
         return func(*args, **kwargs)
 
@@ -415,7 +418,10 @@ class DecodeEngine:
                 gens = [gens[j] for j in keep]
             col = width + step - 1
             mask[:, col] = 1
-            with WeightFirstLinear() if self.weight_first else nullcontext():
+            lo, hi = (
+                WEIGHT_FIRST_ROWS  # the mode itself costs ~7 ms per SmolLM2 step: entered only where it pays
+            )
+            with WeightFirstLinear() if self.weight_first and lo <= len(alive) <= hi else nullcontext():
                 out = self.model(
                     input_ids=tok.view(-1, 1).to(self.device),
                     attention_mask=mask[:, : col + 1].to(self.device),
