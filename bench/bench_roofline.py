@@ -157,7 +157,8 @@ def _c(rec: StageRecord, key: str) -> int:
 def generation_bound(
     rec: StageRecord, shape: Shape, bytes_w: int, peak: float, bw: float
 ) -> tuple[float, str, str]:
-    """Seconds the engine's counted work needs at the peaks, what bounds decode, and the work in words."""
+    """Seconds the engine's counted work needs at the peaks, the larger of its two parts (prefill, or decode and
+    whether memory or compute bounds it), and the work in words."""
     prefilled = _c(rec, "llm.engine.prefilled_tokens")
     steps = _c(rec, "llm.engine.decode_steps")
     rows = _c(rec, "llm.engine.decode_rows")
@@ -167,6 +168,8 @@ def generation_bound(
     flop_s = 2 * (shape.nonemb + shape.head) * rows / peak
     decode_s = max(mem_s, flop_s)
     by = "decode: memory" if mem_s >= flop_s else "decode: compute"
+    if prefill_s > decode_s:
+        by = "prefill: compute"
     work = f"prefill {prefilled} tok; decode {steps} steps, {rows} rows, {kv_pos} KV positions"
     return prefill_s + decode_s, by, work
 
