@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from chat_templates import MISTRAL_LIKE
 from test_training_mix import make_run_dir
 
 from clca.llm.chat_template import CHATML_TRAINING_TEMPLATE, training_chat_template
@@ -337,20 +338,6 @@ def test_student_without_pad_token_round_trips(tmp_path: Path) -> None:
         theirs = plain(input_ids=ids).logits
     assert torch.allclose(ours, theirs, atol=1e-5)
     be.close()
-
-
-MISTRAL_LIKE = (
-    "{%- if messages[0]['role'] == 'system' %}{%- set system = messages[0]['content'] %}"
-    "{%- set loop_messages = messages[1:] %}{%- else %}{%- set loop_messages = messages %}{%- endif %}"
-    "{%- set ns = namespace(last_user=-1) %}{%- for m in loop_messages %}{%- if m['role'] == 'user' %}"
-    "{%- set ns.last_user = loop.index0 %}{%- endif %}{%- endfor %}"
-    "{{- '<s>' }}{%- for message in loop_messages %}{%- if message['role'] == 'user' %}"
-    "{%- if loop.index0 == ns.last_user and system is defined %}"
-    "{{- '[INST] ' + system + '\n\n' + message['content'] | trim + '[/INST]' }}"
-    "{%- else %}{{- '[INST] ' + message['content'] | trim + '[/INST]' }}{%- endif %}"
-    "{%- elif message['role'] == 'assistant' %}{{- ' ' + message['content'] | trim + '</s>' }}{%- endif %}"
-    "{%- endfor %}"
-)
 
 
 def test_template_without_generation_markers_trains_on_assistant_tokens(tmp_path: Path) -> None:

@@ -44,6 +44,21 @@ def check_language(code: str) -> str:
     return code
 
 
+def known_styles(styles: list[str], style_files: list[Path], example: str) -> list[str]:
+    """``styles`` without repeats, each one known (built in, or defined in ``style_files``); else a ValueError
+    naming the problem (validators of :class:`EvalSettings` and :class:`TranslateSettings`)."""
+    from clca.evaluation.styles import resolve_styles
+
+    if not styles:
+        raise ValueError(f"list at least one prompting style, e.g. {example}")
+    out = list(dict.fromkeys(styles))
+    try:
+        resolve_styles(out, [str(p) for p in style_files])
+    except ClcaError as exc:
+        raise ValueError(str(exc).split(" Fix:")[0]) from None
+    return out
+
+
 def _no_languages(value: dict[str, str]) -> bool:
     return not value
 
@@ -174,8 +189,6 @@ class EvalSettings(BaseModel):
 
     @model_validator(mode="after")
     def _known_styles(self) -> EvalSettings:
-        from clca.evaluation.styles import resolve_styles
-
         if self.protocol == "paper":
             given = self.model_fields_set
             if "mode" in given and self.mode != "generate":
@@ -194,13 +207,7 @@ class EvalSettings(BaseModel):
             from clca.evaluation.parsers import default_parser
 
             self.parser = default_parser(self.protocol)
-        if not self.styles:
-            raise ValueError("list at least one prompting style, e.g. [plain, cultural]")
-        self.styles = list(dict.fromkeys(self.styles))
-        try:
-            resolve_styles(self.styles, [str(p) for p in self.style_files])
-        except ClcaError as exc:
-            raise ValueError(str(exc).split(" Fix:")[0]) from None
+        self.styles = known_styles(self.styles, self.style_files, "[plain, cultural]")
         return self
 
 
@@ -259,15 +266,7 @@ class TranslateSettings(BaseModel):
 
     @model_validator(mode="after")
     def _known_styles(self) -> TranslateSettings:
-        from clca.evaluation.styles import resolve_styles
-
-        if not self.styles:
-            raise ValueError("list at least one prompt style, e.g. paper_persona,paper_cultural")
-        self.styles = list(dict.fromkeys(self.styles))
-        try:
-            resolve_styles(self.styles, [str(p) for p in self.style_files])
-        except ClcaError as exc:
-            raise ValueError(str(exc).split(" Fix:")[0]) from None
+        self.styles = known_styles(self.styles, self.style_files, "paper_persona,paper_cultural")
         return self
 
 
