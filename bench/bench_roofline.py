@@ -125,20 +125,6 @@ def decode_matmul_bandwidth(
     return out
 
 
-def matmul_peak_dtype(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
-    if dtype == torch.float32:
-        return matmul_peak(n, reps)
-    a = torch.randn(n, n).to(dtype)
-    b = torch.randn(n, n).to(dtype)
-    torch.matmul(a, b)
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        torch.matmul(a, b)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best
-
-
 @dataclass
 class Row:
     stage: str
@@ -175,13 +161,17 @@ def generation_bound(
 
 
 def stage_rows(run: Path, manifest: Manifest, peaks: dict[str, float], bw: float) -> list[Row]:
-    cfg = RunDir(run).resolved_config() or {}
-    models = cfg.get("models", {}) if isinstance(cfg.get("models"), dict) else {}
-    student = str(models.get("student", "embedded:smollm2-135m"))
-    train_cfg = cfg.get("train", {}) if isinstance(cfg.get("train"), dict) else {}
-    checkpointing = bool((train_cfg.get("overrides") or {}).get("gradient_checkpointing", False)) or (
-        train_cfg.get("preset") == "paper"
-    )
+    from clca.config import config_from_mapping
+
+    raw = RunDir(run).resolved_config()
+    if raw is None:
+        sys.exit(
+            f"{run} has no readable resolved config (config.resolved.yaml): give a directory `clca run` wrote."
+        )
+    cfg = config_from_mapping(raw, source=str(RunDir(run).config_file))
+    student = cfg.models.student
+    # the training recipe the run used (preset + overrides), as the pipeline resolves it
+    checkpointing = bool(cfg.train.resolve(model=student, seed=cfg.seed).gradient_checkpointing)
     shapes: dict[str, Shape] = {}
 
     def shape_of(spec: str) -> Shape:
@@ -300,9 +290,9 @@ def main() -> None:
         sys.exit(f"{rd.manifest_file} does not exist: give a run directory that `clca run` finished.")
     manifest = load_manifest(rd.manifest_file)
     uses_bf16 = any(m.get("quant") == "bf16" for m in manifest.models.values())
-    peaks = {"fp32": matmul_peak_dtype(torch.float32, args.n)}
+    peaks = {"fp32": matmul_peak(args.n)}
     if uses_bf16:
-        peaks["bf16"] = matmul_peak_dtype(torch.bfloat16, args.n)
+        peaks["bf16"] = matmul_peak(args.n, dtype=torch.bfloat16)
     bw = bandwidth()
     dec = decode_matmul_bandwidth()
     rows = stage_rows(args.run, manifest, peaks, bw)

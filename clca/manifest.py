@@ -161,9 +161,9 @@ class RunManifest:
         return self.data.stages.setdefault(name, StageRecord())
 
     def declare(self, name: str) -> None:
-        """List ``name`` as pending when the manifest has no record of it yet (another process's record wins)."""
-        if name not in self.data.stages:
-            self.stage(name)
+        """List ``name`` as pending when the manifest has no record of it yet; not claimed as this process's to
+        change, so a record another process saves for it wins at the next save."""
+        self.data.stages.setdefault(name, StageRecord())
 
     def is_done(self, name: str, inputs: str | None = None) -> bool:
         rec = self.data.stages.get(name)

@@ -37,13 +37,12 @@ from clca.evaluation.config import TranslateSettings
 from clca.llm.base import Backend
 from clca.manifest import RunManifest, hash_inputs, now_iso
 from clca.records import GENERIC
-from clca.rundir import RunDir
+from clca.rundir import CONTROL, RunDir
 from clca.settings import using_data_dir
 
 #: the value of ``controls`` that adds the no-culture control adapter
 CONTROL_NO_CULTURE = "no_culture"
 #: how ``clca train --culture`` names the no-culture control
-CONTROL_CULTURE = "no-culture"
 
 BackendLoader = Callable[[str], Backend]
 #: a replacement stage body (tests, custom trainers): called with the context and the stage
@@ -270,12 +269,12 @@ def _train(variant: str, seed: int, out_dir: Path) -> Callable[[StageContext], d
 
 def train_command(cfg: RunConfig, variant: str, seed: int, out_dir: Path) -> list[str]:
     """The ``clca train`` arguments that train ``variant``'s adapter with ``seed`` into ``out_dir`` exactly as the
-    pipeline does (the accelerate launcher runs them in every process)."""
-    from clca.training.presets import TrainConfig
-
+    pipeline does (the accelerate launcher runs them in every process): the model is the one the run's training
+    recipe resolves to (``train.overrides.model`` wins over ``models.student``, as in-process)."""
+    model = cfg.train.resolve(model=cfg.models.student, seed=seed).model
     args = [
-        "train", "--run", str(cfg.run_dir), "--culture", CONTROL_CULTURE if variant == GENERIC else variant,
-        "--out", str(out_dir), "--preset", cfg.train.preset, "--model", cfg.models.student, "--seed", str(seed),
+        "train", "--run", str(cfg.run_dir), "--culture", CONTROL if variant == GENERIC else variant,
+        "--out", str(out_dir), "--preset", cfg.train.preset, "--model", model, "--seed", str(seed),
         "--no-build-mix", "--no-progress",
     ]  # fmt: skip
     if cfg.mix.ablation:
@@ -292,7 +291,6 @@ def train_command(cfg: RunConfig, variant: str, seed: int, out_dir: Path) -> lis
             args += [flag, ",".join(map(str, value))]
         else:
             args += [flag, str(value)]
-    assert set(cfg.train.overrides) <= set(TrainConfig.model_fields)
     return args
 
 
@@ -709,18 +707,6 @@ class Problem(BaseModel):
     @classmethod
     def of(cls, exc: ClcaError) -> Problem:
         return cls(what=exc.message, fix=exc.fix or "")
-
-
-def canonical_config(cfg: RunConfig) -> RunConfig:
-    """``cfg`` with culture names in their canonical spelling ("UK" -> "Great Britain"); unknown -> DataError."""
-    from clca.culture import resolve_country
-
-    canon = [resolve_country(c) for c in cfg.cultures]
-    if len(set(canon)) != len(canon):
-        raise ClcaError(
-            f"cultures {cfg.cultures} name the same culture twice ({canon}).", fix="list each culture once."
-        )
-    return cfg.model_copy(update={"cultures": canon})
 
 
 def preflight(cfg: RunConfig) -> tuple[RunConfig, list[str], list[Problem]]:

@@ -12,13 +12,11 @@ from rich.table import Table
 from clca import settings
 from clca.cli_app import app
 from clca.cli_options import config_options
+from clca.commands.stages import LLM_OPTIONS
 from clca.errors import ClcaError
 from clca.evaluation.config import EvalSettings
 from clca.options import DEFAULT_STUDENT, CommonOptions
 from clca.records import MetricGroup
-
-#: the shared options of a command that calls a model
-LLM_OPTIONS = ("model", "batch_size", "seed", "cache", "no_cache", "progress", "data_dir")
 
 data_app = typer.Typer(help="The data bundle: what it offers, where it comes from.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -46,7 +44,6 @@ def eval_cmd(
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
 ) -> None:
     """Evaluate a model on WVS-7 (or GlobalOpinionQA): metrics.json, per_question.jsonl, report.html."""
-    from clca.data.survey import resolve_countries
     from clca.evaluation import EvalConfig, evaluate, load_survey
     from clca.llm.cache import CallCache
     from clca.llm.registry import load_backend
@@ -67,12 +64,13 @@ def eval_cmd(
         seed=seed,
     )
     # validate the survey, countries and questions before loading a model (fast, clear errors)
-    sv = load_survey(ecfg.survey)
-    countries_ok = resolve_countries(ecfg.countries, sv.countries(), survey=sv.name)
-    items = sv.select(ecfg.questions)
+    from clca.evaluation.runner import eval_countries
     from clca.evaluation.styles import resolve_styles
 
+    sv = load_survey(ecfg.survey)
     styles = resolve_styles(ecfg.styles, [str(p) for p in ecfg.style_files])
+    countries_ok = eval_countries(ecfg, sv, styles)
+    items = sv.select(ecfg.questions)
     if ecfg.languages:  # every translation it needs, before a model loads
         from clca.evaluation.translate import languages_for, localise
 

@@ -29,7 +29,7 @@ from clca.llm.base import Backend
 from clca.options import DEFAULT_ACTOR, DEFAULT_STUDENT, DEFAULT_TEACHER, CommonOptions
 from clca.records import GENERIC
 from clca.roleplay.config import SimulateConfig
-from clca.rundir import RunDir
+from clca.rundir import CONTROL, RunDir
 from clca.scenarios.config import ScenariosConfig
 from clca.training.config import Ablation, MixConfig
 from clca.training.presets import TrainConfig, preset_defaults
@@ -348,7 +348,7 @@ def train_cmd(
         raise option_error(exc) from None
     cfg = section.resolve(model=opts.model, seed=opts.seed)
     abl = ablation
-    control = culture.strip().lower() in ("no-culture", GENERIC)  # the no-culture control's mix
+    control = culture.strip().lower() in (CONTROL, GENERIC)  # the no-culture control's mix
     country = GENERIC if control else resolve_country(culture)
     rd = RunDir(run)
     mdir = rd.mix(country, abl)

@@ -12,12 +12,10 @@ from rich.table import Table
 from clca import settings
 from clca.cli_app import app
 from clca.cli_options import config_options
+from clca.commands.stages import LLM_OPTIONS
 from clca.errors import ClcaError
 from clca.evaluation.config import TranslateSettings
 from clca.options import DEFAULT_TEACHER, CommonOptions
-
-#: the shared options of a command that calls a model
-LLM_OPTIONS = ("model", "batch_size", "seed", "cache", "no_cache", "progress", "data_dir")
 
 
 @app.command("translate")

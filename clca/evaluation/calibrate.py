@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from clca.evaluation import metrics as M
+from clca.evaluation.ask import answer_parser
 from clca.evaluation.config import EvalConfig
-from clca.evaluation.parsers import default_parser, parse_answer
+from clca.evaluation.parsers import parse_answer
 from clca.evaluation.styles import Style, resolve_styles, split_name
 from clca.llm.base import Backend, Chat, GenerationParams
 from clca.records import CalibrationRecord, CalibrationSummary, QuestionResult
@@ -66,7 +67,7 @@ def check_sampling(
                 parse_answer(
                     t,
                     r.codes,
-                    parser=by_style(r.style).parser or cfg.parser or default_parser(cfg.protocol),
+                    parser=answer_parser(cfg, by_style(r.style)),
                     reasoning=by_style(r.style).reasoning,
                     options=r.options,
                     question=r.question,

@@ -12,11 +12,11 @@ apart by ``model_tag``). The HTML page of a folder is :func:`clca.report.eval_re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clca.data.survey import resolve_countries
+from clca.data.survey import Survey, resolve_countries
 from clca.data.wvb import Respondent, load_respondents, sample_respondents
 from clca.errors import DataError
 from clca.evaluation.aggregate import write_metrics
@@ -88,6 +88,17 @@ def _check_same_model(folder: EvalDir, tag: str, fingerprint: str) -> None:
             )
 
 
+def eval_countries(cfg: EvalConfig, survey: Survey, styles: Sequence[Style]) -> list[str]:
+    """``cfg.countries`` (every available one when empty) checked against what is available: the survey's
+    countries, and under the paper protocol with persona styles also the respondent files' (the paper's human
+    side is counted over those files, so their countries need no survey rows). One rule for :func:`evaluate` and
+    the checks ``clca eval`` runs before a model loads."""
+    available = survey.countries()
+    if any(s.needs_persona for s in styles) and cfg.protocol == "paper" and cfg.respondents:
+        available = sorted(set(available) | set(load_respondents(cfg.respondents)))
+    return resolve_countries(cfg.countries, available, survey=survey.name)
+
+
 def evaluate(backend: Backend, config: EvalConfig, progress: ProgressFn | None = None) -> EvalResult:
     """Evaluate ``backend`` on the survey per ``config``; resumable (see module docstring).
 
@@ -101,11 +112,7 @@ def evaluate(backend: Backend, config: EvalConfig, progress: ProgressFn | None =
     notes = list(survey.notes)
     personas: dict[int, dict[str, list[Respondent]]] = {}
     survey_from: dict[str, list[Respondent]] = {}
-    available = survey.countries()
-    if any(s.needs_persona for s in styles) and cfg.protocol == "paper" and cfg.respondents:
-        # the paper's human side is counted over the respondent files: their countries need no survey rows
-        available = sorted(set(available) | set(load_respondents(cfg.respondents)))
-    countries = resolve_countries(cfg.countries, available, survey=survey.name)
+    countries = eval_countries(cfg, survey, styles)
     if any(s.needs_persona for s in styles):
         personas, survey_from, more = _respondents(cfg, countries, styles)
         notes += more

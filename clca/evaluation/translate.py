@@ -91,6 +91,11 @@ def _same_source(entry: StyleTranslation, style: Style) -> bool:
     )
 
 
+def _machine_ok(entry: StyleTranslation, style: Style) -> bool:
+    """A machine translation of ``style`` that still stands: made from today's English text, placeholders kept."""
+    return _same_source(entry, style) and check_style_entry(entry, style, strict=True) is None
+
+
 def check_style_entry(entry: StyleTranslation, style: Style, *, strict: bool) -> str | None:
     """Why ``entry`` cannot stand for ``style`` (``None``: it can). ``strict`` (machine translations): every
     template keeps exactly its English placeholders; otherwise (reviewed, released) only known placeholders,
@@ -205,7 +210,7 @@ class LanguageFiles:
             else:
                 other = f"released for {d.country}"
         if self.machine is not None and (m := self.machine.styles.get(style.name)) is not None:
-            if not _same_source(m, style) or check_style_entry(m, style, strict=True) is not None:
+            if not _machine_ok(m, style):
                 return "stale"
             return m, self._origin("machine", self._where(TranslationDir.MACHINE), m.model)
         return other or "missing"
@@ -503,14 +508,17 @@ def translate(
                 _Task(lang, "question", item.qid, {"text": item.text, "options": item.options}, item=item)
             )
         for style in styles:
-            if lf.reviewed is not None and style.name in lf.reviewed.styles:
+            r = lf.reviewed.styles.get(style.name) if lf.reviewed is not None else None
+            if (
+                r is not None and not r.country
+            ):  # a reviewed entry for one country leaves the others to translate
                 summary.reviewed += 1
                 continue
             if not settings.include_released and lf.released is not None and style.name in lf.released.styles:
                 summary.released += 1
                 continue
             m = lf.machine.styles.get(style.name) if lf.machine is not None else None
-            if m is not None and _same_source(m, style) and check_style_entry(m, style, strict=True) is None:
+            if m is not None and _machine_ok(m, style):
                 summary.kept += 1
                 continue
             tasks.append(_Task(lang, "style", style.name, _source(style), style=style))

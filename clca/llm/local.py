@@ -209,8 +209,8 @@ class LocalBackend(Backend):
     def usage(self) -> dict[str, int]:
         """The work done so far: the decoding engine's token counts and times (``engine.*``: prompt, prefilled
         and generated tokens, decode steps, rows and attended KV positions; milliseconds in prefill, cache
-        setup and decode) and option scoring's (``score.*``: requests, context and option tokens run). Zero
-        counts are left out; generation through ``engine=hf`` is not counted."""
+        setup and decode; only once the engine has run) and option scoring's (``score.*``: requests, context and
+        option tokens run; only those above zero). Generation through ``engine=hf`` is not counted."""
         out: dict[str, int] = {}
         if self.engine is not None and self.engine.stats.prompt_tokens:
             st = self.engine.stats
