@@ -221,3 +221,23 @@ def test_launch_command_starts_several_processes_without_cuda(tmp_path: Path) ->
         str(tmp_path / "multi_gpu.yaml"),
         "--multi_gpu",
     ]
+
+
+def test_the_launched_command_trains_the_model_the_recipe_resolves_to(tmp_path: Path) -> None:
+    """``train.overrides.model`` wins over ``models.student`` in-process (``TrainSection.resolve``); the command
+    the accelerate launcher runs must train that same model, with the overrides passed as options."""
+    from clca.config import load_config
+    from clca.pipeline import train_command
+
+    cfg = load_config(
+        "configs/demo.yaml",
+        [
+            f"run_dir={tmp_path}",
+            "train.overrides.model=embedded:qwen2.5-coder-0.5b",
+            "train.overrides.max_steps=3",
+        ],
+    )
+    args = train_command(cfg, "China", 1, tmp_path / "a")
+    assert args[args.index("--model") + 1] == cfg.train.resolve(model=cfg.models.student, seed=1).model
+    assert args[args.index("--model") + 1] == "embedded:qwen2.5-coder-0.5b"
+    assert args[args.index("--max-steps") + 1] == "3" and args[args.index("--seed") + 1] == "1"

@@ -161,6 +161,25 @@ def test_translate_writes_a_reviewable_machine_file_and_resumes(tmp_path: Path, 
     assert "{country}" in (tf.styles["paper_persona"].system or "")
 
 
+def test_a_reviewed_style_for_one_country_leaves_the_others_to_translate(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """A reviewed entry that names one country stands for that country only (``LanguageFiles.style``), so
+    ``clca translate`` still asks for the machine translation the other countries of that language need; an entry
+    without a country covers them all and nothing is asked."""
+    out = tmp_path / "tr"
+    out.mkdir()
+    entry = {"user": "问题：{question}", "answer_instruction": "请只回答数字。"}
+    for country, asked in (("China", True), (None, False)):
+        reviewed = {"styles": {"plain": {**entry, **({"country": country} if country else {})}}}
+        (out / "zh.reviewed.yaml").write_text(yaml.safe_dump(reviewed, allow_unicode=True), encoding="utf-8")
+        (out / "zh.machine.yaml").unlink(missing_ok=True)
+        be = ScriptedBackend(translator, spec="scripted:teacher")
+        s = _translate(be, out, questions="Q1", styles="plain")
+        assert (s.reviewed, s.translated) == ((0, 2) if asked else (1, 1)), country
+        assert asked == any("{question}" in json.dumps(_payload(c), ensure_ascii=False) for c in be.chats)
+
+
 def test_unusable_replies_are_reasked_and_failures_reported(tmp_path: Path, data_dir: Path) -> None:
     seen: dict[str, int] = {}
 
